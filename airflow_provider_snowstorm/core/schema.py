@@ -1,0 +1,34 @@
+"""Column names shared by the modelling core, the operators and the report.
+
+One place for them, so the detector's output, the predictions table and the report cannot drift apart.
+"""
+
+from __future__ import annotations
+
+# Rows of SNOWFLAKE.ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY that feature building needs (upper case, as Snowflake).
+USAGE_COLUMNS: tuple[str, ...] = (
+    "ORGANIZATION_NAME",
+    "ACCOUNT_NAME",
+    "USAGE_DATE",
+    "USAGE_TYPE",
+    "USAGE_IN_CURRENCY",
+)
+
+TOTAL_USAGE = "total_usage"
+
+# Long-format scoring output: one row per date and series.
+DATE = "usage_date"
+SERIES = "series"
+VALUE = "value"
+EXPECTED = "expected"
+RESIDUAL = "residual"
+ANOMALY_SCORE = "anomaly_score"
+THRESHOLD = "threshold"
+IS_ANOMALY = "is_anomaly"
+PREDICTION_COLUMNS: tuple[str, ...] = (DATE, SERIES, VALUE, EXPECTED, RESIDUAL, ANOMALY_SCORE, THRESHOLD, IS_ANOMALY)
+
+# Added by batch scoring when predictions are written to the results table.
+MODEL_NAME = "model_name"
+MODEL_VERSION = "model_version"
+SCORED_AT = "scored_at"
+RESULT_COLUMNS: tuple[str, ...] = (*PREDICTION_COLUMNS, MODEL_NAME, MODEL_VERSION, SCORED_AT)

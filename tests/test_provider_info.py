@@ -1,0 +1,27 @@
+"""The provider is discovered by Airflow the way users meet it: through the ProvidersManager."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import pytest
+
+import airflow_provider_snowstorm
+
+
+@pytest.fixture(scope="module")
+def providers_manager():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    manager.initialize_providers_list()
+    return manager
+
+
+def test_provider_is_discovered_under_its_distribution_name(providers_manager) -> None:
+    assert "airflow-provider-snowstorm" in providers_manager.providers
+
+
+def test_discovered_version_matches_package_version(providers_manager) -> None:
+    provider = providers_manager.providers["airflow-provider-snowstorm"]
+    assert provider.version == airflow_provider_snowstorm.__version__ == version("airflow-provider-snowstorm")
