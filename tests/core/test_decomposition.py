@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from airflow_provider_snowstorm.core.decomposition import (
+    _comparators,
+    _network_median,
+    causal_decompose,
+    history_needed,
+    warm_up_days,
+)
+
+
+@pytest.mark.parametrize("size", range(1, 17))
+def test_network_median_equals_numpy_median(size: int) -> None:
+    rng = np.random.default_rng(size)
+    arrays = [rng.integers(0, 4, 500).astype(float) for _ in range(size)]
+    np.testing.assert_array_equal(_network_median(arrays), np.median(np.stack(arrays), axis=0))
+
+
+def test_comparators_sort_every_binary_input() -> None:
+    # The 0-1 principle: a network that sorts every 0/1 input sorts everything.
+    size = 8
+    for bits in range(2**size):
+        items = [(bits >> i) & 1 for i in range(size)]
+        for low, high in _comparators(size):
+            items[low], items[high] = min(items[low], items[high]), max(items[low], items[high])
+        assert items == sorted(items)
+
+
+def test_expected_is_exact_for_a_seasonal_series_without_noise() -> None:
+    day = np.arange(200)
+    values = (100 + np.where(day % 7 < 5, 30.0, 0.0))[:, None]
+    result = causal_decompose(values)
+    np.testing.assert_allclose(result.expected[10:], values[10:], atol=1e-9)
+    assert np.isnan(result.expected[:10]).all()
+
+
+def test_expected_follows_a_trend_within_a_percent() -> None:
+    day = np.arange(200)
+    values = (100 + 0.5 * day + np.where(day % 7 < 5, 30.0, 0.0))[:, None]
+    result = causal_decompose(values)
+    np.testing.assert_allclose(result.expected[80:], values[80:], rtol=0.01)
+
+
+def test_no_day_uses_its_own_or_later_values() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(4, 0.2, (150, 3))
+    before = causal_decompose(values, first_day=20_000)
+    changed = values.copy()
+    changed[100:] *= 5
+    after = causal_decompose(changed, first_day=20_000)
+    for name in ("expected", "scale"):
+        np.testing.assert_array_equal(getattr(before, name)[:101], getattr(after, name)[:101])
+    np.testing.assert_array_equal(before.residual[:100], after.residual[:100])
+
+
+def test_history_needed_is_enough_to_reproduce_the_full_computation() -> None:
+    rng = np.random.default_rng(4)
+    values = rng.lognormal(4, 0.2, (300, 2))
+    needed = history_needed(7, 8, 4, 56)
+    full = causal_decompose(values, first_day=19_000)
+    for cut in (200, 203, 206):
+        tail = causal_decompose(values[cut - needed :], first_day=19_000 + cut - needed)
+        np.testing.assert_array_equal(tail.zscore[needed:], full.zscore[cut:])
+
+
+def test_first_zscore_arrives_within_the_warm_up() -> None:
+    values = np.random.default_rng(5).lognormal(4, 0.2, (60, 1))
+    for first_day in range(7):
+        zscore = causal_decompose(values, first_day=first_day).zscore[:, 0]
+        assert np.isfinite(zscore[warm_up_days(7) :]).all()
+
+
+def test_scale_floor_bounds_zscores_of_constant_series() -> None:
+    values = np.full((120, 1), 50.0)
+    values[100] = 51.0
+    result = causal_decompose(values, scale_floor=0.02)
+    assert result.scale[100, 0] == pytest.approx(1.0)
+    assert result.zscore[100, 0] == pytest.approx(1.0)

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest, DetectorInputError, min_history_days
+from airflow_provider_snowstorm.core.schema import PREDICTION_COLUMNS
+from tests.core.conftest import weekly_costs
+
+TRAIN_DAYS = 120
+
+
+@pytest.fixture
+def model(costs: pd.DataFrame) -> DecomposeIsolationForest:
+    return DecomposeIsolationForest(random_state=0).fit(costs.iloc[:TRAIN_DAYS])
+
+
+def test_params_follow_scikit_learn_conventions() -> None:
+    detector = DecomposeIsolationForest(period=7, threshold_cutoff=4.0, random_state=1)
+    assert detector.get_params()["threshold_cutoff"] == 4.0
+    assert clone(detector).get_params() == detector.get_params()
+
+
+def test_detect_returns_one_row_per_day_and_series(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+    new_days = costs.iloc[TRAIN_DAYS:]
+    result = model.detect(new_days)
+    assert list(result.columns) == list(PREDICTION_COLUMNS)
+    assert len(result) == new_days.size
+    first = result[result["series"] == "series_1"].iloc[0]
+    assert first["usage_date"] == new_days.index[0]
+    assert first["value"] == new_days.iloc[0]["series_1"]
+    assert first["residual"] == pytest.approx(first["value"] - first["expected"])
+    assert first["threshold"] == model.thresholds["series_1"]
+
+
+def test_a_spike_is_flagged_and_ordinary_days_mostly_not(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+    new_days = costs.iloc[TRAIN_DAYS:].copy()
+    spike_day = new_days.index[10]
+    new_days.loc[spike_day, "series_0"] *= 4
+    result = model.detect(new_days).set_index(["usage_date", "series"])
+    assert result.loc[(spike_day, "series_0"), "is_anomaly"]
+    assert result.loc[(spike_day, "series_0"), "anomaly_score"] > result.loc[(spike_day, "series_1"), "anomaly_score"]
+    assert result["is_anomaly"].mean() < 0.1
+
+
+def test_scores_are_causal_future_data_never_changes_past_scores(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+    new_days = costs.iloc[TRAIN_DAYS:]
+    before = model.detect(new_days)
+    changed = new_days.copy()
+    changed.iloc[15:] *= 3
+    after = model.detect(changed)
+    past = before["usage_date"] < new_days.index[15]
+    pd.testing.assert_frame_equal(before[past], after[past])
+    assert not before[~past]["value"].equals(after[~past]["value"])
+
+
+def test_scoring_new_days_alone_equals_scoring_them_with_all_history(
+    model: DecomposeIsolationForest, costs: pd.DataFrame
+) -> None:
+    alone = model.detect(costs.iloc[TRAIN_DAYS:])
+    with_history = model.detect(costs, start=costs.index[TRAIN_DAYS]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, with_history)
+
+
+def test_scoring_one_day_at_a_time_equals_scoring_the_window(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+    window = model.detect(costs.iloc[TRAIN_DAYS : TRAIN_DAYS + 5])
+    daily = pd.concat(
+        [model.detect(costs.iloc[: TRAIN_DAYS + k + 1], start=costs.index[TRAIN_DAYS + k]) for k in range(5)],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(window, daily)
+
+
+def test_after_a_gap_the_frame_must_bring_its_history(model: DecomposeIsolationForest) -> None:
+    later = weekly_costs(60, start="2025-09-01")
+    with pytest.raises(DetectorInputError, match="needs the .* days before it"):
+        model.detect(later)
+
+
+def test_fit_detect_equals_fit_then_detect(costs: pd.DataFrame) -> None:
+    detector = DecomposeIsolationForest(random_state=0)
+    together = detector.fit_detect(costs)
+    separately = clone(detector).fit(costs).detect(costs)
+    pd.testing.assert_frame_equal(together, separately)
+
+
+def test_threshold_is_mean_plus_cutoff_std_of_training_scores(costs: pd.DataFrame) -> None:
+    training = costs.iloc[:TRAIN_DAYS]
+    loose = DecomposeIsolationForest(threshold_cutoff=1.0, random_state=0).fit(training)
+    strict = DecomposeIsolationForest(threshold_cutoff=3.0, random_state=0).fit(training)
+    scores = loose.score_samples(training)
+    expected = scores.mean() + 3.0 * scores.std(ddof=0)
+    np.testing.assert_allclose(strict.thresholds.to_numpy(), expected.to_numpy())
+    assert (strict.thresholds > loose.thresholds).all()
+
+
+def test_predict_marks_anomalies_with_minus_one(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+    new_days = costs.iloc[TRAIN_DAYS:]
+    labels = model.predict(new_days)
+    flags = model.detect(new_days).pivot(index="usage_date", columns="series", values="is_anomaly")
+    assert set(np.unique(labels.to_numpy())) <= {-1, 1}
+    np.testing.assert_array_equal(labels.to_numpy() == -1, flags[labels.columns].to_numpy())
+
+
+@pytest.mark.parametrize(("direction", "flagged"), [("both", {"up", "down"}), ("up", {"up"}), ("down", {"down"})])
+def test_direction_limits_what_is_flagged(costs: pd.DataFrame, direction: str, flagged: set[str]) -> None:
+    detector = DecomposeIsolationForest(direction=direction, random_state=0).fit(costs.iloc[:TRAIN_DAYS])
+    new_days = costs.iloc[TRAIN_DAYS:].copy()
+    new_days.iloc[5, 0] *= 4
+    new_days.iloc[20, 0] *= 0.1
+    result = detector.detect(new_days).set_index(["usage_date", "series"])
+    spike = bool(result.loc[(new_days.index[5], "series_0"), "is_anomaly"])
+    drop = bool(result.loc[(new_days.index[20], "series_0"), "is_anomaly"])
+    assert {name for name, hit in (("up", spike), ("down", drop)) if hit} == flagged
+
+
+def test_materiality_filter_ignores_small_deviations(costs: pd.DataFrame) -> None:
+    new_days = costs.iloc[TRAIN_DAYS:].copy()
+    new_days.iloc[5, 0] *= 4
+    strict = DecomposeIsolationForest(min_deviation=1e6, random_state=0).fit(costs.iloc[:TRAIN_DAYS])
+    relative = DecomposeIsolationForest(min_relative_deviation=5.0, random_state=0).fit(costs.iloc[:TRAIN_DAYS])
+    assert not strict.detect(new_days)["is_anomaly"].any()
+    assert not relative.detect(new_days)["is_anomaly"].any()
+
+
+def test_unknown_series_is_named(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+    with pytest.raises(DetectorInputError, match="series_9"):
+        model.detect(costs.iloc[TRAIN_DAYS:].rename(columns={"series_0": "series_9"}))
+
+
+def test_a_subset_of_the_training_series_can_be_scored(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+    both = model.detect(costs.iloc[TRAIN_DAYS:])
+    one = model.detect(costs.iloc[TRAIN_DAYS:][["series_1"]])
+    pd.testing.assert_frame_equal(
+        one.reset_index(drop=True),
+        both[both["series"] == "series_1"].reset_index(drop=True),
+        check_categorical=False,
+    )
+
+
+def test_too_little_history_says_how_much_is_needed(costs: pd.DataFrame) -> None:
+    short = costs.iloc[: min_history_days(7) - 1]
+    with pytest.raises(DetectorInputError, match=f"needs at least {min_history_days(7)}"):
+        DecomposeIsolationForest().fit(short)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: f.iloc[:0], "empty"),
+        (lambda f: f.assign(series_0=f["series_0"].where(f.index != f.index[40])), "NaN or infinite value.*series_0"),
+        (lambda f: f.assign(series_1=-f["series_1"]), "negative value.*series_1"),
+        (lambda f: pd.concat([f, f.iloc[[3]]]), "duplicate dates"),
+        (lambda f: f.drop(f.index[50]), "skips 1 day"),
+        (lambda f: f.assign(series_0="x"), "non-numeric"),
+    ],
+)
+def test_bad_training_frames_are_refused_with_the_reason(costs: pd.DataFrame, damage, message: str) -> None:
+    with pytest.raises(DetectorInputError, match=message):
+        DecomposeIsolationForest().fit(damage(costs))
+
+
+def test_metadata_is_json_safe_and_describes_training(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+    import json
+
+    metadata = json.loads(json.dumps(model.metadata))
+    assert metadata["training_start"] == costs.index[0].date().isoformat()
+    assert metadata["training_end"] == costs.index[TRAIN_DAYS - 1].date().isoformat()
+    assert metadata["period"] == 7
+    assert metadata["series"] == ["series_0", "series_1"]
+    assert set(metadata["versions"]) >= {"scikit-learn", "airflow-provider-snowstorm"}

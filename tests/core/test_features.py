@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from airflow_provider_snowstorm.core.features import (
+    FeatureError,
+    build_usage_features,
+    snake_case_usage_type,
+)
+
+
+def usage_row(account: str, day: str, usage_type: str, cost: float, **extra: object) -> dict[str, object]:
+    return {
+        "ORGANIZATION_NAME": "ACME",
+        "ACCOUNT_NAME": account,
+        "USAGE_DATE": day,
+        "USAGE_TYPE": usage_type,
+        "USAGE_IN_CURRENCY": cost,
+        "BALANCE_SOURCE": "capacity",
+        **extra,
+    }
+
+
+@pytest.fixture
+def rows() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            usage_row("PROD", "2025-03-01", "compute", 10.0),
+            usage_row("PROD", "2025-03-01", "compute", 2.5, BALANCE_SOURCE="overage"),
+            usage_row("DEV", "2025-03-01", "compute", 1.0),
+            usage_row("PROD", "2025-03-01", "data transfer", 4.0),
+            usage_row("PROD", "2025-03-02", "compute", 7.0),
+            usage_row("DEV", "2025-03-04", "storage", 3.0),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("usage_type", "expected"),
+    [("compute", "compute"), ("data transfer", "data_transfer"), ("Snowpipe Streaming", "snowpipe_streaming")],
+)
+def test_snake_case_usage_type(usage_type: str, expected: str) -> None:
+    assert snake_case_usage_type(usage_type) == expected
+
+
+@pytest.mark.parametrize("usage_type", ["compute; drop table x", "", "1compute", "cost'--"])
+def test_snake_case_refuses_names_that_are_not_identifiers(usage_type: str) -> None:
+    with pytest.raises(FeatureError, match="not a usage type name"):
+        snake_case_usage_type(usage_type)
+
+
+def test_pivot_sums_accounts_and_balance_sources_per_usage_type(rows: pd.DataFrame) -> None:
+    features = build_usage_features(rows)
+    assert list(features.columns) == ["compute", "data_transfer", "storage", "total_usage"]
+    first_day = features.loc["2025-03-01"]
+    assert first_day["compute"] == pytest.approx(13.5)
+    assert first_day["data_transfer"] == pytest.approx(4.0)
+    assert first_day["total_usage"] == pytest.approx(17.5)
+
+
+def test_every_calendar_day_is_a_row_and_missing_days_are_zero_and_listed(rows: pd.DataFrame) -> None:
+    features = build_usage_features(rows)
+    assert list(features.index.strftime("%Y-%m-%d")) == ["2025-03-01", "2025-03-02", "2025-03-03", "2025-03-04"]
+    assert features.loc["2025-03-03"].sum() == 0.0
+    assert features.attrs["missing_days"] == ["2025-03-03"]
+    assert features.index.name == "usage_date"
+
+
+def test_missing_days_nan_leaves_the_decision_to_the_caller(rows: pd.DataFrame) -> None:
+    features = build_usage_features(rows, missing_days="nan")
+    assert features.loc["2025-03-03"].isna().all()
+    assert features.loc["2025-03-02", "storage"] == 0.0
+
+
+def test_missing_days_raise_names_the_days(rows: pd.DataFrame) -> None:
+    with pytest.raises(FeatureError, match="2025-03-03"):
+        build_usage_features(rows, missing_days="raise")
+
+
+def test_per_account_keeps_account_series_with_their_totals(rows: pd.DataFrame) -> None:
+    features = build_usage_features(rows, per_account=True)
+    assert "PROD:compute" in features.columns and "DEV:total_usage" in features.columns
+    assert features.loc["2025-03-01", "PROD:compute"] == pytest.approx(12.5)
+    assert features.loc["2025-03-01", "PROD:total_usage"] == pytest.approx(16.5)
+    assert features.loc["2025-03-04", "DEV:total_usage"] == pytest.approx(3.0)
+
+
+def test_usage_types_selects_series_but_total_keeps_everything(rows: pd.DataFrame) -> None:
+    features = build_usage_features(rows, usage_types=["compute"])
+    assert list(features.columns) == ["compute", "total_usage"]
+    assert features.loc["2025-03-01", "total_usage"] == pytest.approx(17.5)
+
+
+def test_unknown_usage_type_is_named(rows: pd.DataFrame) -> None:
+    with pytest.raises(FeatureError, match=r"unknown usage type\(s\) \['warehouse_metering'\]"):
+        build_usage_features(rows, usage_types=["warehouse metering"])
+
+
+def test_duplicate_rows_are_rejected_with_examples(rows: pd.DataFrame) -> None:
+    duplicated = pd.concat([rows, rows.iloc[[0]]])
+    with pytest.raises(FeatureError, match=r"2 usage rows are duplicates.*ACCOUNT_NAME=PROD"):
+        build_usage_features(duplicated)
+
+
+def test_missing_columns_are_named(rows: pd.DataFrame) -> None:
+    with pytest.raises(FeatureError, match=r"missing column\(s\) \['USAGE_IN_CURRENCY'\]"):
+        build_usage_features(rows.drop(columns="USAGE_IN_CURRENCY"))
+
+
+def test_empty_rows_are_refused(rows: pd.DataFrame) -> None:
+    with pytest.raises(FeatureError, match="empty"):
+        build_usage_features(rows.iloc[:0])
+
+
+def test_negative_cost_is_refused_unless_an_adjustment(rows: pd.DataFrame) -> None:
+    rows.loc[4, "USAGE_IN_CURRENCY"] = -7.0
+    with pytest.raises(FeatureError, match="negative USAGE_IN_CURRENCY"):
+        build_usage_features(rows)
+    rows["IS_ADJUSTMENT"] = False
+    rows.loc[4, "IS_ADJUSTMENT"] = True
+    rows.loc[4, "USAGE_IN_CURRENCY"] = -1.0
+    rows.loc[5, "USAGE_DATE"] = "2025-03-02"
+    rows.loc[5, "USAGE_TYPE"] = "compute"
+    features = build_usage_features(rows)
+    assert features.loc["2025-03-02", "compute"] == pytest.approx(2.0)
+
+
+def test_nan_cost_is_refused(rows: pd.DataFrame) -> None:
+    rows.loc[2, "USAGE_IN_CURRENCY"] = float("nan")
+    with pytest.raises(FeatureError, match="no USAGE_IN_CURRENCY"):
+        build_usage_features(rows)
+
+
+def test_mixed_organizations_must_be_chosen(rows: pd.DataFrame) -> None:
+    rows.loc[5, "ORGANIZATION_NAME"] = "OTHER"
+    with pytest.raises(FeatureError, match="mix organizations"):
+        build_usage_features(rows)
+    assert list(build_usage_features(rows, organization_name="OTHER").columns) == ["storage", "total_usage"]
+
+
+def test_lower_case_column_names_are_accepted(rows: pd.DataFrame) -> None:
+    features = build_usage_features(rows.rename(columns=str.lower))
+    assert features.loc["2025-03-01", "total_usage"] == pytest.approx(17.5)

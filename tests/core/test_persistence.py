@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.ensemble import IsolationForest
+
+from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
+from airflow_provider_snowstorm.core.persistence import UnsafeModelError, load_detector, save_detector
+
+
+@pytest.fixture
+def fitted(costs: pd.DataFrame) -> DecomposeIsolationForest:
+    return DecomposeIsolationForest(threshold_cutoff=2.5, random_state=7).fit(costs.iloc[:120])
+
+
+def test_round_trip_gives_bit_identical_results(fitted, costs: pd.DataFrame, tmp_path: Path) -> None:
+    loaded = load_detector(save_detector(fitted, tmp_path / "model.skops"))
+    pd.testing.assert_frame_equal(loaded.detect(costs.iloc[120:]), fitted.detect(costs.iloc[120:]))
+
+
+def test_round_trip_keeps_threshold_and_metadata(fitted, tmp_path: Path) -> None:
+    loaded = load_detector(save_detector(fitted, tmp_path / "model.skops"))
+    assert loaded.metadata == fitted.metadata
+    pd.testing.assert_series_equal(loaded.thresholds, fitted.thresholds)
+
+
+def test_file_is_not_a_pickle(fitted, tmp_path: Path) -> None:
+    path = save_detector(fitted, tmp_path / "model.skops")
+    assert path.read_bytes()[:2] == b"PK"  # a skops zip archive, not a pickle stream
+
+
+def test_other_types_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.skops"
+    sio.dump({"payload": pd.Timestamp("2025-01-01")}, path)
+    with pytest.raises(UnsafeModelError, match="not trusted"):
+        load_detector(path)
+
+
+def test_a_different_estimator_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "forest.skops"
+    sio.dump(IsolationForest(n_estimators=2).fit([[0.0], [1.0]]), path)
+    with pytest.raises(UnsafeModelError, match="not a DecomposeIsolationForest"):
+        load_detector(path)
+
+
+def test_a_file_that_is_not_skops_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "model.skops"
+    path.write_bytes(b"\x80\x04garbage")
+    with pytest.raises(UnsafeModelError, match="not a skops model file"):
+        load_detector(path)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        load_detector(tmp_path / "absent.skops")

@@ -1,0 +1,263 @@
+"""The anomaly report: incidents from predictions, markdown, and Slack messages within Slack's limits."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from airflow_provider_snowstorm.core.report import (
+    SlackLimits,
+    build_report,
+    find_incidents,
+    render_markdown,
+    slack_messages,
+)
+
+START = date(2026, 1, 1)
+
+
+def make_rows(
+    series: str, values: list[float], expected: list[float], flags: list[int]
+) -> list[dict[str, Any]]:
+    """Scoring rows as they arrive in XCom: ISO dates, one per day from START."""
+    return [
+        {
+            "usage_date": (START + timedelta(days=day)).isoformat(),
+            "series": series,
+            "value": value,
+            "expected": exp,
+            "residual": value - exp,
+            "anomaly_score": 0.9 if flag else 0.1,
+            "threshold": 0.5,
+            "is_anomaly": bool(flag),
+        }
+        for day, (value, exp, flag) in enumerate(zip(values, expected, flags, strict=True))
+    ]
+
+
+def make_result(series: str, values: list[float], expected: list[float], flags: list[int]) -> dict[str, Any]:
+    rows = make_rows(series, values, expected, flags)
+    return {
+        "series": series,
+        "model_name": f"snowstorm-{series}",
+        "model_version": "v3",
+        "run_url": f"https://wandb.example/snowstorm/runs/{series}",
+        "window_start": rows[0]["usage_date"],
+        "window_end": rows[-1]["usage_date"],
+        "rows": rows,
+        "anomalies": [r for r in rows if r["is_anomaly"]],
+    }
+
+
+@pytest.fixture
+def results() -> list[dict[str, Any]]:
+    """compute: a two-day spike (days 3-4); storage: a one-day drop (day 4); data_transfer: clean."""
+    return [
+        make_result("compute", [100, 100, 300, 250, 100, 100, 100], [100] * 7, [0, 0, 1, 1, 0, 0, 0]),
+        make_result("storage", [50, 50, 50, 10, 50, 50, 50], [50] * 7, [0, 0, 0, 1, 0, 0, 0]),
+        make_result("data_transfer", [5] * 7, [5] * 7, [0] * 7),
+    ]
+
+
+def frame(*results: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame([row for result in results for row in result["rows"]])
+
+
+def many_incident_results(count: int) -> list[dict[str, Any]]:
+    """``count`` series, each with one one-day spike of a different size."""
+    return [
+        make_result(f"warehouse_{n:03d}", [10, 10 + n + 1, 10], [10, 10, 10], [0, 1, 0]) for n in range(count)
+    ]
+
+
+# -- incidents ----------------------------------------------------------------------------------------------
+
+
+def test_consecutive_flagged_days_merge_into_one_incident(results) -> None:
+    compute = [i for i in find_incidents(frame(results[0])) if i.series == "compute"]
+    assert [(i.start, i.end, i.days) for i in compute] == [(date(2026, 1, 3), date(2026, 1, 4), 2)]
+
+
+def test_incident_amounts_and_percentage(results) -> None:
+    (incident,) = find_incidents(frame(results[0]))
+    assert incident.observed == 550
+    assert incident.expected == 200
+    assert incident.extra_cost == incident.delta == 350
+    assert incident.delta_pct == pytest.approx(175.0)
+    assert incident.peak_day == date(2026, 1, 3)
+    assert incident.peak_delta == 200
+
+
+def test_categories_flagged_on_the_same_day_are_separate_incidents(results) -> None:
+    incidents = find_incidents(frame(*results))
+    assert sorted(i.series for i in incidents) == ["compute", "storage"]
+
+
+def test_a_drop_has_negative_extra_cost(results) -> None:
+    (drop,) = find_incidents(frame(results[1]))
+    assert drop.direction == "drop"
+    assert drop.extra_cost == -40
+    assert drop.delta_pct == pytest.approx(-80.0)
+
+
+def test_a_day_without_flag_splits_incidents() -> None:
+    result = make_result("compute", [100, 300, 100, 300, 100], [100] * 5, [0, 1, 0, 1, 0])
+    assert [(i.start.day, i.end.day) for i in find_incidents(frame(result))] == [(2, 2), (4, 4)]
+
+
+def test_a_spike_directly_followed_by_a_drop_is_two_incidents() -> None:
+    result = make_result("compute", [100, 300, 20, 100], [100] * 4, [0, 1, 1, 0])
+    incidents = find_incidents(frame(result))
+    assert sorted((i.start.day, i.direction) for i in incidents) == [(2, "spike"), (3, "drop")]
+
+
+def test_incidents_are_ordered_by_impact(results) -> None:
+    big_drop = make_result("storage", [500, 0, 500], [500, 500, 500], [0, 1, 0])
+    incidents = find_incidents(frame(results[0], big_drop))
+    assert [(i.series, i.extra_cost) for i in incidents] == [("storage", -500), ("compute", 350)]
+
+
+def test_percentage_is_undefined_when_nothing_was_expected() -> None:
+    result = make_result("compute", [0, 40, 0], [0, 0, 0], [0, 1, 0])
+    report = build_report([result])
+    assert report.incidents[0].delta_pct is None
+    assert "| n/a |" in report.markdown
+
+
+def test_string_flags_are_read_as_booleans() -> None:
+    predictions = frame(make_result("compute", [100, 300], [100, 100], [0, 1]))
+    predictions["is_anomaly"] = ["false", "true"]
+    assert [i.start.day for i in find_incidents(predictions)] == [2]
+
+
+def test_missing_prediction_columns_are_named() -> None:
+    predictions = frame(make_result("compute", [100], [100], [0])).drop(columns=["expected"])
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['expected'\]"):
+        find_incidents(predictions)
+
+
+def test_duplicate_rows_without_scored_at_are_rejected() -> None:
+    predictions = frame(make_result("compute", [100], [100], [1]))
+    with pytest.raises(ValueError, match="several rows for series 'compute' on 2026-01-01"):
+        find_incidents(pd.concat([predictions, predictions]))
+
+
+# -- the report ---------------------------------------------------------------------------------------------
+
+
+def test_build_report_collects_window_models_and_missing_results(results) -> None:
+    report = build_report([*results, None])
+    assert (report.window_start, report.window_end) == (date(2026, 1, 1), date(2026, 1, 7))
+    assert report.series_count == 3
+    assert report.missing_results == 1
+    assert report.extra_cost == 350
+    assert report.shortfall == 40
+    assert [m.series for m in report.affected_models] == ["compute", "storage"]
+
+
+def test_a_result_without_series_is_named() -> None:
+    with pytest.raises(ValueError, match=r"results\[1\] has no 'series'"):
+        build_report([make_result("compute", [1], [1], [0]), {"rows": []}])
+
+
+def test_markdown_headline_table_models_and_window(results) -> None:
+    markdown = build_report(results, currency="USD").markdown
+    first_line = markdown.splitlines()[0]
+    assert first_line == (
+        "# Snowflake spend anomalies: 2 incidents in 2 cost categories, est. extra cost +350.00 USD"
+    )
+    assert "Scored window 2026-01-01 to 2026-01-07 · 3 cost categories scored." in markdown
+    assert (
+        "| 1 | compute | 2026-01-03 → 2026-01-04 | 2 | spike | 550.00 USD | 200.00 USD | +350.00 USD "
+        "| +175.0% | 2026-01-03 |" in markdown
+    )
+    assert "| 2 | storage | 2026-01-04 | 1 | drop | 10.00 USD | 50.00 USD | -40.00 USD | -80.0% |" in markdown
+    assert (
+        "| compute | snowstorm-compute v3 | [run](https://wandb.example/snowstorm/runs/compute) |" in markdown
+    )
+    assert "1 other cost category scored without anomalies." in markdown
+
+
+def test_markdown_all_clear_is_short(results) -> None:
+    markdown = render_markdown(build_report([results[2]]))
+    assert markdown == (
+        "# Snowflake spend anomalies: all clear\n\n"
+        "No anomalies in the scored window 2026-01-01 to 2026-01-07 (1 cost category scored).\n"
+    )
+
+
+# -- Slack --------------------------------------------------------------------------------------------------
+
+
+def section_texts(messages) -> list[str]:
+    return [b["text"]["text"] for m in messages for b in m.blocks if b["type"] == "section"]
+
+
+def test_short_report_is_one_slack_message_with_the_table_in_a_code_block(results) -> None:
+    (message,) = slack_messages(build_report(results), report_location="/reports/anomaly_report.md")
+    texts = section_texts([message])
+    assert message.text.startswith("Snowflake spend anomalies: 2 incidents")
+    table = next(t for t in texts if t.startswith("```"))
+    lines = table.splitlines()
+    assert lines[1].split() == ["#", "Category", "When", "Days", "Actual", "Expected", "Extra", "vs", "exp."]
+    assert lines[3].split() == [
+        "1",
+        "compute",
+        "2026-01-03→01-04",
+        "2",
+        "550.00",
+        "200.00",
+        "+350.00",
+        "+175.0%",
+    ]
+    assert "<https://wandb.example/snowstorm/runs/compute|W&amp;B run>" in texts[-1]
+    assert "`/reports/anomaly_report.md`" in texts[0]
+
+
+def test_long_report_is_split_between_rows_and_repeats_the_table_header() -> None:
+    report = build_report(many_incident_results(60))
+    limits = SlackLimits(max_blocks=4, max_section_chars=600, max_message_chars=1500)
+    messages = slack_messages(report, limits=limits, max_incidents=60)
+
+    assert len(messages) > 2
+    assert all(len(m.blocks) <= limits.max_blocks for m in messages)
+    assert all(m.chars <= limits.max_message_chars for m in messages)
+    assert all(len(t) <= limits.max_section_chars for t in section_texts(messages))
+    tables = [t for t in section_texts(messages) if t.startswith("```")]
+    assert len(tables) > 2
+    header = tables[0].splitlines()[1:3]
+    assert all(t.splitlines()[1:3] == header and t.endswith("\n```") for t in tables)
+    rows = [line for t in tables for line in t.splitlines()[3:-1]]
+    assert [int(r.split()[0]) for r in rows] == list(range(1, 61))
+    row_pattern = r"\d+ +warehouse_\d{3} +2026-01-02 +1 +[\d.]+ +10.00 +\+[\d.]+ +\+[\d.]+%"
+    assert all(re.fullmatch(row_pattern, r.strip()) for r in rows)
+    parts = [m.text.rsplit(" ", 1)[-1] for m in messages]
+    assert parts == [f"{n}/{len(messages)})" for n in range(1, len(messages) + 1)]
+
+
+def test_incidents_beyond_max_incidents_are_summarised() -> None:
+    report = build_report(many_incident_results(12))
+    texts = section_texts(slack_messages(report, max_incidents=5, report_location="s3://bucket/r.md"))
+    rows = [line for t in texts if t.startswith("```") for line in t.splitlines()[3:-1]]
+    assert len(rows) == 5
+    hidden = sum(i.extra_cost for i in report.incidents[5:])
+    assert f"…and 7 more incidents (net +{hidden:,.2f} vs expected), see `s3://bucket/r.md`." in texts
+
+
+def test_slack_all_clear_is_one_short_message(results) -> None:
+    (message,) = slack_messages(build_report([results[2]]))
+    assert section_texts([message]) == [
+        ":white_check_mark: *Snowflake spend anomalies: all clear*\n"
+        "No anomalies in the scored window 2026-01-01 to 2026-01-07 (1 cost category scored)."
+    ]
+
+
+def test_slack_control_characters_in_names_are_escaped() -> None:
+    result = make_result("R&D <sandbox>", [100, 300], [100, 100], [0, 1]) | {"run_url": None}
+    texts = section_texts(slack_messages(build_report([result])))
+    assert any("R&amp;D &lt;sandbox&gt;" in t for t in texts)
+    assert not any("<sandbox>" in t for t in texts)
