@@ -23,4 +23,62 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
+        "connection-types": [
+            {
+                "connection-type": "wandb",
+                "hook-class-name": "airflow_provider_snowstorm.hooks.wandb.WandbHook",
+                "hook-name": "Weights & Biases",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"host": "W&B base URL", "password": "API key"},
+                    "placeholders": {
+                        "host": "leave empty for W&B's default host, or https://wandb.example.com",
+                        "password": "leave empty to run offline",
+                        "project": "snowstorm",
+                        "mode": "online",
+                        "model_store": "./.snowstorm/model-store",
+                        "run_dir": "./.snowstorm/wandb",
+                    },
+                },
+                "conn-fields": {
+                    "entity": {
+                        "label": "Entity",
+                        "description": "W&B team or user that owns the project.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "project": {
+                        "label": "Project",
+                        "description": "W&B project for runs and model artifacts (default: snowstorm).",
+                        "schema": {"type": ["string", "null"], "default": "snowstorm"},
+                    },
+                    "mode": {
+                        "label": "Mode",
+                        "description": "offline writes runs locally (upload later with `wandb sync`).",
+                        "schema": {"type": "string", "enum": ["online", "offline"], "default": "online"},
+                    },
+                    "model_store": {
+                        "label": "Model store",
+                        "description": "Path or URL (file://, s3://, gs://) of the model store.",
+                        "schema": {"type": ["string", "null"], "default": "./.snowstorm/model-store"},
+                    },
+                    "run_dir": {
+                        "label": "Run directory",
+                        "description": "Local directory where wandb writes run files (offline runs too).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "registry": {
+                        "label": "Registry",
+                        "description": "Models are linked to wandb-registry-<registry>/<model name> online.",
+                        "schema": {"type": ["string", "null"], "default": "model"},
+                    },
+                    "init_timeout": {
+                        "label": "Init timeout (s)",
+                        "description": "Seconds to wait for W&B before falling back to offline.",
+                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
+                    },
+                },
+            }
+        ],
+        "extra-links": ["airflow_provider_snowstorm.links.wandb.WandbRunLink"],
+        "notifications": ["airflow_provider_snowstorm.notifications.anomaly_report.AnomalyReportNotifier"],
     }

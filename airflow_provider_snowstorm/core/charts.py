@@ -1,0 +1,141 @@
+"""A PNG chart of the affected cost categories: actual vs expected spend with the anomalies marked.
+
+Uses ``matplotlib.figure.Figure`` with the Agg canvas directly, never ``pyplot``: no global figure state that
+could leak between tasks in a long-lived worker, and no display backend needed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
+
+from airflow_provider_snowstorm.core.report import normalise_predictions
+from airflow_provider_snowstorm.core.schema import (
+    ANOMALY_SCORE,
+    DATE,
+    EXPECTED,
+    IS_ANOMALY,
+    RESIDUAL,
+    SERIES,
+    THRESHOLD,
+    VALUE,
+)
+
+DEFAULT_MAX_PANELS = 8
+_PANEL_HEIGHT_INCHES = 2.4
+_WIDTH_INCHES = 10.0
+
+
+def affected_series(predictions: pd.DataFrame) -> list[str]:
+    """Series with at least one anomaly, largest total |value - expected| on flagged days first."""
+    frame = normalise_predictions(predictions)
+    flagged = frame[frame[IS_ANOMALY]]
+    impact = (flagged[VALUE] - flagged[EXPECTED]).abs().groupby(flagged[SERIES]).sum()
+    return [str(s) for s in impact.sort_values(ascending=False, kind="stable").index]
+
+
+def render_anomaly_chart(
+    predictions: pd.DataFrame,
+    *,
+    max_panels: int = DEFAULT_MAX_PANELS,
+    title: str | None = None,
+    dpi: int = 100,
+) -> bytes:
+    """PNG bytes with one panel per affected series (the ``max_panels`` with the largest impact)."""
+    if max_panels < 1:
+        raise ValueError(f"max_panels must be at least 1, got {max_panels}")
+    frame = normalise_predictions(predictions)
+    series_to_plot = affected_series(frame)
+    if not series_to_plot:
+        raise ValueError("predictions contain no anomalies (is_anomaly true) to chart")
+    shown = series_to_plot[:max_panels]
+
+    figure = Figure(figsize=(_WIDTH_INCHES, _PANEL_HEIGHT_INCHES * len(shown) + 0.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(shown), 1, squeeze=False)[:, 0]
+    for ax, series in zip(axes, shown, strict=True):
+        rows = frame[frame[SERIES] == series]
+        flagged = rows[rows[IS_ANOMALY]]
+        ax.plot(rows[DATE], rows[VALUE], color="tab:blue", linewidth=1.4, label="actual")
+        ax.plot(rows[DATE], rows[EXPECTED], color="tab:gray", linewidth=1.2, linestyle="--", label="expected")
+        ax.scatter(flagged[DATE], flagged[VALUE], color="tab:red", s=36, zorder=3, label="anomaly")
+        ax.set_title(series, loc="left", fontsize=10)
+        ax.grid(alpha=0.3)
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    axes[0].legend(loc="upper left", fontsize=8, ncols=3)
+    heading = title or "Snowflake spend: actual vs expected"
+    if len(series_to_plot) > len(shown):
+        heading += f" (top {len(shown)} of {len(series_to_plot)} affected categories)"
+    figure.suptitle(heading, fontsize=12)
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def anomaly_chart(
+    predictions: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    max_panels: int = DEFAULT_MAX_PANELS,
+    title: str | None = None,
+) -> Path:
+    """Write the chart as a PNG to ``path`` (parent folders are created) and return the path."""
+    target = Path(path)
+    png = render_anomaly_chart(predictions, max_panels=max_panels, title=title)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(png)
+    return target
+
+
+def _png(figure: Figure, dpi: int) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def render_decomposition_chart(detections: pd.DataFrame, series: str, *, dpi: int = 100) -> bytes:
+    """PNG of one series' training decomposition: actual vs expected, and the residual (what the forest sees)."""
+    rows = normalise_predictions(detections)
+    rows = rows[rows[SERIES] == series]
+    if rows.empty:
+        raise ValueError(f"no detections for series {series!r} to chart")
+    figure = Figure(figsize=(_WIDTH_INCHES, 5.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    top.plot(rows[DATE], rows[VALUE], color="tab:blue", linewidth=1.2, label="actual")
+    top.plot(rows[DATE], rows[EXPECTED], color="tab:gray", linewidth=1.0, linestyle="--", label="expected")
+    top.legend(loc="upper left", fontsize=8, ncols=2)
+    top.set_title(f"{series}: causal seasonal decomposition", loc="left", fontsize=10)
+    bottom.bar(rows[DATE], rows[RESIDUAL], color="tab:purple", width=1.0)
+    bottom.set_title("residual (actual - expected)", loc="left", fontsize=10)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    return _png(figure, dpi)
+
+
+def render_training_scores_chart(detections: pd.DataFrame, series: str, *, dpi: int = 100) -> bytes:
+    """PNG of one series' anomaly scores over the training span, with its threshold and the days above it."""
+    rows = normalise_predictions(detections)
+    rows = rows[rows[SERIES] == series]
+    if rows.empty:
+        raise ValueError(f"no detections for series {series!r} to chart")
+    figure = Figure(figsize=(_WIDTH_INCHES, 3.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    ax.plot(rows[DATE], rows[ANOMALY_SCORE], color="tab:blue", linewidth=1.0, label="anomaly score")
+    ax.axhline(float(rows[THRESHOLD].iloc[0]), color="tab:red", linestyle="--", label="anomaly_threshold")
+    flagged = rows[rows[IS_ANOMALY]]
+    ax.scatter(flagged[DATE], flagged[ANOMALY_SCORE], color="tab:red", s=20, zorder=3, label="flagged")
+    ax.set_title(f"{series}: training anomaly scores", loc="left", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, ncols=3)
+    ax.grid(alpha=0.3)
+    return _png(figure, dpi)

@@ -1,0 +1,41 @@
+"""The "W&B Run" button on a task instance: a link to the W&B run the task wrote (one per map index).
+
+Airflow 3 calls ``get_link`` on the worker when the task finishes and stores the result in XCom under
+``_link_WandbRunLink``; the UI only reads that XCom. Operators make the URL available by calling
+:func:`push_wandb_run_url` while they run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperatorLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+    from airflow.sdk.types import TaskInstanceKey
+
+__all__ = ["WANDB_RUN_URL_XCOM_KEY", "WandbRunLink", "push_wandb_run_url"]
+
+WANDB_RUN_URL_XCOM_KEY = "snowstorm_wandb_run_url"
+
+
+def push_wandb_run_url(context: Any, url: str | None) -> None:
+    """Record the run URL for :class:`WandbRunLink`; ``None`` (entity unknown offline) records nothing."""
+    if not url:
+        return
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"W&B run URL must be an http(s) URL, got {url!r}.")
+    context["ti"].xcom_push(key=WANDB_RUN_URL_XCOM_KEY, value=url)
+
+
+class WandbRunLink(BaseOperatorLink):
+    """Links a task instance to its Weights & Biases run."""
+
+    name = "W&B Run"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        url = XCom.get_value(key=WANDB_RUN_URL_XCOM_KEY, ti_key=ti_key)
+        return url if isinstance(url, str) else ""

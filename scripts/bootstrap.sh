@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment in .venv and install the package with everything the tests,
+# the benchmarks and the local pipeline need. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Snowstorm needs Python >= 3.11")'
+  "$PYTHON" -m venv .venv
+fi
+if [ ! -x .venv/bin/uv ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
+fi
+.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[dev]"
