@@ -23,6 +23,21 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Snowstorm",
+                "python-modules": [
+                    "airflow_provider_snowstorm.operators.train",
+                    "airflow_provider_snowstorm.operators.score",
+                ],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Snowstorm",
+                "python-modules": ["airflow_provider_snowstorm.hooks.wandb"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "wandb",

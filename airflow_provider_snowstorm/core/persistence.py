@@ -7,9 +7,10 @@ and whatever scikit-learn and numpy types ``skops`` already trusts; any other ty
 from __future__ import annotations
 
 import hashlib
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-
-import skops.io as sio
 
 from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
 
@@ -24,6 +25,20 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.tree._tree.Tree",
     }
 )
+
+
+@contextmanager
+def _quiet_module_scan() -> Iterator[None]:
+    """skops looks objects up by scanning every imported module's attributes; in an Airflow worker that touches
+    Airflow's deprecated-import shims and emits hundreds of irrelevant deprecation warnings per save or load."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
+with _quiet_module_scan():  # importing skops.io registers types with the same scan
+    import skops.io as sio
 
 
 class UnsafeModelError(ValueError):
@@ -44,7 +59,8 @@ def save_detector(detector: DecomposeIsolationForest, path: str | Path) -> Path:
         raise TypeError(f"expected a DecomposeIsolationForest, got {type(detector).__name__}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(detector, path)
+    with _quiet_module_scan():
+        sio.dump(detector, path)
     return path
 
 
@@ -54,13 +70,15 @@ def load_detector(path: str | Path) -> DecomposeIsolationForest:
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
-        untrusted = set(sio.get_untrusted_types(file=path))
+        with _quiet_module_scan():
+            untrusted = set(sio.get_untrusted_types(file=path))
     except Exception as error:  # skops raises several types for a file that is not one of its archives
         raise UnsafeModelError(f"{path} is not a skops model file: {error}") from error
     refused = sorted(untrusted - TRUSTED_TYPES)
     if refused:
         raise UnsafeModelError(f"{path} holds types that are not trusted: {refused}")
-    detector = sio.load(path, trusted=sorted(untrusted))
+    with _quiet_module_scan():
+        detector = sio.load(path, trusted=sorted(untrusted))
     if not isinstance(detector, DecomposeIsolationForest):
         raise UnsafeModelError(f"{path} holds a {type(detector).__name__}, not a DecomposeIsolationForest")
     return detector

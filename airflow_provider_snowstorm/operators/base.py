@@ -1,0 +1,167 @@
+"""What the training and scoring operators share: where features come from, and which model serves a series.
+
+Features are a daily table with a date column and one column per cost series (``USAGE_DATE, COMPUTE, ...,
+TOTAL_USAGE``), read through any Airflow SQL connection (Snowflake in production) or handed over directly (an upstream
+XCom: a list of records or a ``{"usage_date": [...], "<series>": [...]}`` mapping).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+from airflow.sdk import BaseHook, BaseOperator
+
+from airflow_provider_snowstorm.core.schema import DATE
+from airflow_provider_snowstorm.links.wandb import WandbRunLink
+from airflow_provider_snowstorm.utils.sql import validate_identifier, validate_table_name
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+__all__ = ["FeatureSourceOperator", "SeriesInputError", "default_model_name"]
+
+_SERIES_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:]{0,200}$")
+
+
+class SeriesInputError(ValueError):
+    """The features an operator was given cannot serve the requested cost series."""
+
+
+def default_model_name(series: str, prefix: str = "snowstorm") -> str:
+    """``compute`` -> ``snowstorm-compute``; ``PROD:compute`` -> ``snowstorm-prod.compute`` (registry-safe)."""
+    return f"{prefix}-{series.lower().replace(':', '.')}"
+
+
+def _as_series_list(series: str | Sequence[str]) -> list[str]:
+    names = [series] if isinstance(series, str) else list(series)
+    if not names:
+        raise SeriesInputError("no cost series given: pass a series name or a non-empty list of them")
+    for name in names:
+        if not isinstance(name, str) or not _SERIES_NAME.match(name):
+            raise SeriesInputError(
+                f"cost series {name!r} is not a valid series name (letters, digits, '_', ':')"
+            )
+    return names
+
+
+class FeatureSourceOperator(BaseOperator):
+    """Base for operators that read daily cost features and work per cost series.
+
+    :param series: One cost series (a features column such as ``compute``) or a list of them. Templated.
+    :param conn_id: An Airflow SQL connection (any ``DbApiHook``) to read features from.
+    :param features_table: ``[database.][schema.]table`` holding the features; validated, never pasted raw.
+    :param sql: Instead of ``features_table``, a query returning ``date_column`` and the series columns. Templated.
+    :param features: Instead of SQL, the features themselves (records or a column mapping, e.g. from XCom).
+    :param date_column: The date column of the features.
+    :param wandb_conn_id: The Weights & Biases connection (offline by default: no account needed).
+    :param model_prefix: Model names are ``<prefix>-<series>`` unless ``model_name`` is given.
+    :param model_name: One registry model name; only with a single series. Templated.
+    """
+
+    template_fields: Sequence[str] = ("series", "sql", "features_table", "features", "model_name")
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers: ClassVar[dict[str, str]] = {"sql": "sql"}
+    operator_extra_links = (WandbRunLink(),)
+
+    def __init__(
+        self,
+        *,
+        series: str | Sequence[str],
+        conn_id: str | None = None,
+        features_table: str | None = None,
+        sql: str | None = None,
+        features: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]] | None = None,
+        date_column: str = "USAGE_DATE",
+        wandb_conn_id: str = "wandb_default",
+        model_prefix: str = "snowstorm",
+        model_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.series = series
+        self.conn_id = conn_id
+        self.features_table = features_table
+        self.sql = sql
+        self.features = features
+        self.date_column = date_column
+        self.wandb_conn_id = wandb_conn_id
+        self.model_prefix = model_prefix
+        self.model_name = model_name
+
+    # -- inputs ------------------------------------------------------------------------------------------------------
+
+    def series_list(self) -> list[str]:
+        names = _as_series_list(self.series)
+        if self.model_name and len(names) > 1:
+            raise SeriesInputError("model_name names one model: give a single series, or use model_prefix")
+        return names
+
+    def model_name_for(self, series: str) -> str:
+        return self.model_name or default_model_name(series, self.model_prefix)
+
+    def get_db_hook(self, conn_id: str | None = None) -> DbApiHook:
+        """The SQL hook of ``conn_id`` (default: the features connection)."""
+        conn_id = conn_id or self.conn_id
+        if not conn_id:
+            raise SeriesInputError(f"{self.task_id}: give conn_id (with features_table or sql) or features")
+        return BaseHook.get_connection(conn_id).get_hook()
+
+    def _features_query(self, start: str | None, end: str | None, placeholder: str) -> tuple[str, list[Any]]:
+        if self.sql:
+            return self.sql, []
+        if not self.features_table:
+            raise SeriesInputError(
+                f"{self.task_id}: give features_table or sql to read features with conn_id"
+            )
+        table = validate_table_name(self.features_table, what="features_table")
+        date_column = validate_identifier(self.date_column, what="date_column")
+        bounds = [(">=", start), ("<=", end)]
+        conditions = [f"{date_column} {operator} {placeholder}" for operator, value in bounds if value]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        # All columns: a missing series then fails below with the list of those that exist, not as a SQL error.
+        query = f"SELECT * FROM {table}{where} ORDER BY {date_column}"  # noqa: S608
+        return query, [value for _, value in bounds if value]
+
+    def load_features(
+        self, series: list[str], *, start: str | None = None, end: str | None = None
+    ) -> pd.DataFrame:
+        """Daily features for ``series`` between ``start`` and ``end`` (inclusive), indexed by date.
+
+        Column names are matched case-insensitively (Snowflake returns upper case). A missing series or a window
+        without rows fails with the names and dates involved.
+        """
+        if self.features is not None:
+            frame = pd.DataFrame(self.features)
+            source = "the given features"
+        else:
+            hook = self.get_db_hook()
+            query, parameters = self._features_query(start, end, hook.placeholder)
+            self.log.info("Reading features for %s through %r", series, self.conn_id)
+            frame = hook.get_df(query, parameters=parameters or None, df_type="pandas")
+            source = f"features of {self.features_table or 'the query'} through {self.conn_id!r}"
+        frame = frame.rename(columns=lambda column: str(column).lower())
+        date_column = self.date_column.strip('"').lower()
+        if date_column not in frame.columns:
+            raise SeriesInputError(
+                f"{source} have no date column {self.date_column!r}; got {sorted(frame.columns)}"
+            )
+        missing = [name for name in series if name.lower() not in frame.columns]
+        if missing:
+            available = sorted(column for column in frame.columns if column != date_column)
+            raise SeriesInputError(f"cost series {missing} do not exist in {source}; available: {available}")
+        frame = frame.set_index(
+            pd.to_datetime(frame.pop(date_column)).dt.normalize().rename(DATE)
+        ).sort_index()
+        if start:
+            frame = frame[frame.index >= pd.Timestamp(start)]
+        if end:
+            frame = frame[frame.index <= pd.Timestamp(end)]
+        if frame.empty:
+            window = f" between {start or 'the beginning'} and {end or 'the end'}"
+            raise SeriesInputError(f"{source} have no rows{window}")
+        selected = frame[[name.lower() for name in series]]
+        selected.columns = series
+        return selected.apply(pd.to_numeric, errors="raise")

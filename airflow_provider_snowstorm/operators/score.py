@@ -1,0 +1,293 @@
+"""``BatchScoreOperator``: score a window of new days with the registry's model and store the predictions.
+
+Predictions are written idempotently: re-scoring a window deletes that window's rows for the series and inserts the
+new ones in one transaction, so a retry or a backfill replaces rows and a failure mid-write leaves the old ones.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Sequence
+from contextlib import closing
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
+from airflow_provider_snowstorm.core.persistence import load_detector
+from airflow_provider_snowstorm.core.schema import (
+    DATE,
+    IS_ANOMALY,
+    MODEL_NAME,
+    MODEL_VERSION,
+    PREDICTION_COLUMNS,
+    RESULT_COLUMNS,
+    SCORED_AT,
+    SERIES,
+)
+from airflow_provider_snowstorm.hooks.model_store import ModelNotFoundError
+from airflow_provider_snowstorm.hooks.wandb import WandbHook
+from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
+from airflow_provider_snowstorm.operators.base import FeatureSourceOperator, SeriesInputError
+from airflow_provider_snowstorm.utils.sql import validate_table_name
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+    from airflow.sdk import Context
+
+__all__ = ["BatchScoreOperator", "ModelMismatchError", "results_table_ddl"]
+
+_RESULT_TYPES = {
+    DATE: "DATE NOT NULL",
+    SERIES: "VARCHAR NOT NULL",
+    MODEL_NAME: "VARCHAR",
+    MODEL_VERSION: "VARCHAR",
+    SCORED_AT: "TIMESTAMP",
+    IS_ANOMALY: "BOOLEAN",
+}
+
+
+class ModelMismatchError(ValueError):
+    """The registry's model was not trained for this series or this season length."""
+
+
+def results_table_ddl(table: str) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for the predictions table (portable types; Snowflake maps them natively)."""
+    columns = ", ".join(f"{name.upper()} {_RESULT_TYPES.get(name, 'FLOAT')}" for name in RESULT_COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS {validate_table_name(table, what='results_table')} ({columns})"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return _json_safe(value.item())
+    return value
+
+
+class BatchScoreOperator(FeatureSourceOperator):
+    """Score days ``window_start``..``window_end`` of each cost series with its registered model.
+
+    :param window_start: First day to score (ISO date, templated). Default: ``window_days`` before the last day.
+    :param window_end: Last day to score (templated). Default: the last day in the features.
+    :param window_days: Size of the default window.
+    :param history_days: Days before the window to read as decomposition history (the model needs about four
+        months for weekly data; it fails clearly if given too few).
+    :param model_alias: Registry alias to score with (``latest``), unless ``model_version`` pins a version.
+    :param expected_period: If set, the model must have been trained with this season length.
+    :param results_table: ``[database.][schema.]table`` receiving the predictions; created if missing.
+    :param results_conn_id: SQL connection for the results (default: ``conn_id``).
+    :param log_to_wandb: Log the scored window as a W&B run (job type ``score``) and link it from the task.
+
+    Returns (XCom) per series: ``series, model_name, model_version, run_url, window_start, window_end, rows`` (every
+    scored day) and ``anomalies`` (the flagged days); a dict for one series, a list for several.
+    """
+
+    template_fields: Sequence[str] = (
+        *FeatureSourceOperator.template_fields,
+        "window_start",
+        "window_end",
+        "model_alias",
+        "model_version",
+        "results_table",
+    )
+    ui_color = "#fdf1e6"
+
+    def __init__(
+        self,
+        *,
+        window_start: str | None = None,
+        window_end: str | None = None,
+        window_days: int = 7,
+        history_days: int = 180,
+        model_alias: str = "latest",
+        model_version: str | None = None,
+        expected_period: int | None = None,
+        results_table: str | None = None,
+        results_conn_id: str | None = None,
+        log_to_wandb: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.window_start = window_start
+        self.window_end = window_end
+        self.window_days = window_days
+        self.history_days = history_days
+        self.model_alias = model_alias
+        self.model_version = model_version
+        self.expected_period = expected_period
+        self.results_table = results_table
+        self.results_conn_id = results_conn_id
+        self.log_to_wandb = log_to_wandb
+
+    # -- model -------------------------------------------------------------------------------------------------------
+
+    def load_model(self, hook: WandbHook, series: str) -> tuple[DecomposeIsolationForest, str]:
+        name = self.model_name_for(series)
+        selector = f"version {self.model_version}" if self.model_version else f"alias {self.model_alias!r}"
+        try:
+            stored = hook.model_store.resolve(name, alias=self.model_alias, version=self.model_version)
+            with tempfile.TemporaryDirectory(prefix="snowstorm-score-") as workdir:
+                path = hook.download_model(
+                    name, alias=self.model_alias, version=self.model_version, dest_dir=workdir
+                )
+                detector = load_detector(path)
+        except ModelNotFoundError as error:
+            raise ModelNotFoundError(
+                f"no model {name!r} with {selector} for cost series {series!r}: train it first ({error})"
+            ) from error
+        if series not in detector.series_:
+            raise ModelMismatchError(
+                f"model {name!r} ({stored.version}) was trained on series {detector.series_}, not {series!r}"
+            )
+        if self.expected_period is not None and detector.period != self.expected_period:
+            raise ModelMismatchError(
+                f"model {name!r} ({stored.version}) has period {detector.period}, expected {self.expected_period}"
+            )
+        return detector, stored.version
+
+    # -- window ------------------------------------------------------------------------------------------------------
+
+    def _window(self, names: list[str]) -> tuple[pd.Timestamp, pd.Timestamp, pd.DataFrame]:
+        end = pd.Timestamp(self.window_end).normalize() if self.window_end else None
+        start = pd.Timestamp(self.window_start).normalize() if self.window_start else None
+        if start is not None and end is not None and end < start:
+            raise SeriesInputError(f"window_end {end.date()} is before window_start {start.date()}")
+        read_from = (
+            None if start is None else (start - pd.Timedelta(days=self.history_days)).date().isoformat()
+        )
+        features = self.load_features(
+            names, start=read_from, end=None if end is None else end.date().isoformat()
+        )
+        end = end if end is not None else features.index[-1]
+        start = start if start is not None else end - pd.Timedelta(days=self.window_days - 1)
+        in_window = features[(features.index >= start) & (features.index <= end)]
+        if in_window.empty:
+            raise SeriesInputError(f"no feature rows to score between {start.date()} and {end.date()}")
+        return start, end, features[features.index >= start - pd.Timedelta(days=self.history_days)]
+
+    # -- writing -----------------------------------------------------------------------------------------------------
+
+    def write_predictions(self, hook: DbApiHook, predictions: pd.DataFrame, start: Any, end: Any) -> None:
+        """Replace the window's rows of these series with ``predictions`` in one transaction."""
+        table = validate_table_name(self.results_table, what="results_table")
+        placeholder = hook.placeholder
+        series = sorted(predictions[SERIES].astype(str).unique())
+        columns = [name.upper() for name in RESULT_COLUMNS]
+        in_list = ", ".join([placeholder] * len(series))
+        delete = (
+            f"DELETE FROM {table} WHERE {DATE.upper()} >= {placeholder} AND {DATE.upper()} <= {placeholder} "  # noqa: S608
+            f"AND {SERIES.upper()} IN ({in_list})"
+        )
+        insert = (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([placeholder] * len(columns))})"  # noqa: S608
+        )
+        rows = [
+            tuple(value.date() if isinstance(value, pd.Timestamp) else _json_safe(value) for value in record)
+            for record in predictions[list(RESULT_COLUMNS)].itertuples(index=False, name=None)
+        ]
+        hook.run(results_table_ddl(table))
+        with closing(hook.get_conn()) as conn:
+            if hook.supports_autocommit:  # else the driver already wraps DML in a transaction (sqlite3)
+                hook.set_autocommit(conn, False)
+            try:
+                with closing(conn.cursor()) as cursor:
+                    cursor.execute(delete, (start.date(), end.date(), *series))
+                    cursor.executemany(insert, rows)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        self.log.info("Wrote %d prediction rows for %s into %s", len(rows), series, table)
+
+    # -- execute -----------------------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
+        names = self.series_list()
+        start, end, features = self._window(names)
+        hook = WandbHook(self.wandb_conn_id)
+        scored_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        summaries, frames = [], []
+        for series in names:
+            detector, version = self.load_model(hook, series)
+            try:
+                predictions = detector.detect(features[[series]], start=start)
+            except ValueError as error:
+                raise ValueError(f"cannot score cost series {series!r}: {error}") from error
+            predictions = predictions[predictions[DATE] <= end].copy()
+            predictions[SERIES] = predictions[SERIES].astype(str)
+            predictions[MODEL_NAME] = self.model_name_for(series)
+            predictions[MODEL_VERSION] = version
+            predictions[SCORED_AT] = scored_at
+            frames.append(predictions)
+            summaries.append(self._summary(series, version, start, end, predictions))
+        combined = pd.concat(frames, ignore_index=True)
+        if self.results_table:
+            self.write_predictions(self.get_db_hook(self.results_conn_id), combined, start, end)
+        if self.log_to_wandb:
+            run_url = self._log_scoring(hook, combined, names, start, end, context)
+            for summary in summaries:
+                summary["run_url"] = run_url
+        anomalies = int(combined[IS_ANOMALY].sum())
+        self.log.info(
+            "Scored %s from %s to %s: %d anomalous day(s)", names, start.date(), end.date(), anomalies
+        )
+        return summaries[0] if isinstance(self.series, str) else summaries
+
+    def _summary(
+        self, series: str, version: str, start: pd.Timestamp, end: pd.Timestamp, predictions: pd.DataFrame
+    ) -> dict[str, Any]:
+        rows = [
+            {name: _json_safe(value) for name, value in record.items()}
+            for record in predictions[list(PREDICTION_COLUMNS)].to_dict("records")
+        ]
+        for row in rows:
+            row[IS_ANOMALY] = bool(row[IS_ANOMALY])
+        return {
+            "series": series,
+            "model_name": self.model_name_for(series),
+            "model_version": version,
+            "run_url": None,
+            "window_start": start.date().isoformat(),
+            "window_end": end.date().isoformat(),
+            "rows": rows,
+            "anomalies": [row for row in rows if row[IS_ANOMALY]],
+        }
+
+    def _log_scoring(
+        self,
+        hook: WandbHook,
+        predictions: pd.DataFrame,
+        names: list[str],
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        context: Context,
+    ) -> str | None:
+        label = names[0] if len(names) == 1 else f"{len(names)}-series"
+        config = {
+            "series": names,
+            "window_start": start.date().isoformat(),
+            "window_end": end.date().isoformat(),
+            "model_alias": self.model_alias,
+            "model_version": self.model_version,
+            "dag_id": context["dag"].dag_id,
+            "dag_run_id": context["run_id"],
+            "task_id": self.task_id,
+            "map_index": context["ti"].map_index,
+        }
+        with hook.start_run(
+            f"score-{label}", group=context["run_id"], job_type="score", config=config
+        ) as run:
+            run_url = hook.run_url(run)
+            push_wandb_run_url(context, run_url)
+            hook.log_table(
+                "predictions", predictions.astype({DATE: str, SERIES: str, SCORED_AT: str}), run=run
+            )
+            hook.log_metrics(
+                {"anomalies": int(predictions[IS_ANOMALY].sum()), "scored_days": len(predictions)}, run=run
+            )
+        return run_url

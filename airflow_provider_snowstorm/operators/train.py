@@ -1,0 +1,153 @@
+"""``DecomposeIsolationForestOperator``: train one anomaly model per cost series and register it in W&B.
+
+Map it over cost categories (``.partial(...).expand(series=[...])``) to train the series in parallel; every model
+instance of one DAG run shares the W&B group (the DAG run id) and carries that id as an alias, which also makes a task
+retry replace its own registry version instead of adding one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_snowstorm.core.charts import render_decomposition_chart, render_training_scores_chart
+from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
+from airflow_provider_snowstorm.core.persistence import save_detector
+from airflow_provider_snowstorm.core.schema import IS_ANOMALY, SERIES
+from airflow_provider_snowstorm.hooks.wandb import WandbHook
+from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
+from airflow_provider_snowstorm.operators.base import FeatureSourceOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["DecomposeIsolationForestOperator"]
+
+
+class DecomposeIsolationForestOperator(FeatureSourceOperator):
+    """Fit ``DecomposeIsolationForest`` on the history of each cost series and log it as a W&B model.
+
+    For each series: one W&B run (job type ``train``, grouped by the DAG run id) with the config, the
+    ``anomaly_threshold`` metric, a decomposition chart and a training-score chart, and the model (skops) as a
+    ``model`` artifact aliased ``latest`` and with the DAG run id. Offline, the model store keeps the versions so that
+    ``latest`` still resolves for scoring.
+
+    :param training_start: First day of training history (inclusive, ISO date); templated. Default: all history.
+    :param training_end: Last day of training history (inclusive); templated. Default: up to the latest day.
+    :param detector_params: Parameters of ``DecomposeIsolationForest`` (period, threshold_cutoff, direction,
+        min_deviation, random_state, ...). Templated.
+    :param aliases: Extra registry aliases besides ``latest`` and the DAG run id.
+
+    Returns (XCom) a JSON-safe summary per series: model name and version, threshold, training span, run URL; a dict
+    for a single series, a list for several.
+    """
+
+    template_fields: Sequence[str] = (
+        *FeatureSourceOperator.template_fields,
+        "training_start",
+        "training_end",
+        "detector_params",
+    )
+    ui_color = "#e6f1fa"
+
+    def __init__(
+        self,
+        *,
+        training_start: str | None = None,
+        training_end: str | None = None,
+        detector_params: Mapping[str, Any] | None = None,
+        aliases: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.training_start = training_start
+        self.training_end = training_end
+        self.detector_params = detector_params
+        self.aliases = aliases
+
+    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
+        names = self.series_list()
+        features = self.load_features(names, start=self.training_start, end=self.training_end)
+        hook = WandbHook(self.wandb_conn_id)
+        summaries = [self._train_one(hook, features[[name]], name, context) for name in names]
+        return summaries[0] if isinstance(self.series, str) else summaries
+
+    def _train_one(self, hook: WandbHook, history: Any, series: str, context: Context) -> dict[str, Any]:
+        params = dict(self.detector_params or {})
+        detector = DecomposeIsolationForest(**params)
+        try:
+            detections = detector.fit_detect(history)
+        except ValueError as error:
+            raise ValueError(f"cannot train a model for cost series {series!r}: {error}") from error
+        threshold = float(detector.thresholds[series])
+        model_name = self.model_name_for(series)
+        dag_run_id = context["run_id"]
+        flagged = detections[detections[SERIES] == series][IS_ANOMALY]
+        config = {
+            "series": series,
+            "model_name": model_name,
+            "detector": type(detector).__name__,
+            **{f"detector.{key}": value for key, value in detector.get_params().items()},
+            "training_start": detector.training_start_,
+            "training_end": detector.training_end_,
+            "training_days": int(detector.n_training_days_),
+            "dag_id": context["dag"].dag_id,
+            "dag_run_id": dag_run_id,
+            "task_id": self.task_id,
+            "map_index": context["ti"].map_index,
+        }
+        with hook.start_run(
+            f"train-{series}", group=dag_run_id, job_type="train", config=config, tags=["snowstorm", series]
+        ) as run:
+            run_url = hook.run_url(run)
+            push_wandb_run_url(context, run_url)
+            hook.log_metrics(
+                {
+                    "anomaly_threshold": threshold,
+                    "training_days": int(detector.n_training_days_),
+                    "training_anomalies": int(flagged.sum()),
+                },
+                run=run,
+            )
+            with tempfile.TemporaryDirectory(prefix="snowstorm-train-") as workdir:
+                charts = {
+                    "decomposition": render_decomposition_chart(detections, series),
+                    "training_scores": render_training_scores_chart(detections, series),
+                }
+                for key, png in charts.items():
+                    path = Path(workdir, f"{key}.png")
+                    path.write_bytes(png)
+                    hook.log_image(key, path, run=run)
+                model_path = save_detector(detector, Path(workdir, "model.skops"))
+                version = hook.log_model(
+                    run,
+                    model_path,
+                    model_name,
+                    aliases=list(self.aliases),
+                    metadata={**detector.metadata, "dag_run_id": dag_run_id, "series_name": series},
+                    idempotency_alias=dag_run_id,
+                )
+        self.log.info(
+            "Trained %s for %r on %s..%s: threshold %.4f, registered as %s %s (%s)",
+            type(detector).__name__,
+            series,
+            detector.training_start_,
+            detector.training_end_,
+            threshold,
+            model_name,
+            version.version,
+            run_url or "W&B run offline, no URL",
+        )
+        return {
+            "series": series,
+            "model_name": model_name,
+            "model_version": version.version,
+            "aliases": list(version.aliases),
+            "threshold": threshold,
+            "training_start": detector.training_start_,
+            "training_end": detector.training_end_,
+            "training_days": int(detector.n_training_days_),
+            "run_url": run_url,
+        }

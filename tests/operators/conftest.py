@@ -1,0 +1,71 @@
+"""Operators run against a real SQL database (SQLite through Airflow's SqliteHook) and W&B offline."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.core.conftest import weekly_costs
+
+FEATURES_TABLE = "DAILY_FEATURES"
+FEATURE_DAYS = 200
+
+
+@pytest.fixture
+def feature_frame() -> pd.DataFrame:
+    """200 days of compute and total_usage costs, with a spike on day 190."""
+    frame = weekly_costs(FEATURE_DAYS, series=2, seed=11).set_axis(["compute", "total_usage"], axis=1)
+    frame.iloc[190] *= 4
+    return frame
+
+
+@pytest.fixture
+def features_db(tmp_path: Path, feature_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A SQLite database with the features table, reachable as Airflow connection ``features_db``."""
+    path = tmp_path / "features.db"
+    with sqlite3.connect(path) as conn:
+        table = feature_frame.rename(columns=str.upper).rename_axis("USAGE_DATE").reset_index()
+        table["USAGE_DATE"] = table["USAGE_DATE"].dt.strftime("%Y-%m-%d")
+        table.to_sql(FEATURES_TABLE, conn, index=False)
+    monkeypatch.setenv("AIRFLOW_CONN_FEATURES_DB", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    return path
+
+
+@pytest.fixture
+def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """``wandb_default`` offline, with its model store and run folder under ``tmp_path``."""
+    paths = {"model_store": tmp_path / "model-store", "run_dir": tmp_path / "wandb"}
+    extra = {
+        "mode": "offline",
+        "entity": "snowstorm-tests",
+        "project": "snowstorm",
+        **{k: str(v) for k, v in paths.items()},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_WANDB_DEFAULT", json.dumps({"conn_type": "wandb", "extra": extra}))
+    return paths
+
+
+class FakeTaskInstance:
+    """Records XCom pushes the way the task SDK's RuntimeTaskInstance receives them."""
+
+    def __init__(self, map_index: int = -1) -> None:
+        self.map_index = map_index
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+@pytest.fixture
+def context() -> dict[str, Any]:
+    return {
+        "run_id": "manual__2025-07-01T00:00:00+00:00",
+        "dag": SimpleNamespace(dag_id="snowstorm_test"),
+        "ti": FakeTaskInstance(),
+    }

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from airflow_provider_snowstorm.core.persistence import load_detector
+from airflow_provider_snowstorm.hooks.model_store import ModelStore
+from airflow_provider_snowstorm.links.wandb import WANDB_RUN_URL_XCOM_KEY
+from airflow_provider_snowstorm.operators.base import SeriesInputError
+from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
+from airflow_provider_snowstorm.utils.sql import IdentifierError
+from tests.operators.conftest import FEATURES_TABLE
+
+
+@pytest.fixture
+def train(features_db: Path, wandb_offline: dict[str, Path]):
+    def make(**overrides: Any) -> DecomposeIsolationForestOperator:
+        arguments: dict[str, Any] = {
+            "task_id": "train",
+            "series": "compute",
+            "conn_id": "features_db",
+            "features_table": FEATURES_TABLE,
+            "training_end": "2025-06-30",
+            "detector_params": {"random_state": 0},
+        }
+        return DecomposeIsolationForestOperator(**{**arguments, **overrides})
+
+    return make
+
+
+def test_trains_registers_latest_and_returns_a_json_safe_summary(train, context, wandb_offline) -> None:
+    summary = train().execute(context)
+    json.dumps(summary)
+    assert summary["model_name"] == "snowstorm-compute"
+    assert summary["training_end"] == "2025-06-30"
+    store = ModelStore(wandb_offline["model_store"])
+    latest = store.resolve("snowstorm-compute")
+    assert latest.version == summary["model_version"]
+    model = load_detector(store.download("snowstorm-compute", wandb_offline["model_store"].parent / "dl"))
+    assert model.series_ == ["compute"]
+    assert model.thresholds["compute"] == pytest.approx(summary["threshold"])
+
+
+def test_training_respects_the_training_window(train, context, wandb_offline) -> None:
+    train(training_start="2025-02-01", training_end="2025-05-31").execute(context)
+    metadata = ModelStore(wandb_offline["model_store"]).resolve("snowstorm-compute").metadata["metadata"]
+    assert (metadata["training_start"], metadata["training_end"]) == ("2025-02-01", "2025-05-31")
+
+
+def test_pushes_the_run_url_for_the_extra_link(train, context) -> None:
+    summary = train().execute(context)
+    url = context["ti"].pushed[WANDB_RUN_URL_XCOM_KEY]
+    assert url == summary["run_url"]
+    assert "/snowstorm-tests/snowstorm/runs/" in url
+
+
+def test_a_retry_replaces_its_version_instead_of_adding_one(train, context, wandb_offline) -> None:
+    first = train().execute(context)
+    second = train().execute(context)
+    store = ModelStore(wandb_offline["model_store"])
+    assert first["model_version"] == second["model_version"]
+    assert store.versions("snowstorm-compute") == [first["model_version"]]
+
+
+def test_a_new_dag_run_adds_a_version_and_moves_latest(train, context, wandb_offline) -> None:
+    first = train().execute(context)
+    later = train().execute({**context, "run_id": "manual__2025-07-08T00:00:00+00:00"})
+    store = ModelStore(wandb_offline["model_store"])
+    assert len(store.versions("snowstorm-compute")) == 2
+    assert store.resolve("snowstorm-compute").version == later["model_version"] != first["model_version"]
+
+
+def test_a_list_of_series_trains_one_model_each(train, context, wandb_offline) -> None:
+    summaries = train(series=["compute", "total_usage"]).execute(context)
+    assert [s["model_name"] for s in summaries] == ["snowstorm-compute", "snowstorm-total_usage"]
+
+
+def test_features_can_come_from_xcom_records(train, context, feature_frame: pd.DataFrame) -> None:
+    records = (
+        feature_frame.rename_axis("usage_date").reset_index().astype({"usage_date": str}).to_dict("records")
+    )
+    summary = train(conn_id=None, features_table=None, features=records).execute(context)
+    assert summary["training_start"] == feature_frame.index[0].date().isoformat()
+
+
+def test_an_unknown_category_names_what_exists(train, context) -> None:
+    with pytest.raises(
+        SeriesInputError, match=r"\['storage'\] do not exist .* available: \['compute', 'total_usage'\]"
+    ):
+        train(series="storage").execute(context)
+
+
+def test_too_little_history_fails_clearly(train, context) -> None:
+    with pytest.raises(ValueError, match=r"cannot train a model for cost series 'compute'.*needs at least"):
+        train(training_start="2025-06-20").execute(context)
+
+
+def test_no_rows_fails_clearly(train, context) -> None:
+    with pytest.raises(SeriesInputError, match="no rows between 2030-01-01"):
+        train(training_start="2030-01-01", training_end="2030-12-31").execute(context)
+
+
+def test_table_names_are_validated_before_any_query(train, context) -> None:
+    with pytest.raises(IdentifierError, match="features_table"):
+        train(features_table="DAILY_FEATURES; DROP TABLE X").execute(context)
+
+
+def test_the_api_key_is_nowhere_in_the_store_or_runs(train, context, wandb_offline, monkeypatch) -> None:
+    extra = {"mode": "offline", "entity": "e", **{k: str(v) for k, v in wandb_offline.items()}}
+    secret = "local-0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WANDB_DEFAULT", json.dumps({"conn_type": "wandb", "password": secret, "extra": extra})
+    )
+    summary = train().execute(context)
+    assert secret not in json.dumps(summary)
+    for root in wandb_offline.values():
+        for path in root.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
