@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Sequence
-from contextlib import closing
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,7 @@ from airflow_provider_snowstorm.hooks.model_store import ModelNotFoundError
 from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
 from airflow_provider_snowstorm.operators.base import FeatureSourceOperator, SeriesInputError
-from airflow_provider_snowstorm.utils.sql import validate_table_name
+from airflow_provider_snowstorm.utils.sql import replace_rows, validate_table_name
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -91,6 +90,7 @@ class BatchScoreOperator(FeatureSourceOperator):
         *FeatureSourceOperator.template_fields,
         "window_start",
         "window_end",
+        "window_days",
         "model_alias",
         "model_version",
         "results_table",
@@ -164,7 +164,7 @@ class BatchScoreOperator(FeatureSourceOperator):
             names, start=read_from, end=None if end is None else end.date().isoformat()
         )
         end = end if end is not None else features.index[-1]
-        start = start if start is not None else end - pd.Timedelta(days=self.window_days - 1)
+        start = start if start is not None else end - pd.Timedelta(days=int(self.window_days) - 1)
         in_window = features[(features.index >= start) & (features.index <= end)]
         if in_window.empty:
             raise SeriesInputError(f"no feature rows to score between {start.date()} and {end.date()}")
@@ -175,34 +175,23 @@ class BatchScoreOperator(FeatureSourceOperator):
     def write_predictions(self, hook: DbApiHook, predictions: pd.DataFrame, start: Any, end: Any) -> None:
         """Replace the window's rows of these series with ``predictions`` in one transaction."""
         table = validate_table_name(self.results_table, what="results_table")
-        placeholder = hook.placeholder
         series = sorted(predictions[SERIES].astype(str).unique())
-        columns = [name.upper() for name in RESULT_COLUMNS]
-        in_list = ", ".join([placeholder] * len(series))
-        delete = (
-            f"DELETE FROM {table} WHERE {DATE.upper()} >= {placeholder} AND {DATE.upper()} <= {placeholder} "  # noqa: S608
-            f"AND {SERIES.upper()} IN ({in_list})"
-        )
-        insert = (
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([placeholder] * len(columns))})"  # noqa: S608
-        )
+        placeholder = hook.placeholder
         rows = [
             tuple(value.date() if isinstance(value, pd.Timestamp) else _json_safe(value) for value in record)
             for record in predictions[list(RESULT_COLUMNS)].itertuples(index=False, name=None)
         ]
         hook.run(results_table_ddl(table))
-        with closing(hook.get_conn()) as conn:
-            if hook.supports_autocommit:  # else the driver already wraps DML in a transaction (sqlite3)
-                hook.set_autocommit(conn, False)
-            try:
-                with closing(conn.cursor()) as cursor:
-                    cursor.execute(delete, (start.date(), end.date(), *series))
-                    cursor.executemany(insert, rows)
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-        self.log.info("Wrote %d prediction rows for %s into %s", len(rows), series, table)
+        written = replace_rows(
+            hook,
+            table,
+            [name.upper() for name in RESULT_COLUMNS],
+            rows,
+            where=f"{DATE.upper()} >= {placeholder} AND {DATE.upper()} <= {placeholder} "
+            f"AND {SERIES.upper()} IN ({', '.join([placeholder] * len(series))})",
+            where_parameters=(start.date(), end.date(), *series),
+        )
+        self.log.info("Wrote %d prediction rows for %s into %s", written, series, table)
 
     # -- execute -----------------------------------------------------------------------------------------------------
 

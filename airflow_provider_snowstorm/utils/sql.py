@@ -7,8 +7,14 @@ a quoted name may not contain a double quote (we refuse those rather than escape
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from contextlib import closing
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["IdentifierError", "validate_identifier", "validate_table_name"]
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+__all__ = ["IdentifierError", "replace_rows", "validate_identifier", "validate_table_name"]
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 _QUOTED = re.compile(r'^"[^"]{1,255}"$')
@@ -38,3 +44,38 @@ def validate_table_name(name: str, *, what: str = "table") -> str:
     for part in parts:
         validate_identifier(part, what=f"{what} {name!r} part")
     return name
+
+
+def replace_rows(
+    hook: DbApiHook,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    where: str,
+    where_parameters: Sequence[Any] = (),
+) -> int:
+    """Delete the rows matching ``where`` and insert ``rows``, in one transaction.
+
+    This is how every write here stays idempotent: re-running a date range replaces its rows instead of duplicating
+    them, and a failure mid-write rolls back to the previous rows. ``where`` uses the hook's placeholder for its
+    ``where_parameters``; ``table`` and ``columns`` are validated identifiers.
+    """
+    table = validate_table_name(table)
+    names = [validate_identifier(column, what="column") for column in columns]
+    placeholder = hook.placeholder
+    delete = f"DELETE FROM {table} WHERE {where}"  # noqa: S608 - identifiers validated, values bound
+    insert = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join([placeholder] * len(names))})"  # noqa: S608
+    with closing(hook.get_conn()) as conn:
+        if hook.supports_autocommit:  # else the driver already wraps DML in a transaction (sqlite3)
+            hook.set_autocommit(conn, False)
+        try:
+            with closing(conn.cursor()) as cursor:
+                cursor.execute(delete, tuple(where_parameters))
+                if rows:
+                    cursor.executemany(insert, [tuple(row) for row in rows])
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    return len(rows)

@@ -1,0 +1,46 @@
+"""Settings and Assets of the Snowstorm example pipeline (the DAGs in ``example_dags``), shared with its local runner.
+
+Deployments configure the DAGs with environment variables (read when the DAG files are parsed), so the same files run
+against the local emulation and against a real Snowflake account: only connections and these names change.
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import Asset
+
+from airflow_provider_snowstorm.utils.sql import validate_identifier, validate_table_name
+
+
+def _setting(name: str, default: str) -> str:
+    return os.environ.get(f"SNOWSTORM_{name}", default)
+
+
+SNOWFLAKE_CONN_ID = _setting("SNOWFLAKE_CONN_ID", "snowflake_default")
+WANDB_CONN_ID = _setting("WANDB_CONN_ID", "wandb_default")
+SLACK_CONN_ID = _setting("SLACK_CONN_ID", "slack_api_default")
+SLACK_CHANNEL = _setting("SLACK_CHANNEL", "#snowflake-costs")
+DATABASE = validate_identifier(_setting("DATABASE", "SNOWSTORM"), what="SNOWSTORM_DATABASE")
+SCHEMA = validate_identifier(_setting("SCHEMA", "ANALYTICS"), what="SNOWSTORM_SCHEMA")
+SOURCE_TABLE = validate_table_name(
+    _setting("SOURCE_TABLE", "SNOWFLAKE.ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY"),
+    what="SNOWSTORM_SOURCE_TABLE",
+)
+REPORT_PATH = _setting("REPORT_PATH", "")  # empty: $AIRFLOW_HOME/snowstorm/reports/<dag>/<run id>
+
+RAW_USAGE_TABLE = f"{DATABASE}.{SCHEMA}.USAGE_IN_CURRENCY_DAILY"
+FEATURES_TABLE = f"{DATABASE}.{SCHEMA}.DAILY_COST_FEATURES"
+PREDICTIONS_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_PREDICTIONS"
+
+DEFAULT_COST_MODELS = ["total_usage", "compute"]
+
+raw_usage = Asset(f"snowstorm_raw_usage__{DATABASE.lower()}_{SCHEMA.lower()}")
+features = Asset(f"snowstorm_features__{DATABASE.lower()}_{SCHEMA.lower()}")
+# Which cost categories get a model: change the extra to train more (as the seed's cost_models).
+isolation_forest_model = Asset(
+    f"snowstorm_isolation_forest_model__{DATABASE.lower()}_{SCHEMA.lower()}",
+    extra={"cost_models": DEFAULT_COST_MODELS},
+)
+
+DEFAULT_ARGS = {"owner": "snowstorm", "retries": 1}

@@ -1,0 +1,106 @@
+"""Data engineering: copy organisation usage into the project's schema, nightly, with snake_case usage types.
+
+``SNOWFLAKE.ORGANIZATION_USAGE`` is visible to administrators only and its values change for up to 72 hours (and until
+month close), so each run re-loads a trailing window of days: it deletes the window's rows and inserts them again in
+one transaction, which makes every run idempotent. Rows are summed per account, day, usage type and currency (a day
+can have several balance-source and adjustment rows). Emits the raw-usage Asset for feature engineering.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.sdk import DAG, BaseHook, Param, task
+
+from airflow_provider_snowstorm.pipeline import (
+    DATABASE,
+    DEFAULT_ARGS,
+    RAW_USAGE_TABLE,
+    SCHEMA,
+    SNOWFLAKE_CONN_ID,
+    SOURCE_TABLE,
+    raw_usage,
+)
+
+CREATE_TABLES = [
+    f"CREATE DATABASE IF NOT EXISTS {DATABASE}",
+    f"CREATE SCHEMA IF NOT EXISTS {DATABASE}.{SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {RAW_USAGE_TABLE} (
+        ORGANIZATION_NAME VARCHAR NOT NULL,
+        ACCOUNT_NAME VARCHAR NOT NULL,
+        USAGE_DATE DATE NOT NULL,
+        USAGE_TYPE VARCHAR NOT NULL,
+        CURRENCY VARCHAR,
+        USAGE NUMBER(38, 3),
+        USAGE_IN_CURRENCY NUMBER(38, 2),
+        LOADED_AT TIMESTAMP_NTZ
+    )""",
+]
+
+# Snowflake spells usage types in lower case with spaces ('data transfer'); features want identifiers.
+SNAKE_CASE_USAGE_TYPE = "REPLACE(REPLACE(LOWER(TRIM(USAGE_TYPE)), ' ', '_'), '-', '_')"
+
+with DAG(
+    dag_id="snowstorm_data_engineering",
+    description="Nightly extract of ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY into the project schema",
+    schedule="@daily",
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={
+        "lookback_days": Param(
+            35, type="integer", minimum=1, description="Days re-loaded before the run date."
+        ),
+        "full_refresh": Param(False, type="boolean", description="Re-load every day of the source."),
+    },
+    tags=["snowstorm", "data-engineering"],
+    doc_md=__doc__,
+) as dag:
+    create_tables = SQLExecuteQueryOperator(
+        task_id="create_tables", conn_id=SNOWFLAKE_CONN_ID, sql=CREATE_TABLES
+    )
+
+    @task(outlets=[raw_usage])
+    def extract_usage(params: dict[str, Any], outlet_events: Any = None, **context: Any) -> dict[str, Any]:
+        """Replace the window's rows with the source's, aggregated, in one transaction."""
+        hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
+        run_day: date = (context.get("data_interval_end") or context["logical_date"]).date()
+        if params["full_refresh"]:
+            start, end = date(1970, 1, 1), date(9999, 12, 31)
+        else:
+            start, end = run_day - timedelta(days=int(params["lookback_days"])), run_day
+        window = {"start": start, "end": end}
+        hook.run(
+            [
+                f"DELETE FROM {RAW_USAGE_TABLE} WHERE USAGE_DATE BETWEEN %(start)s AND %(end)s",  # noqa: S608
+                f"""INSERT INTO {RAW_USAGE_TABLE}
+                    (ORGANIZATION_NAME, ACCOUNT_NAME, USAGE_DATE, USAGE_TYPE, CURRENCY, USAGE, USAGE_IN_CURRENCY,
+                     LOADED_AT)
+                SELECT ORGANIZATION_NAME, ACCOUNT_NAME, USAGE_DATE, {SNAKE_CASE_USAGE_TYPE}, CURRENCY,
+                       SUM(USAGE), SUM(USAGE_IN_CURRENCY), CURRENT_TIMESTAMP()
+                FROM {SOURCE_TABLE}
+                WHERE USAGE_DATE BETWEEN %(start)s AND %(end)s
+                GROUP BY ORGANIZATION_NAME, ACCOUNT_NAME, USAGE_DATE, {SNAKE_CASE_USAGE_TYPE}, CURRENCY""",  # noqa: S608
+            ],
+            parameters=window,
+            autocommit=False,
+        )
+        rows, first, last = hook.get_first(
+            f"SELECT COUNT(*), MIN(USAGE_DATE), MAX(USAGE_DATE) FROM {RAW_USAGE_TABLE} "  # noqa: S608
+            "WHERE USAGE_DATE BETWEEN %(start)s AND %(end)s",
+            parameters=window,
+        )
+        loaded = {
+            "rows": int(rows),
+            "first_day": first.isoformat() if first else None,
+            "last_day": last.isoformat() if last else None,
+            "window_start": None if params["full_refresh"] else start.isoformat(),
+            "window_end": None if params["full_refresh"] else end.isoformat(),
+        }
+        outlet_events[raw_usage].extra = loaded
+        return loaded
+
+    create_tables >> extract_usage()

@@ -1,0 +1,80 @@
+"""Prediction and alerting: score the latest days of every cost category, then send one grouped report.
+
+Scheduled whenever new features or a new model arrive. Scoring uses each category's ``latest`` registry model and
+replaces the window's rows in the predictions table (idempotent). The report groups anomalies into incidents and is
+always written to a file; it goes to Slack when the ``slack_api_default`` connection exists.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import DAG, Param, get_current_context, task
+
+from airflow_provider_snowstorm.notifications.anomaly_report import send_anomaly_report
+from airflow_provider_snowstorm.operators.score import BatchScoreOperator
+from airflow_provider_snowstorm.pipeline import (
+    DEFAULT_ARGS,
+    FEATURES_TABLE,
+    PREDICTIONS_TABLE,
+    REPORT_PATH,
+    SLACK_CHANNEL,
+    SLACK_CONN_ID,
+    SNOWFLAKE_CONN_ID,
+    WANDB_CONN_ID,
+    features,
+    isolation_forest_model,
+)
+
+with DAG(
+    dag_id="snowstorm_prediction",
+    description="Batch-score recent days and report cost anomalies",
+    schedule=(features | isolation_forest_model),
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    render_template_as_native_obj=True,
+    params={
+        "cost_models": Param(isolation_forest_model.extra["cost_models"], type="array", minItems=1),
+        "window_days": Param(7, type="integer", minimum=1, description="Days scored, ending at window_end."),
+        "window_end": Param(
+            None, type=["null", "string"], format="date", description="Default: last feature day."
+        ),
+    },
+    tags=["snowstorm", "prediction", "alerting"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def cost_models(params: dict[str, Any]) -> list[str]:
+        return list(dict.fromkeys(params["cost_models"]))
+
+    scored = BatchScoreOperator.partial(
+        task_id="score",
+        conn_id=SNOWFLAKE_CONN_ID,
+        features_table=FEATURES_TABLE,
+        results_table=PREDICTIONS_TABLE,
+        window_days="{{ params.window_days }}",
+        window_end="{{ params.window_end or '' }}",
+        wandb_conn_id=WANDB_CONN_ID,
+    ).expand(series=cost_models())
+
+    @task
+    def report() -> dict[str, Any]:
+        delivery = send_anomaly_report(
+            get_current_context(),
+            score_task_id="score",
+            report_path=REPORT_PATH or None,
+            slack_conn_id=SLACK_CONN_ID,
+            channel=SLACK_CHANNEL,
+        )
+        return {
+            "report": str(delivery.markdown_path),
+            "chart": str(delivery.chart_path) if delivery.chart_path else None,
+            "incidents": delivery.incidents,
+            "slack_channel": delivery.slack_channel,
+        }
+
+    scored >> report()

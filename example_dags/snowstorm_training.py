@@ -1,0 +1,71 @@
+"""Training: one DecomposeIsolationForest model per cost category, in parallel with dynamic task mapping.
+
+Triggered manually (or by monitoring, e.g. ``snowstorm_prediction`` when the model is older than its retraining age).
+The categories come from the model Asset's ``cost_models`` extra, overridable by the ``cost_models`` param. Every
+model of one run shares the W&B group (the DAG run id), is registered with the aliases ``latest`` and the DAG run id,
+and a retry replaces its own version. Emits the model Asset, which schedules prediction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
+from airflow_provider_snowstorm.pipeline import (
+    DEFAULT_ARGS,
+    FEATURES_TABLE,
+    SNOWFLAKE_CONN_ID,
+    WANDB_CONN_ID,
+    isolation_forest_model,
+)
+
+with DAG(
+    dag_id="snowstorm_training",
+    description="Train one anomaly model per cost category and register it in W&B",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    render_template_as_native_obj=True,
+    params={
+        "cost_models": Param(
+            isolation_forest_model.extra["cost_models"],
+            type="array",
+            minItems=1,
+            items={"type": "string"},
+            description="Cost categories (feature columns) to train a model for.",
+        ),
+        "training_end": Param(None, type=["null", "string"], format="date", description="Last training day."),
+        "threshold_cutoff": Param(3.0, type="number", exclusiveMinimum=0),
+    },
+    tags=["snowstorm", "training", "mlops"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def cost_models(params: dict[str, Any]) -> list[str]:
+        return list(dict.fromkeys(params["cost_models"]))
+
+    trained = DecomposeIsolationForestOperator.partial(
+        task_id="train",
+        conn_id=SNOWFLAKE_CONN_ID,
+        features_table=FEATURES_TABLE,
+        training_end="{{ params.training_end or '' }}",
+        detector_params={"threshold_cutoff": "{{ params.threshold_cutoff }}", "random_state": 0},
+        wandb_conn_id=WANDB_CONN_ID,
+    ).expand(series=cost_models())
+
+    @task(outlets=[isolation_forest_model])
+    def publish_models(summaries: list[dict[str, Any]], outlet_events: Any = None) -> list[dict[str, Any]]:
+        models = list(summaries)
+        outlet_events[isolation_forest_model].extra = {
+            "cost_models": [model["series"] for model in models],
+            "models": {model["series"]: model["model_version"] for model in models},
+            "training_end": max(model["training_end"] for model in models),
+        }
+        return models
+
+    publish_models(trained.output)
