@@ -9,7 +9,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Snowstorm needs Python >= 3.11")'
   "$PYTHON" -m venv .venv
 fi
-if [ ! -x .venv/bin/uv ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
+# uv resolves and installs in seconds; use the one on PATH, or put one in the venv.
+UV="$(command -v uv || true)"
+if [ -z "$UV" ]; then
+  if [ ! -x .venv/bin/uv ]; then
+    .venv/bin/python -m ensurepip --upgrade >/dev/null 2>&1 || true
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
+  fi
+  UV=.venv/bin/uv
 fi
-.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[dev]"
+"$UV" pip install --quiet --python .venv/bin/python -e ".[dev]"
