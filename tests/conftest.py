@@ -32,3 +32,7 @@ def airflow_db() -> Path:
         env=os.environ.copy(),
     )
     return _AIRFLOW_HOME
+
+
+# The local Snowflake emulator (fakesnow over TLS) and an Airflow connection to it, for any test that asks.
+pytest_plugins = ["tests.snowflake_fixtures"]

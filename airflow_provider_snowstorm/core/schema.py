@@ -25,7 +25,16 @@ RESIDUAL = "residual"
 ANOMALY_SCORE = "anomaly_score"
 THRESHOLD = "threshold"
 IS_ANOMALY = "is_anomaly"
-PREDICTION_COLUMNS: tuple[str, ...] = (DATE, SERIES, VALUE, EXPECTED, RESIDUAL, ANOMALY_SCORE, THRESHOLD, IS_ANOMALY)
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    DATE,
+    SERIES,
+    VALUE,
+    EXPECTED,
+    RESIDUAL,
+    ANOMALY_SCORE,
+    THRESHOLD,
+    IS_ANOMALY,
+)
 
 # Added by batch scoring when predictions are written to the results table.
 MODEL_NAME = "model_name"

@@ -80,7 +80,8 @@ def test_missing_days_raise_names_the_days(rows: pd.DataFrame) -> None:
 
 def test_per_account_keeps_account_series_with_their_totals(rows: pd.DataFrame) -> None:
     features = build_usage_features(rows, per_account=True)
-    assert "PROD:compute" in features.columns and "DEV:total_usage" in features.columns
+    assert "PROD:compute" in features.columns
+    assert "DEV:total_usage" in features.columns
     assert features.loc["2025-03-01", "PROD:compute"] == pytest.approx(12.5)
     assert features.loc["2025-03-01", "PROD:total_usage"] == pytest.approx(16.5)
     assert features.loc["2025-03-04", "DEV:total_usage"] == pytest.approx(3.0)

@@ -1,0 +1,201 @@
+"""The example pipeline end to end: the four DAGs under ``dag.test()`` against the local Snowflake emulation.
+
+One module-scoped run of the whole pipeline (seed, extract, features, training, prediction) feeds the assertions;
+re-runs check idempotency. This is the same path as ``bash scripts/run_pipeline.sh``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from airflow_provider_snowstorm.local.pipeline import DEMO_ACCOUNTS, DEMO_DAYS, DEMO_SEED, DEMO_START
+
+pytestmark = pytest.mark.slow
+
+COST_MODELS = ["total_usage", "compute"]
+SCORED_DAYS = 14
+LAST_DAY = DEMO_START + timedelta(days=DEMO_DAYS - 1)
+TRAINING_END = LAST_DAY - timedelta(days=SCORED_DAYS)
+
+
+@dataclass
+class PipelineRun:
+    usage: Any
+    hook: Any
+    runs: dict[str, Any]
+    model_store: Path
+
+
+def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils.state import DagRunState
+
+    bag = DagBag(dag_folder=str(Path(__file__).parents[2] / "example_dags"))
+    assert not bag.import_errors
+    run = bag.get_dag(dag_id).test(run_conf=conf or {})
+    assert run.state == DagRunState.SUCCESS, f"{dag_id} ended {run.state}"
+    return run
+
+
+def count(hook: Any, table: str) -> int:
+    return int(hook.get_first(f"SELECT COUNT(*) FROM {table}")[0])
+
+
+def xcom(run: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    query = XComModel.get_many(
+        run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key=key, map_indexes=map_index
+    )
+    with create_session() as session:
+        rows = session.scalars(query).all()
+        return [XComModel.deserialize_value(row) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    airflow_db: Path, snowflake_conn_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PipelineRun]:
+    from airflow.sdk import BaseHook
+
+    from airflow_provider_snowstorm.core.synthetic import generate_organization_usage
+    from airflow_provider_snowstorm.local.seed import seed_usage
+
+    home = tmp_path_factory.mktemp("pipeline")
+    extra = {
+        "mode": "offline",
+        "entity": "snowstorm-tests",
+        "project": "snowstorm",
+        "model_store": str(home / "model-store"),
+        "run_dir": str(home / "wandb"),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_WANDB_DEFAULT", json.dumps({"conn_type": "wandb", "extra": extra}))
+        usage = generate_organization_usage(DEMO_START, DEMO_DAYS, accounts=DEMO_ACCOUNTS, seed=DEMO_SEED)
+        hook = BaseHook.get_connection(snowflake_conn_id).get_hook()
+        seed_usage(hook, usage.rows)
+        runs = {
+            "data_engineering": run_dag("snowstorm_data_engineering", {"full_refresh": True}),
+            "features": run_dag("snowstorm_feature_engineering"),
+            "training": run_dag(
+                "snowstorm_training", {"cost_models": COST_MODELS, "training_end": TRAINING_END.isoformat()}
+            ),
+            "prediction": run_dag(
+                "snowstorm_prediction",
+                {"cost_models": COST_MODELS, "window_days": SCORED_DAYS, "window_end": LAST_DAY.isoformat()},
+            ),
+        }
+        yield PipelineRun(usage=usage, hook=hook, runs=runs, model_store=home / "model-store")
+
+
+def test_raw_usage_holds_one_row_per_account_day_and_usage_type(pipeline: PipelineRun) -> None:
+    from airflow_provider_snowstorm.pipeline import RAW_USAGE_TABLE
+
+    rows = pipeline.usage.rows
+    expected = rows.groupby(["ACCOUNT_NAME", "USAGE_DATE", "USAGE_TYPE", "CURRENCY"]).ngroups
+    assert count(pipeline.hook, RAW_USAGE_TABLE) == expected
+    types = {
+        row[0] for row in pipeline.hook.get_records(f"SELECT DISTINCT USAGE_TYPE FROM {RAW_USAGE_TABLE}")
+    }
+    assert "data_transfer" in types
+    assert not any(" " in usage_type for usage_type in types)
+
+
+def test_features_have_every_day_and_the_total_of_all_usage(pipeline: PipelineRun) -> None:
+    from airflow_provider_snowstorm.pipeline import FEATURES_TABLE
+
+    features = pipeline.hook.get_df(f"SELECT * FROM {FEATURES_TABLE} ORDER BY USAGE_DATE", df_type="pandas")
+    assert len(features) == DEMO_DAYS
+    assert {"USAGE_DATE", "COMPUTE", "STORAGE", "TOTAL_USAGE"} <= set(features.columns)
+    assert features["TOTAL_USAGE"].sum() == pytest.approx(
+        pipeline.usage.rows["USAGE_IN_CURRENCY"].sum(), rel=1e-9
+    )
+    emitted = xcom(pipeline.runs["features"], "build_features")[0]
+    assert emitted["cutoff_date"] == LAST_DAY.isoformat()
+
+
+def test_training_registers_one_model_per_category_with_latest(pipeline: PipelineRun) -> None:
+    from airflow_provider_snowstorm.hooks.model_store import ModelStore
+
+    store = ModelStore(pipeline.model_store)
+    published = xcom(pipeline.runs["training"], "publish_models")[0]
+    assert [model["series"] for model in published] == COST_MODELS
+    for model in published:
+        latest = store.resolve(model["model_name"])
+        assert latest.version == model["model_version"]
+        assert "latest" in latest.aliases
+        assert model["training_end"] == TRAINING_END.isoformat()
+
+
+def test_every_mapped_training_task_has_its_wandb_link(pipeline: PipelineRun) -> None:
+    training = pipeline.runs["training"]
+    urls = [xcom(training, "train", key="_link_WandbRunLink", map_index=index)[0] for index in (0, 1)]
+    summaries = [xcom(training, "train", map_index=index)[0] for index in (0, 1)]
+    assert urls == [summary["run_url"] for summary in summaries]
+    assert len(set(urls)) == 2
+    assert all("/snowstorm-tests/snowstorm/runs/" in url for url in urls)
+
+
+def test_predictions_cover_the_window_for_each_category(pipeline: PipelineRun) -> None:
+    from airflow_provider_snowstorm.pipeline import PREDICTIONS_TABLE
+
+    predictions = pipeline.hook.get_df(f"SELECT * FROM {PREDICTIONS_TABLE}", df_type="pandas")
+    assert len(predictions) == SCORED_DAYS * len(COST_MODELS)
+    assert pd.to_datetime(predictions["USAGE_DATE"]).min().date() == TRAINING_END + timedelta(days=1)
+    assert set(predictions["SERIES"]) == set(COST_MODELS)
+
+
+def test_report_names_the_injected_anomaly_of_the_scored_window(pipeline: PipelineRun) -> None:
+    report = xcom(pipeline.runs["prediction"], "report")[0]
+    markdown = Path(report["report"]).read_text()
+    assert Path(report["chart"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    labels = pipeline.usage.labels
+    injected = labels[
+        (labels["series"] == "compute") & (pd.to_datetime(labels["end"]) > pd.Timestamp(TRAINING_END))
+    ]
+    assert len(injected) == 1
+    start = injected["start"].iloc[0]
+    assert start >= TRAINING_END
+    # The incident table names the category and the first day of the injected burst.
+    incident_lines = [
+        line for line in markdown.splitlines() if line.startswith("| ") and "| compute |" in line
+    ]
+    assert any(str(start) in line for line in incident_lines), markdown
+
+
+def test_rerunning_the_dags_for_the_same_dates_changes_no_row_counts(pipeline: PipelineRun) -> None:
+    from airflow_provider_snowstorm.pipeline import FEATURES_TABLE, PREDICTIONS_TABLE, RAW_USAGE_TABLE
+
+    tables = (RAW_USAGE_TABLE, FEATURES_TABLE, PREDICTIONS_TABLE)
+    before = {table: count(pipeline.hook, table) for table in tables}
+    run_dag("snowstorm_data_engineering", {"full_refresh": True})
+    run_dag("snowstorm_data_engineering")  # the nightly trailing window
+    run_dag("snowstorm_feature_engineering")
+    run_dag(
+        "snowstorm_prediction",
+        {"cost_models": COST_MODELS, "window_days": SCORED_DAYS, "window_end": LAST_DAY.isoformat()},
+    )
+    assert {table: count(pipeline.hook, table) for table in tables} == before
+
+
+def test_the_dag_files_import_cleanly() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(Path(__file__).parents[2] / "example_dags"))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {
+        "snowstorm_data_engineering",
+        "snowstorm_feature_engineering",
+        "snowstorm_training",
+        "snowstorm_prediction",
+    }
+    assert date(2024, 1, 1) == bag.get_dag("snowstorm_training").start_date.date()
