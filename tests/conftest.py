@@ -12,7 +12,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-_AIRFLOW_HOME = Path(os.environ.get("SNOWSTORM_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="snowstorm-airflow-"))
+_AIRFLOW_HOME = Path(
+    os.environ.get("SNOWSTORM_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="snowstorm-airflow-")
+)
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "example_dags")

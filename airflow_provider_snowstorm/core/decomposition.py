@@ -39,6 +39,8 @@ class CausalDecomposition:
     residual: np.ndarray
     scale: np.ndarray
     zscore: np.ndarray
+    # True where the day continues a run of ``rebase_after`` large same-direction residuals (a reported shift).
+    continuing: np.ndarray
 
 
 def warm_up_days(period: int) -> int:
@@ -47,14 +49,24 @@ def warm_up_days(period: int) -> int:
     return 3 * period + (period - 1) // 2 - 1
 
 
-def history_needed(period: int, seasonal_periods: int, trend_periods: int, scale_window: int) -> int:
+def history_needed(
+    period: int,
+    seasonal_periods: int,
+    trend_periods: int,
+    scale_window: int,
+    baseline_lag: int = 0,
+    rebase_after: int = 0,
+    monthly_periods: int = 0,
+) -> int:
     """Days before day ``t`` that fully determine its expected value, residual and scale.
 
     Scoring with this much history gives exactly the result of scoring with all of it, which lets a model carry only
     this tail of its training data.
     """
     expected_reach = max(seasonal_periods * period + (period - 1) // 2, (trend_periods + 1) * period)
-    return scale_window + period - 1 + expected_reach
+    base = scale_window + period - 1 + expected_reach + max(baseline_lag, rebase_after)
+    # The same day of the month ``monthly_periods`` months back is at most 31 days per month away.
+    return base + 31 * monthly_periods
 
 
 def _comparators(size: int) -> list[tuple[int, int]]:
@@ -135,7 +147,9 @@ def _mad(windows: np.ndarray) -> np.ndarray:
     return _MAD_TO_SIGMA * deviations[..., middle].mean(axis=-1, dtype=np.float64)
 
 
-def _anchored_mad(residual: np.ndarray, window: int, period: int, first_day: int, min_count: int) -> np.ndarray:
+def _anchored_mad(
+    residual: np.ndarray, window: int, period: int, first_day: int, min_count: int
+) -> np.ndarray:
     """``1.4826 * MAD`` of the residuals of the ``window`` days before each day's anchor.
 
     Anchors are the days whose day number (days since 1970-01-01) is a multiple of ``period``; a day uses the MAD
@@ -165,6 +179,31 @@ def _anchored_mad(residual: np.ndarray, window: int, period: int, first_day: int
     return out
 
 
+def _same_day_of_month_rows(days: int, first_day: int, months: int) -> np.ndarray:
+    """``rows[m, t]``: the row of the same day of the month ``m + 1`` months before row ``t``, or -1 if none."""
+    dates = np.datetime64("1970-01-01", "D") + first_day + np.arange(days)
+    month = dates.astype("datetime64[M]")
+    day_of_month = (dates - month.astype("datetime64[D]")).astype(np.int64)
+    rows = np.full((months, days), -1, dtype=np.int64)
+    for lag in range(1, months + 1):
+        earlier_month = month - lag
+        month_length = (
+            (earlier_month + 1).astype("datetime64[D]") - earlier_month.astype("datetime64[D]")
+        ).astype(np.int64)
+        earlier = earlier_month.astype("datetime64[D]") + day_of_month
+        row = np.arange(days) - (dates - earlier).astype(np.int64)
+        rows[lag - 1] = np.where((day_of_month < month_length) & (row >= 0), row, -1)
+    return rows
+
+
+def _same_sign_minimum(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The residual closer to zero when both point the same way, 0 when they disagree; ``first`` where ``second``
+    is missing."""
+    closer = np.where(np.abs(first) <= np.abs(second), first, second)
+    combined = np.where(np.sign(first) == np.sign(second), closer, 0.0)
+    return np.where(np.isfinite(second), combined, first)
+
+
 def _decompose_block(
     values: np.ndarray,
     period: int,
@@ -173,7 +212,13 @@ def _decompose_block(
     scale_window: int,
     scale_floor: float,
     first_day: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    baseline_lag: int,
+    rebase_after: int,
+    rebase_z: float,
+    monthly_periods: int,
+    monthly_z: float,
+    multiplicative: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     full_period_median = _trailing_median(values, period)  # window ends at t (inclusive)
     level = _shift(full_period_median, 1)  # window x[t-p : t]
     trend = _median_of_lags(level - _shift(level, period), period, trend_periods) / period
@@ -183,13 +228,56 @@ def _decompose_block(
     ahead = period - 1 - (period - 1) // 2
     centred = np.full(values.shape, np.nan)
     centred[: values.shape[0] - ahead] = full_period_median[ahead:]
-    seasonal = _median_of_lags(values - centred, period, seasonal_periods)
-    expected = level + trend * lag_to_centre + seasonal
+    if multiplicative:
+        # Spend scales its weekly pattern with its level: after a level shift, weekday and weekend move together.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(centred > 0, values / centred, np.where(np.isfinite(centred), 1.0, np.nan))
+        factor = _median_of_lags(ratio, period, seasonal_periods)
+
+        def baseline(base_level: np.ndarray) -> np.ndarray:
+            return base_level * factor
+
+    else:
+        seasonal = _median_of_lags(values - centred, period, seasonal_periods)
+
+        def baseline(base_level: np.ndarray) -> np.ndarray:
+            return base_level + seasonal
+
+    expected = baseline(level + trend * lag_to_centre)
     residual = values - expected
     scale = _anchored_mad(residual, scale_window, period, first_day, min_count=period)
     floor = np.maximum(scale_floor * np.abs(level), np.finfo(np.float64).tiny)
     scale = np.where(np.isfinite(scale), np.maximum(scale, floor), np.nan)
-    return expected, residual, scale
+    continuing = np.zeros(values.shape, dtype=bool)
+    if rebase_after > 0:
+        # A day that continues ``rebase_after`` days in a row beyond ``rebase_z`` scales in the same direction is
+        # the new normal (a level shift already reported), not a new incident.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            zscore = residual / scale
+            recent_z = [_shift(zscore, lag) for lag in range(1, rebase_after + 1)]
+            up = np.logical_and.reduce([z > rebase_z for z in recent_z]) & (residual > 0)
+            down = np.logical_and.reduce([z < -rebase_z for z in recent_z]) & (residual < 0)
+        continuing = up | down
+    adapted = residual.copy()
+    if baseline_lag > 0:
+        # The baseline as it was ``baseline_lag`` days ago: the end of a burst returns to it, so is not a drop.
+        earlier = _shift(level, baseline_lag) + _shift(trend, baseline_lag) * (lag_to_centre + baseline_lag)
+        adapted = _same_sign_minimum(adapted, values - baseline(earlier))
+    if monthly_periods > 0:
+        # Recurring day-of-month effects (month-end jobs): subtract the median residual of the same day in the
+        # last ``monthly_periods`` months when it is consistently beyond ``monthly_z`` scales.
+        rows = _same_day_of_month_rows(values.shape[0], first_day, monthly_periods)
+        valid = (rows >= 0).all(axis=0)
+        if valid.any():
+            take = rows[:, valid]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                past = [adapted[row] for row in take]
+                past_z = [adapted[row] / scale[row] for row in take]
+                typical = _network_median(past)
+                typical_z = _network_median(past_z)
+                recurring = np.where(np.abs(typical_z) >= monthly_z, typical, 0.0)
+            adapted[valid] -= np.where(np.isfinite(recurring), recurring, 0.0)
+    return values - adapted, adapted, scale, continuing
 
 
 def causal_decompose(
@@ -201,10 +289,18 @@ def causal_decompose(
     scale_window: int = 56,
     scale_floor: float = 0.02,
     first_day: int = 0,
+    baseline_lag: int = 14,
+    rebase_after: int = 3,
+    rebase_z: float = 3.0,
+    monthly_periods: int = 3,
+    monthly_z: float = 2.0,
+    multiplicative: bool = True,
 ) -> CausalDecomposition:
     """Decompose each column of ``values`` (days x series), using for day ``t`` only days before ``t``.
 
-    ``first_day`` is the day number (days since 1970-01-01) of the first row; it anchors the weekly scale updates.
+    ``first_day`` is the day number (days since 1970-01-01) of the first row; it anchors the weekly scale updates
+    and the calendar months. ``baseline_lag``, ``rebase_after`` and ``monthly_periods`` of 0 turn off the lagged
+    baseline, the level-shift rebase and the day-of-month adjustment.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
@@ -216,11 +312,26 @@ def causal_decompose(
     expected = np.empty_like(values)
     residual = np.empty_like(values)
     scale = np.empty_like(values)
+    continuing = np.empty(values.shape, dtype=bool)
     for first in range(0, values.shape[1], _SERIES_PER_BLOCK):
         block = slice(first, first + _SERIES_PER_BLOCK)
-        expected[:, block], residual[:, block], scale[:, block] = _decompose_block(
-            values[:, block], period, seasonal_periods, trend_periods, scale_window, scale_floor, first_day
+        expected[:, block], residual[:, block], scale[:, block], continuing[:, block] = _decompose_block(
+            values[:, block],
+            period,
+            seasonal_periods,
+            trend_periods,
+            scale_window,
+            scale_floor,
+            first_day,
+            baseline_lag,
+            rebase_after,
+            rebase_z,
+            monthly_periods,
+            monthly_z,
+            multiplicative,
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         zscore = residual / scale
-    return CausalDecomposition(expected=expected, residual=residual, scale=scale, zscore=zscore)
+    return CausalDecomposition(
+        expected=expected, residual=residual, scale=scale, zscore=zscore, continuing=continuing
+    )

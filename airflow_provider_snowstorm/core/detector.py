@@ -38,7 +38,7 @@ from airflow_provider_snowstorm.core.schema import (
     THRESHOLD,
     VALUE,
 )
-from airflow_provider_snowstorm.core.thresholds import mean_std_threshold
+from airflow_provider_snowstorm.core.thresholds import cap_below_extremes, mean_std_threshold
 
 __all__ = ["DecomposeIsolationForest", "DetectorInputError", "min_history_days"]
 
@@ -157,7 +157,7 @@ class DecomposeIsolationForest(BaseEstimator):
     def __init__(
         self,
         period: int = 7,
-        threshold_cutoff: float = 3.0,
+        threshold_cutoff: float = 3.5,
         *,
         seasonal_periods: int = 8,
         trend_periods: int = 4,
@@ -170,6 +170,12 @@ class DecomposeIsolationForest(BaseEstimator):
         max_samples: int | float | str = "auto",
         random_state: int | None = None,
         max_fit_samples: int = 200_000,
+        baseline_lag: int = 14,
+        rebase_after: int = 3,
+        rebase_z: float = 3.0,
+        monthly_periods: int = 3,
+        monthly_z: float = 2.0,
+        seasonality: Literal["multiplicative", "additive"] = "multiplicative",
     ) -> None:
         self.period = period
         self.threshold_cutoff = threshold_cutoff
@@ -184,6 +190,12 @@ class DecomposeIsolationForest(BaseEstimator):
         self.max_samples = max_samples
         self.random_state = random_state
         self.max_fit_samples = max_fit_samples
+        self.baseline_lag = baseline_lag
+        self.rebase_after = rebase_after
+        self.rebase_z = rebase_z
+        self.monthly_periods = monthly_periods
+        self.monthly_z = monthly_z
+        self.seasonality = seasonality
 
     # -- fitting ---------------------------------------------------------------------------------------------------
 
@@ -205,7 +217,15 @@ class DecomposeIsolationForest(BaseEstimator):
 
     @property
     def _history_days(self) -> int:
-        return history_needed(self.period, self.seasonal_periods, self.trend_periods, self._scale_window)
+        return history_needed(
+            self.period,
+            self.seasonal_periods,
+            self.trend_periods,
+            self._scale_window,
+            self.baseline_lag,
+            self.rebase_after,
+            self.monthly_periods,
+        )
 
     def _decompose(self, frame: pd.DataFrame) -> CausalDecomposition:
         return causal_decompose(
@@ -216,6 +236,12 @@ class DecomposeIsolationForest(BaseEstimator):
             trend_periods=self.trend_periods,
             scale_window=self._scale_window,
             scale_floor=self.scale_floor,
+            baseline_lag=self.baseline_lag,
+            rebase_after=self.rebase_after,
+            rebase_z=self.rebase_z,
+            monthly_periods=self.monthly_periods,
+            monthly_z=self.monthly_z,
+            multiplicative=self.seasonality == "multiplicative",
         )
 
     def fit(self, X: pd.DataFrame, y: None = None) -> DecomposeIsolationForest:
@@ -257,7 +283,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.score_breaks_ = scorer.breaks
         self.score_steps_ = scorer.scores
         scores = scorer.score(zscore)
-        self.threshold_ = mean_std_threshold(scores, self.threshold_cutoff)
+        self.threshold_ = cap_below_extremes(mean_std_threshold(scores, self.threshold_cutoff), scorer.scores)
         self.series_ = list(history.columns)
         self.feature_names_in_ = np.asarray(self.series_, dtype=object)
         self.n_features_in_ = len(self.series_)
@@ -336,7 +362,7 @@ class DecomposeIsolationForest(BaseEstimator):
         residual = decomposition.residual[keep]
         threshold = self.threshold_[columns]
         with np.errstate(invalid="ignore"):
-            flags = scores > threshold
+            flags = (scores > threshold) & ~decomposition.continuing[keep]
             if self.direction == "up":
                 flags &= residual > 0
             elif self.direction == "down":

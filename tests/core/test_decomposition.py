@@ -40,6 +40,13 @@ def test_expected_is_exact_for_a_seasonal_series_without_noise() -> None:
 def test_expected_follows_a_trend_within_a_percent() -> None:
     day = np.arange(200)
     values = (100 + 0.5 * day + np.where(day % 7 < 5, 30.0, 0.0))[:, None]
+    result = causal_decompose(values, multiplicative=False)
+    np.testing.assert_allclose(result.expected[80:], values[80:], rtol=0.01)
+
+
+def test_multiplicative_seasonality_follows_growth_within_a_percent() -> None:
+    day = np.arange(200)
+    values = ((100 + 0.5 * day) * np.where(day % 7 < 5, 1.3, 1.0))[:, None]
     result = causal_decompose(values)
     np.testing.assert_allclose(result.expected[80:], values[80:], rtol=0.01)
 
@@ -51,19 +58,21 @@ def test_no_day_uses_its_own_or_later_values() -> None:
     changed = values.copy()
     changed[100:] *= 5
     after = causal_decompose(changed, first_day=20_000)
-    for name in ("expected", "scale"):
-        np.testing.assert_array_equal(getattr(before, name)[:101], getattr(after, name)[:101])
-    np.testing.assert_array_equal(before.residual[:100], after.residual[:100])
+    np.testing.assert_array_equal(before.scale[:101], after.scale[:101])
+    # Day 100's own value only picks which past baseline it is compared with; earlier days are untouched.
+    for name in ("expected", "residual", "continuing"):
+        np.testing.assert_array_equal(getattr(before, name)[:100], getattr(after, name)[:100])
 
 
 def test_history_needed_is_enough_to_reproduce_the_full_computation() -> None:
     rng = np.random.default_rng(4)
-    values = rng.lognormal(4, 0.2, (300, 2))
-    needed = history_needed(7, 8, 4, 56)
+    values = rng.lognormal(4, 0.2, (500, 2))
+    needed = history_needed(7, 8, 4, 56, baseline_lag=14, rebase_after=3, monthly_periods=3)
     full = causal_decompose(values, first_day=19_000)
-    for cut in (200, 203, 206):
+    for cut in (400, 403, 406):
         tail = causal_decompose(values[cut - needed :], first_day=19_000 + cut - needed)
         np.testing.assert_array_equal(tail.zscore[needed:], full.zscore[cut:])
+        np.testing.assert_array_equal(tail.continuing[needed:], full.continuing[cut:])
 
 
 def test_first_zscore_arrives_within_the_warm_up() -> None:
@@ -79,3 +88,35 @@ def test_scale_floor_bounds_zscores_of_constant_series() -> None:
     result = causal_decompose(values, scale_floor=0.02)
     assert result.scale[100, 0] == pytest.approx(1.0)
     assert result.zscore[100, 0] == pytest.approx(1.0)
+
+
+def test_a_level_shift_stops_counting_as_anomalous_after_its_first_days() -> None:
+    values = np.random.default_rng(6).lognormal(4, 0.03, (200, 1))
+    values[150:] *= 1.8
+    result = causal_decompose(values, first_day=19_000)
+    assert (result.zscore[150:153, 0] > 3).all()
+    # The days right after the first ones continue the shift (not re-alarmed), then the baseline has adapted.
+    quiet = (result.zscore[153:165, 0] <= 3) | result.continuing[153:165, 0]
+    assert quiet.all()
+
+
+def test_the_end_of_a_burst_is_not_a_drop() -> None:
+    values = np.random.default_rng(7).lognormal(4, 0.03, (200, 1))
+    values[150:156] *= 2.0
+    result = causal_decompose(values, first_day=19_000)
+    assert result.zscore[150, 0] > 3
+    assert (result.zscore[156:170, 0] > -3).all()
+
+
+def test_a_recurring_month_start_bump_is_learned() -> None:
+    index = np.datetime64("2024-01-01") + np.arange(300)
+    values = np.random.default_rng(8).lognormal(4, 0.03, (300, 1))
+    first_of_month = (index.astype("datetime64[M]").astype("datetime64[D]") == index)[:, None]
+    values = np.where(first_of_month, values * 1.5, values)
+    first_day = int((index[0] - np.datetime64("1970-01-01")).astype(int))
+    learned = causal_decompose(values, first_day=first_day).zscore[first_of_month[:, 0]][-3:, 0]
+    ignored = causal_decompose(values, first_day=first_day, monthly_periods=0).zscore[first_of_month[:, 0]][
+        -3:, 0
+    ]
+    assert (np.abs(learned) < 3).all()
+    assert (ignored > 3).all()

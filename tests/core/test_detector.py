@@ -5,7 +5,11 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest, DetectorInputError, min_history_days
+from airflow_provider_snowstorm.core.detector import (
+    DecomposeIsolationForest,
+    DetectorInputError,
+    min_history_days,
+)
 from airflow_provider_snowstorm.core.schema import PREDICTION_COLUMNS
 from tests.core.conftest import weekly_costs
 
@@ -23,7 +27,9 @@ def test_params_follow_scikit_learn_conventions() -> None:
     assert clone(detector).get_params() == detector.get_params()
 
 
-def test_detect_returns_one_row_per_day_and_series(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+def test_detect_returns_one_row_per_day_and_series(
+    model: DecomposeIsolationForest, costs: pd.DataFrame
+) -> None:
     new_days = costs.iloc[TRAIN_DAYS:]
     result = model.detect(new_days)
     assert list(result.columns) == list(PREDICTION_COLUMNS)
@@ -35,17 +41,24 @@ def test_detect_returns_one_row_per_day_and_series(model: DecomposeIsolationFore
     assert first["threshold"] == model.thresholds["series_1"]
 
 
-def test_a_spike_is_flagged_and_ordinary_days_mostly_not(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+def test_a_spike_is_flagged_and_ordinary_days_mostly_not(
+    model: DecomposeIsolationForest, costs: pd.DataFrame
+) -> None:
     new_days = costs.iloc[TRAIN_DAYS:].copy()
     spike_day = new_days.index[10]
     new_days.loc[spike_day, "series_0"] *= 4
     result = model.detect(new_days).set_index(["usage_date", "series"])
     assert result.loc[(spike_day, "series_0"), "is_anomaly"]
-    assert result.loc[(spike_day, "series_0"), "anomaly_score"] > result.loc[(spike_day, "series_1"), "anomaly_score"]
+    assert (
+        result.loc[(spike_day, "series_0"), "anomaly_score"]
+        > result.loc[(spike_day, "series_1"), "anomaly_score"]
+    )
     assert result["is_anomaly"].mean() < 0.1
 
 
-def test_scores_are_causal_future_data_never_changes_past_scores(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+def test_scores_are_causal_future_data_never_changes_past_scores(
+    model: DecomposeIsolationForest, costs: pd.DataFrame
+) -> None:
     new_days = costs.iloc[TRAIN_DAYS:]
     before = model.detect(new_days)
     changed = new_days.copy()
@@ -64,7 +77,9 @@ def test_scoring_new_days_alone_equals_scoring_them_with_all_history(
     pd.testing.assert_frame_equal(alone, with_history)
 
 
-def test_scoring_one_day_at_a_time_equals_scoring_the_window(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+def test_scoring_one_day_at_a_time_equals_scoring_the_window(
+    model: DecomposeIsolationForest, costs: pd.DataFrame
+) -> None:
     window = model.detect(costs.iloc[TRAIN_DAYS : TRAIN_DAYS + 5])
     daily = pd.concat(
         [model.detect(costs.iloc[: TRAIN_DAYS + k + 1], start=costs.index[TRAIN_DAYS + k]) for k in range(5)],
@@ -75,7 +90,7 @@ def test_scoring_one_day_at_a_time_equals_scoring_the_window(model: DecomposeIso
 
 def test_after_a_gap_the_frame_must_bring_its_history(model: DecomposeIsolationForest) -> None:
     later = weekly_costs(60, start="2025-09-01")
-    with pytest.raises(DetectorInputError, match="needs the .* days before it"):
+    with pytest.raises(DetectorInputError, match=r"needs the .* days before it"):
         model.detect(later)
 
 
@@ -92,8 +107,17 @@ def test_threshold_is_mean_plus_cutoff_std_of_training_scores(costs: pd.DataFram
     strict = DecomposeIsolationForest(threshold_cutoff=3.0, random_state=0).fit(training)
     scores = loose.score_samples(training)
     expected = scores.mean() + 3.0 * scores.std(ddof=0)
-    np.testing.assert_allclose(strict.thresholds.to_numpy(), expected.to_numpy())
-    assert (strict.thresholds > loose.thresholds).all()
+    # Capped just below the forest's score plateau for extreme values, so that the largest anomalies always alarm.
+    plateau = np.nextafter(min(strict.score_steps_[0], strict.score_steps_[-1]), -np.inf)
+    np.testing.assert_allclose(strict.thresholds.to_numpy(), np.minimum(expected.to_numpy(), plateau))
+    assert (strict.thresholds >= loose.thresholds).all()
+
+
+def test_a_threshold_never_rises_above_the_score_of_extreme_values(costs: pd.DataFrame) -> None:
+    detector = DecomposeIsolationForest(threshold_cutoff=50.0, random_state=0).fit(costs.iloc[:TRAIN_DAYS])
+    new_days = costs.iloc[TRAIN_DAYS:].copy()
+    new_days.iloc[10, 0] *= 20
+    assert detector.detect(new_days)["is_anomaly"].sum() >= 1
 
 
 def test_predict_marks_anomalies_with_minus_one(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
@@ -104,7 +128,9 @@ def test_predict_marks_anomalies_with_minus_one(model: DecomposeIsolationForest,
     np.testing.assert_array_equal(labels.to_numpy() == -1, flags[labels.columns].to_numpy())
 
 
-@pytest.mark.parametrize(("direction", "flagged"), [("both", {"up", "down"}), ("up", {"up"}), ("down", {"down"})])
+@pytest.mark.parametrize(
+    ("direction", "flagged"), [("both", {"up", "down"}), ("up", {"up"}), ("down", {"down"})]
+)
 def test_direction_limits_what_is_flagged(costs: pd.DataFrame, direction: str, flagged: set[str]) -> None:
     detector = DecomposeIsolationForest(direction=direction, random_state=0).fit(costs.iloc[:TRAIN_DAYS])
     new_days = costs.iloc[TRAIN_DAYS:].copy()
@@ -120,7 +146,9 @@ def test_materiality_filter_ignores_small_deviations(costs: pd.DataFrame) -> Non
     new_days = costs.iloc[TRAIN_DAYS:].copy()
     new_days.iloc[5, 0] *= 4
     strict = DecomposeIsolationForest(min_deviation=1e6, random_state=0).fit(costs.iloc[:TRAIN_DAYS])
-    relative = DecomposeIsolationForest(min_relative_deviation=5.0, random_state=0).fit(costs.iloc[:TRAIN_DAYS])
+    relative = DecomposeIsolationForest(min_relative_deviation=5.0, random_state=0).fit(
+        costs.iloc[:TRAIN_DAYS]
+    )
     assert not strict.detect(new_days)["is_anomaly"].any()
     assert not relative.detect(new_days)["is_anomaly"].any()
 
@@ -130,7 +158,9 @@ def test_unknown_series_is_named(model: DecomposeIsolationForest, costs: pd.Data
         model.detect(costs.iloc[TRAIN_DAYS:].rename(columns={"series_0": "series_9"}))
 
 
-def test_a_subset_of_the_training_series_can_be_scored(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+def test_a_subset_of_the_training_series_can_be_scored(
+    model: DecomposeIsolationForest, costs: pd.DataFrame
+) -> None:
     both = model.detect(costs.iloc[TRAIN_DAYS:])
     one = model.detect(costs.iloc[TRAIN_DAYS:][["series_1"]])
     pd.testing.assert_frame_equal(
@@ -150,7 +180,10 @@ def test_too_little_history_says_how_much_is_needed(costs: pd.DataFrame) -> None
     ("damage", "message"),
     [
         (lambda f: f.iloc[:0], "empty"),
-        (lambda f: f.assign(series_0=f["series_0"].where(f.index != f.index[40])), "NaN or infinite value.*series_0"),
+        (
+            lambda f: f.assign(series_0=f["series_0"].where(f.index != f.index[40])),
+            "NaN or infinite value.*series_0",
+        ),
         (lambda f: f.assign(series_1=-f["series_1"]), "negative value.*series_1"),
         (lambda f: pd.concat([f, f.iloc[[3]]]), "duplicate dates"),
         (lambda f: f.drop(f.index[50]), "skips 1 day"),
@@ -162,7 +195,9 @@ def test_bad_training_frames_are_refused_with_the_reason(costs: pd.DataFrame, da
         DecomposeIsolationForest().fit(damage(costs))
 
 
-def test_metadata_is_json_safe_and_describes_training(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
+def test_metadata_is_json_safe_and_describes_training(
+    model: DecomposeIsolationForest, costs: pd.DataFrame
+) -> None:
     import json
 
     metadata = json.loads(json.dumps(model.metadata))

@@ -38,7 +38,11 @@ def rows() -> pd.DataFrame:
 
 @pytest.mark.parametrize(
     ("usage_type", "expected"),
-    [("compute", "compute"), ("data transfer", "data_transfer"), ("Snowpipe Streaming", "snowpipe_streaming")],
+    [
+        ("compute", "compute"),
+        ("data transfer", "data_transfer"),
+        ("Snowpipe Streaming", "snowpipe_streaming"),
+    ],
 )
 def test_snake_case_usage_type(usage_type: str, expected: str) -> None:
     assert snake_case_usage_type(usage_type) == expected
@@ -61,7 +65,12 @@ def test_pivot_sums_accounts_and_balance_sources_per_usage_type(rows: pd.DataFra
 
 def test_every_calendar_day_is_a_row_and_missing_days_are_zero_and_listed(rows: pd.DataFrame) -> None:
     features = build_usage_features(rows)
-    assert list(features.index.strftime("%Y-%m-%d")) == ["2025-03-01", "2025-03-02", "2025-03-03", "2025-03-04"]
+    assert list(features.index.strftime("%Y-%m-%d")) == [
+        "2025-03-01",
+        "2025-03-02",
+        "2025-03-03",
+        "2025-03-04",
+    ]
     assert features.loc["2025-03-03"].sum() == 0.0
     assert features.attrs["missing_days"] == ["2025-03-03"]
     assert features.index.name == "usage_date"

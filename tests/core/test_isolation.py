@@ -31,10 +31,13 @@ def test_step_scores_are_bit_identical_to_scikit_learn(forest: IsolationForest) 
 
 def test_nan_stays_nan(forest: IsolationForest) -> None:
     scores = StepScorer.from_forest(forest).score(np.array([np.nan, 0.0]))
-    assert np.isnan(scores[0]) and np.isfinite(scores[1])
+    assert np.isnan(scores[0])
+    assert np.isfinite(scores[1])
 
 
 def test_refuses_forests_on_several_features() -> None:
-    two_features = IsolationForest(n_estimators=5, random_state=0).fit(np.zeros((50, 2)) + np.arange(50)[:, None])
+    two_features = IsolationForest(n_estimators=5, random_state=0).fit(
+        np.zeros((50, 2)) + np.arange(50)[:, None]
+    )
     with pytest.raises(ValueError, match="one feature"):
         StepScorer.from_forest(two_features)

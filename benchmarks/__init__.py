@@ -1,0 +1,1 @@
+"""Speed and detection-quality benchmarks of the Snowstorm detector against the seed's method and common peers."""
