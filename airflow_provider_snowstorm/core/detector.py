@@ -216,7 +216,8 @@ class DecomposeIsolationForest(BaseEstimator):
         return self.scale_window if self.scale_window is not None else 8 * self.period
 
     @property
-    def _history_days(self) -> int:
+    def required_history_days(self) -> int:
+        """Days before a scored day that fully determine its score: what scoring after a gap must be given."""
         return history_needed(
             self.period,
             self.seasonal_periods,
@@ -287,7 +288,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.series_ = list(history.columns)
         self.feature_names_in_ = np.asarray(self.series_, dtype=object)
         self.n_features_in_ = len(self.series_)
-        self.history_ = values[-self._history_days :].copy()
+        self.history_ = values[-self.required_history_days :].copy()
         self.history_end_ = history.index[-1].date().isoformat()
         self.training_start_ = history.index[0].date().isoformat()
         self.training_end_ = self.history_end_
@@ -336,11 +337,11 @@ class DecomposeIsolationForest(BaseEstimator):
         combined = self._with_history(frame, columns)
         history_before = (combined.index < first_scored).sum()
         gap_after_training = combined.index[0] > pd.Timestamp(self.history_end_) + pd.Timedelta(days=1)
-        if gap_after_training and history_before < self._history_days:
+        if gap_after_training and history_before < self.required_history_days:
             raise DetectorInputError(
-                f"scoring from {first_scored.date()} needs the {self._history_days} days before it: the model's "
-                f"training ended on {self.history_end_} and the frame starts on {combined.index[0].date()}; "
-                "include more history in the frame"
+                f"scoring from {first_scored.date()} needs the {self.required_history_days} days before it: "
+                f"the model's training ended on {self.history_end_} and the frame starts on "
+                f"{combined.index[0].date()}; include more history in the frame"
             )
         decomposition = self._decompose(combined)
         keep = combined.index >= max(first_scored, frame.index[0])

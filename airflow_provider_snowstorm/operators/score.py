@@ -74,8 +74,8 @@ class BatchScoreOperator(FeatureSourceOperator):
     :param window_start: First day to score (ISO date, templated). Default: ``window_days`` before the last day.
     :param window_end: Last day to score (templated). Default: the last day in the features.
     :param window_days: Size of the default window.
-    :param history_days: Days before the window to read as decomposition history (the model needs about four
-        months for weekly data; it fails clearly if given too few).
+    :param history_days: Days before the window to read as decomposition history; default: what the model needs
+        (``required_history_days``, about seven months with the default detector).
     :param model_alias: Registry alias to score with (``latest``), unless ``model_version`` pins a version.
     :param expected_period: If set, the model must have been trained with this season length.
     :param results_table: ``[database.][schema.]table`` receiving the predictions; created if missing.
@@ -103,7 +103,7 @@ class BatchScoreOperator(FeatureSourceOperator):
         window_start: str | None = None,
         window_end: str | None = None,
         window_days: int = 7,
-        history_days: int = 180,
+        history_days: int | None = None,
         model_alias: str = "latest",
         model_version: str | None = None,
         expected_period: int | None = None,
@@ -152,14 +152,12 @@ class BatchScoreOperator(FeatureSourceOperator):
 
     # -- window ------------------------------------------------------------------------------------------------------
 
-    def _window(self, names: list[str]) -> tuple[pd.Timestamp, pd.Timestamp, pd.DataFrame]:
+    def _window(self, names: list[str], history_days: int) -> tuple[pd.Timestamp, pd.Timestamp, pd.DataFrame]:
         end = pd.Timestamp(self.window_end).normalize() if self.window_end else None
         start = pd.Timestamp(self.window_start).normalize() if self.window_start else None
         if start is not None and end is not None and end < start:
             raise SeriesInputError(f"window_end {end.date()} is before window_start {start.date()}")
-        read_from = (
-            None if start is None else (start - pd.Timedelta(days=self.history_days)).date().isoformat()
-        )
+        read_from = None if start is None else (start - pd.Timedelta(days=history_days)).date().isoformat()
         features = self.load_features(
             names, start=read_from, end=None if end is None else end.date().isoformat()
         )
@@ -168,7 +166,7 @@ class BatchScoreOperator(FeatureSourceOperator):
         in_window = features[(features.index >= start) & (features.index <= end)]
         if in_window.empty:
             raise SeriesInputError(f"no feature rows to score between {start.date()} and {end.date()}")
-        return start, end, features[features.index >= start - pd.Timedelta(days=self.history_days)]
+        return start, end, features[features.index >= start - pd.Timedelta(days=history_days)]
 
     # -- writing -----------------------------------------------------------------------------------------------------
 
@@ -197,12 +195,13 @@ class BatchScoreOperator(FeatureSourceOperator):
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
         names = self.series_list()
-        start, end, features = self._window(names)
         hook = WandbHook(self.wandb_conn_id)
+        models = {series: self.load_model(hook, series) for series in names}
+        history_days = self.history_days or max(model.required_history_days for model, _ in models.values())
+        start, end, features = self._window(names, history_days)
         scored_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
         summaries, frames = [], []
-        for series in names:
-            detector, version = self.load_model(hook, series)
+        for series, (detector, version) in models.items():
             try:
                 predictions = detector.detect(features[[series]], start=start)
             except ValueError as error:

@@ -126,3 +126,14 @@ def test_a_window_without_data_fails_clearly(score, context) -> None:
 def test_a_pinned_version_is_used(score, context, features_db: Path) -> None:
     summary = score(model_version="v0").execute(context)
     assert summary["model_version"] == "v0"
+
+
+def test_scoring_after_a_gap_reads_the_history_the_model_needs(score, context, mocker) -> None:
+    # Trained up to 2025-06-30; scoring 2025-07-22.. has a gap, so the frame must bring the model's history.
+    operator = score(window_start="2025-07-22", window_end="2025-07-24")
+    reader = mocker.spy(operator, "load_features")
+    summary = operator.execute(context)
+    assert summary["window_start"] == "2025-07-22"
+    (read_from,) = {call.kwargs["start"] for call in reader.call_args_list}
+    model_history = (pd.Timestamp("2025-07-22") - pd.Timestamp(read_from)).days
+    assert model_history >= 200
