@@ -7,6 +7,7 @@ against the local emulation and against a real Snowflake account: only connectio
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from airflow.sdk import Asset
 
@@ -43,4 +44,4 @@ isolation_forest_model = Asset(
     extra={"cost_models": DEFAULT_COST_MODELS},
 )
 
-DEFAULT_ARGS = {"owner": "snowstorm", "retries": 1}
+DEFAULT_ARGS = {"owner": "snowstorm", "retries": 1, "retry_delay": timedelta(minutes=1)}

@@ -1,15 +1,18 @@
-"""Prediction and alerting: score the latest days of every cost category, then send one grouped report.
+"""Prediction, alerting and monitoring: score the latest days of every cost category, send one grouped report,
+and trigger retraining when a model has grown stale.
 
 Scheduled whenever new features or a new model arrive. Scoring uses each category's ``latest`` registry model and
 replaces the window's rows in the predictions table (idempotent). The report groups anomalies into incidents and is
-always written to a file; it goes to Slack when the ``slack_api_default`` connection exists.
+always written to a file; it goes to Slack when the ``slack_api_default`` connection exists. When a model's training
+data ends more than ``retrain_after_days`` before the scored window's end, ``snowstorm_training`` is triggered.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from airflow_provider_snowstorm.notifications.anomaly_report import send_anomaly_report
@@ -41,6 +44,12 @@ with DAG(
         "window_days": Param(7, type="integer", minimum=1, description="Days scored, ending at window_end."),
         "window_end": Param(
             None, type=["null", "string"], format="date", description="Default: last feature day."
+        ),
+        "retrain_after_days": Param(
+            35,
+            type="integer",
+            minimum=1,
+            description="Retrain when a model's training data is older than this.",
         ),
     },
     tags=["snowstorm", "prediction", "alerting"],
@@ -77,4 +86,28 @@ with DAG(
             "slack_channel": delivery.slack_channel,
         }
 
+    @task.short_circuit
+    def models_are_stale(params: dict[str, Any], ti: Any = None) -> bool:
+        """Monitoring: continue to the retraining trigger only when some model's training data is too old."""
+        results = ti.xcom_pull(task_ids="score", key="return_value")
+        ages = {
+            result["series"]: (
+                date.fromisoformat(result["window_end"]) - date.fromisoformat(result["training_end"])
+            )
+            for result in results
+        }
+        stale = sorted(series for series, age in ages.items() if age.days > params["retrain_after_days"])
+        print(
+            f"Model age at the window's end: { {series: age.days for series, age in ages.items()} }; stale: {stale}"
+        )
+        return bool(stale)
+
+    retrain = TriggerDagRunOperator(
+        task_id="trigger_retraining",
+        trigger_dag_id="snowstorm_training",
+        conf={"cost_models": "{{ params.cost_models }}"},
+        wait_for_completion=False,
+    )
+
     scored >> report()
+    scored >> models_are_stale() >> retrain

@@ -1,9 +1,10 @@
 """Training: one DecomposeIsolationForest model per cost category, in parallel with dynamic task mapping.
 
-Triggered manually (or by monitoring, e.g. ``snowstorm_prediction`` when the model is older than its retraining age).
-The categories come from the model Asset's ``cost_models`` extra, overridable by the ``cost_models`` param. Every
-model of one run shares the W&B group (the DAG run id), is registered with the aliases ``latest`` and the DAG run id,
-and a retry replaces its own version. Emits the model Asset, which schedules prediction.
+Triggered manually, or by monitoring: ``snowstorm_prediction`` triggers it when a model is older than its
+``retrain_after_days``. The categories come from the model Asset's ``cost_models`` extra, overridable by the
+``cost_models`` param. Every model of one run shares the W&B group (the DAG run id), is registered with the aliases
+``latest`` and the DAG run id, and a retry replaces its own version. Emits the model Asset, which schedules
+prediction.
 """
 
 from __future__ import annotations

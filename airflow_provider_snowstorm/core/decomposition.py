@@ -12,9 +12,15 @@ For day ``t`` with period ``p``:
   ``(p + 1) / 2`` days between the level window's centre and ``t``;
 - seasonal ``S[t]``: the median, over the last ``seasonal_periods`` periods, of the same season's distance from its
   centred full-period median (only windows that ended before ``t``);
-- expected ``E[t] = L[t] + trend + S[t]`` (additive), residual ``R[t] = x[t] - E[t]``;
+- expected ``E[t] = (L[t] + trend) * S[t]`` (multiplicative, the default: a cost's weekly pattern scales with its
+  level) or ``L[t] + trend + S[t]`` (additive), residual ``R[t] = x[t] - E[t]``;
 - scale: ``1.4826 * MAD`` of the residuals of the ``scale_window`` days before the latest period boundary
   (floored at ``scale_floor`` times the level), and the robust z-score ``R[t] / scale[t]``.
+
+Three refinements, each measured on the quality benchmark and each switchable off: a second baseline from
+``baseline_lag`` days earlier (a day is judged against the baseline it is closer to, so a burst's end is not a
+"drop"); a day-of-month adjustment for consistent month-start effects; and ``continuing`` flags for the days after a
+level shift has already been reported, so it alarms once.
 """
 
 from __future__ import annotations

@@ -152,6 +152,21 @@ class DecomposeIsolationForest(BaseEstimator):
     max_fit_samples:
         At most this many training z-scores (drawn at random) fit the forest; its trees only see ``max_samples``
         points each, so more only costs time.
+    baseline_lag:
+        Days back to a second, older baseline; a day is judged against whichever baseline it is closer to, so the
+        end of a burst (when the recent baseline is still inflated) is not flagged as a drop. 0 turns it off.
+    rebase_after, rebase_z:
+        No repeated alarms after a level shift: once ``rebase_after`` days in a row sit beyond ``rebase_z`` scales in
+        the same direction, the following days of that run are marked as a continuation and not flagged. 0 turns
+        it off.
+    monthly_periods, monthly_z:
+        Day-of-month adjustment: the median residual of the same day of the month over the last
+        ``monthly_periods`` months is removed when it is consistently beyond ``monthly_z`` scales (month-start jobs
+        are learned, not alarmed on). 0 turns it off.
+    seasonality:
+        ``"multiplicative"`` (the weekly pattern scales with the level, as costs do) or ``"additive"``.
+
+    The defaults were chosen on the quality benchmark's tuning seeds (``python -m benchmarks.quality --tune``).
     """
 
     def __init__(

@@ -82,8 +82,8 @@ class BatchScoreOperator(FeatureSourceOperator):
     :param results_conn_id: SQL connection for the results (default: ``conn_id``).
     :param log_to_wandb: Log the scored window as a W&B run (job type ``score``) and link it from the task.
 
-    Returns (XCom) per series: ``series, model_name, model_version, run_url, window_start, window_end, rows`` (every
-    scored day) and ``anomalies`` (the flagged days); a dict for one series, a list for several.
+    Returns (XCom) per series: ``series, model_name, model_version, training_end, run_url, window_start, window_end,
+    rows`` (every scored day) and ``anomalies`` (the flagged days); a dict for one series, a list for several.
     """
 
     template_fields: Sequence[str] = (
@@ -212,7 +212,7 @@ class BatchScoreOperator(FeatureSourceOperator):
             predictions[MODEL_VERSION] = version
             predictions[SCORED_AT] = scored_at
             frames.append(predictions)
-            summaries.append(self._summary(series, version, start, end, predictions))
+            summaries.append(self._summary(series, version, start, end, predictions, detector.training_end_))
         combined = pd.concat(frames, ignore_index=True)
         if self.results_table:
             self.write_predictions(self.get_db_hook(self.results_conn_id), combined, start, end)
@@ -227,7 +227,13 @@ class BatchScoreOperator(FeatureSourceOperator):
         return summaries[0] if isinstance(self.series, str) else summaries
 
     def _summary(
-        self, series: str, version: str, start: pd.Timestamp, end: pd.Timestamp, predictions: pd.DataFrame
+        self,
+        series: str,
+        version: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        predictions: pd.DataFrame,
+        training_end: str,
     ) -> dict[str, Any]:
         rows = [
             {name: _json_safe(value) for name, value in record.items()}
@@ -239,6 +245,7 @@ class BatchScoreOperator(FeatureSourceOperator):
             "series": series,
             "model_name": self.model_name_for(series),
             "model_version": version,
+            "training_end": training_end,
             "run_url": None,
             "window_start": start.date().isoformat(),
             "window_end": end.date().isoformat(),

@@ -199,3 +199,41 @@ def test_the_dag_files_import_cleanly() -> None:
         "snowstorm_prediction",
     }
     assert date(2024, 1, 1) == bag.get_dag("snowstorm_training").start_date.date()
+
+
+def test_fresh_models_do_not_trigger_retraining(pipeline: PipelineRun) -> None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    prediction = pipeline.runs["prediction"]
+    with create_session() as session:
+        states = dict(
+            session.query(TaskInstance.task_id, TaskInstance.state).filter(
+                TaskInstance.dag_id == prediction.dag_id,
+                TaskInstance.run_id == prediction.run_id,
+                TaskInstance.task_id.in_(["models_are_stale", "trigger_retraining"]),
+            )
+        )
+    assert states == {
+        "models_are_stale": TaskInstanceState.SUCCESS,
+        "trigger_retraining": TaskInstanceState.SKIPPED,
+    }
+
+
+def test_stale_models_trigger_retraining(pipeline: PipelineRun) -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    run_dag(
+        "snowstorm_prediction",
+        {
+            "cost_models": COST_MODELS,
+            "window_days": SCORED_DAYS,
+            "window_end": LAST_DAY.isoformat(),
+            "retrain_after_days": 7,
+        },
+    )
+    with create_session() as session:
+        triggered = session.query(DagRun).filter(DagRun.dag_id == "snowstorm_training").count()
+    assert triggered == 2  # the pipeline's own training run and the one monitoring triggered
