@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -16,41 +16,13 @@ from airflow_provider_snowstorm.core.report import (
     render_markdown,
     slack_messages,
 )
-
-START = date(2026, 1, 1)
-
-
-def make_rows(
-    series: str, values: list[float], expected: list[float], flags: list[int]
-) -> list[dict[str, Any]]:
-    """Scoring rows as they arrive in XCom: ISO dates, one per day from START."""
-    return [
-        {
-            "usage_date": (START + timedelta(days=day)).isoformat(),
-            "series": series,
-            "value": value,
-            "expected": exp,
-            "residual": value - exp,
-            "anomaly_score": 0.9 if flag else 0.1,
-            "threshold": 0.5,
-            "is_anomaly": bool(flag),
-        }
-        for day, (value, exp, flag) in enumerate(zip(values, expected, flags, strict=True))
-    ]
+from tests.scoring_results import make_result as build_result
 
 
 def make_result(series: str, values: list[float], expected: list[float], flags: list[int]) -> dict[str, Any]:
-    rows = make_rows(series, values, expected, flags)
-    return {
-        "series": series,
-        "model_name": f"snowstorm-{series}",
-        "model_version": "v3",
-        "run_url": f"https://wandb.example/snowstorm/runs/{series}",
-        "window_start": rows[0]["usage_date"],
-        "window_end": rows[-1]["usage_date"],
-        "rows": rows,
-        "anomalies": [r for r in rows if r["is_anomaly"]],
-    }
+    return build_result(
+        series, values, expected, flags, run_url=f"https://wandb.example/snowstorm/runs/{series}"
+    )
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from airflow_provider_snowstorm.notifications.anomaly_report import (
 )
 from tests.notifications import slack_api_server as fake_slack
 from tests.notifications.slack_api_server import FakeSlackApi, set_slack_connection
+from tests.scoring_results import make_result as build_result
 
 # The reusable fake Slack Web API fixtures, made available to this module's tests.
 slack_api_server = fake_slack.slack_api_server
@@ -29,33 +29,16 @@ CHANNEL = "#finops-alerts"
 
 
 def make_result(series: str, values: list[float], expected: float, flags: list[int]) -> dict[str, Any]:
-    """One scoring task's XCom: rows for every day from 2026-01-01, anomalies among them."""
-    rows = [
-        {
-            "usage_date": (date(2026, 1, 1) + timedelta(days=day)).isoformat(),
-            "series": series,
-            "value": value,
-            "expected": expected,
-            "residual": value - expected,
-            "anomaly_score": 0.9 if flag else 0.1,
-            "threshold": 0.5,
-            "is_anomaly": bool(flag),
-            "model_name": f"snowstorm-{series}",
-            "model_version": "v2",
-            "scored_at": "2026-01-08T06:00:00+00:00",
-        }
-        for day, (value, flag) in enumerate(zip(values, flags, strict=True))
-    ]
-    return {
-        "series": series,
-        "model_name": f"snowstorm-{series}",
-        "model_version": "v2",
-        "run_url": None,
-        "window_start": rows[0]["usage_date"],
-        "window_end": rows[-1]["usage_date"],
-        "rows": rows,
-        "anomalies": [r for r in rows if r["is_anomaly"]],
-    }
+    """One scoring task's XCom, rows carrying the model and scoring time as the predictions table does."""
+    return build_result(
+        series,
+        values,
+        expected,
+        flags,
+        model_version="v2",
+        model_name=f"snowstorm-{series}",
+        scored_at="2026-01-08T06:00:00+00:00",
+    )
 
 
 @pytest.fixture

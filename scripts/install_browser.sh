@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install what the UI tests (tests/ui, marker `ui`) need: Debian's Chromium at /usr/bin/chromium and the Playwright
+# Python package in the project venv. Playwright only drives the system browser (executable_path); it downloads no
+# browser of its own, so `playwright install` is never run. Needs root on Debian for apt-get; safe to run again: it
+# only checks (about a second) when both are already there. Run it after scripts/bootstrap.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CHROMIUM=/usr/bin/chromium
+PYTHON=.venv/bin/python
+
+if [ ! -x "$PYTHON" ]; then
+  echo "install_browser.sh: $PYTHON is missing; run scripts/bootstrap.sh first." >&2
+  exit 1
+fi
+
+if [ ! -x "$CHROMIUM" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    # Not fatal: without a browser the UI tests skip (with this reason) and everything else still runs.
+    echo "install_browser.sh: $CHROMIUM is missing and installing it needs root (apt-get install chromium);" \
+      "the UI tests will be skipped." >&2
+    exit 0
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+fi
+
+if ! "$PYTHON" -c 'import playwright.sync_api' 2>/dev/null; then
+  UV="$(command -v uv || true)"
+  if [ -z "$UV" ] && [ -x .venv/bin/uv ]; then
+    UV=.venv/bin/uv
+  fi
+  if [ -n "$UV" ]; then
+    "$UV" pip install --quiet --python "$PYTHON" playwright
+  else
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check playwright
+  fi
+fi
+
+"$CHROMIUM" --version
+"$PYTHON" -c 'from importlib.metadata import version; print("playwright", version("playwright"))'
