@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
-from airflow_provider_snowstorm.core.report import normalise_predictions
+from airflow_provider_snowstorm.core.report import DEFAULT_MAX_PANELS, normalise_predictions
 from airflow_provider_snowstorm.core.schema import (
     ANOMALY_SCORE,
     DATE,
@@ -27,7 +27,6 @@ from airflow_provider_snowstorm.core.schema import (
     VALUE,
 )
 
-DEFAULT_MAX_PANELS = 8
 _PANEL_HEIGHT_INCHES = 2.4
 _WIDTH_INCHES = 10.0
 

@@ -34,6 +34,9 @@ from airflow_provider_snowstorm.core.schema import (
     VALUE,
 )
 
+# Charts show at most this many affected series, largest impact first.
+DEFAULT_MAX_PANELS = 8
+
 DEFAULT_TITLE = "Snowflake spend anomalies"
 REQUIRED_PREDICTION_COLUMNS: tuple[str, ...] = (DATE, SERIES, VALUE, EXPECTED, IS_ANOMALY)
 

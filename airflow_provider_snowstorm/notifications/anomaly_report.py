@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.sdk import BaseHook, BaseNotifier, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_provider_snowstorm.core.charts import DEFAULT_MAX_PANELS, render_anomaly_chart
 from airflow_provider_snowstorm.core.report import (
+    DEFAULT_MAX_PANELS,
     DEFAULT_TITLE,
     AnomalyReport,
     SlackLimits,
@@ -206,6 +206,10 @@ class AnomalyReportNotifier(BaseNotifier):
 
         chart_png = None
         if report.has_anomalies:
+            from airflow_provider_snowstorm.core.charts import (
+                render_anomaly_chart,  # matplotlib: only when drawing
+            )
+
             chart_png = render_anomaly_chart(
                 report.predictions,
                 max_panels=self.chart_max_panels,

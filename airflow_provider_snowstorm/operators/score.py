@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
-from airflow_provider_snowstorm.core.persistence import load_detector
 from airflow_provider_snowstorm.core.schema import (
     DATE,
     IS_ANOMALY,
@@ -35,6 +33,8 @@ from airflow_provider_snowstorm.utils.sql import replace_rows, validate_table_na
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.sdk import Context
+
+    from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
 
 __all__ = ["BatchScoreOperator", "ModelMismatchError", "results_table_ddl"]
 
@@ -127,6 +127,9 @@ class BatchScoreOperator(FeatureSourceOperator):
     # -- model -------------------------------------------------------------------------------------------------------
 
     def load_model(self, hook: WandbHook, series: str) -> tuple[DecomposeIsolationForest, str]:
+        # scikit-learn and skops load here, not when the scheduler parses DAG files.
+        from airflow_provider_snowstorm.core.persistence import load_detector
+
         name = self.model_name_for(series)
         selector = f"version {self.model_version}" if self.model_version else f"alias {self.model_alias!r}"
         try:

@@ -12,9 +12,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_snowstorm.core.charts import render_decomposition_chart, render_training_scores_chart
-from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
-from airflow_provider_snowstorm.core.persistence import save_detector
 from airflow_provider_snowstorm.core.schema import IS_ANOMALY, SERIES
 from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
@@ -75,6 +72,14 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         return summaries[0] if isinstance(self.series, str) else summaries
 
     def _train_one(self, hook: WandbHook, history: Any, series: str, context: Context) -> dict[str, Any]:
+        # scikit-learn, matplotlib and skops load here, not when the scheduler parses DAG files.
+        from airflow_provider_snowstorm.core.charts import (
+            render_decomposition_chart,
+            render_training_scores_chart,
+        )
+        from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
+        from airflow_provider_snowstorm.core.persistence import save_detector
+
         params = dict(self.detector_params or {})
         detector = DecomposeIsolationForest(**params)
         try:
