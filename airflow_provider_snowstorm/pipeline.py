@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import Any
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, Param, task
 
 from airflow_provider_snowstorm.utils.sql import validate_identifier, validate_table_name
 
@@ -45,3 +46,20 @@ isolation_forest_model = Asset(
 )
 
 DEFAULT_ARGS = {"owner": "snowstorm", "retries": 1, "retry_delay": timedelta(minutes=1)}
+
+
+def cost_models_param() -> Param:
+    """The ``cost_models`` DAG param: which categories to train or score, by default the model Asset's extra."""
+    return Param(
+        isolation_forest_model.extra["cost_models"],
+        type="array",
+        minItems=1,
+        items={"type": "string"},
+        description="Cost categories (feature columns) to train or score a model for.",
+    )
+
+
+@task
+def cost_models(params: dict[str, Any]) -> list[str]:
+    """The categories to map over: the ``cost_models`` param, without repeats."""
+    return list(dict.fromkeys(params["cost_models"]))

@@ -26,6 +26,8 @@ from airflow_provider_snowstorm.pipeline import (
     SLACK_CONN_ID,
     SNOWFLAKE_CONN_ID,
     WANDB_CONN_ID,
+    cost_models,
+    cost_models_param,
     features,
     isolation_forest_model,
 )
@@ -40,7 +42,7 @@ with DAG(
     default_args=DEFAULT_ARGS,
     render_template_as_native_obj=True,
     params={
-        "cost_models": Param(isolation_forest_model.extra["cost_models"], type="array", minItems=1),
+        "cost_models": cost_models_param(),
         "window_days": Param(7, type="integer", minimum=1, description="Days scored, ending at window_end."),
         "window_end": Param(
             None, type=["null", "string"], format="date", description="Default: last feature day."
@@ -55,11 +57,6 @@ with DAG(
     tags=["snowstorm", "prediction", "alerting"],
     doc_md=__doc__,
 ) as dag:
-
-    @task
-    def cost_models(params: dict[str, Any]) -> list[str]:
-        return list(dict.fromkeys(params["cost_models"]))
-
     scored = BatchScoreOperator.partial(
         task_id="score",
         conn_id=SNOWFLAKE_CONN_ID,

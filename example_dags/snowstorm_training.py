@@ -20,6 +20,8 @@ from airflow_provider_snowstorm.pipeline import (
     FEATURES_TABLE,
     SNOWFLAKE_CONN_ID,
     WANDB_CONN_ID,
+    cost_models,
+    cost_models_param,
     isolation_forest_model,
 )
 
@@ -32,24 +34,13 @@ with DAG(
     default_args=DEFAULT_ARGS,
     render_template_as_native_obj=True,
     params={
-        "cost_models": Param(
-            isolation_forest_model.extra["cost_models"],
-            type="array",
-            minItems=1,
-            items={"type": "string"},
-            description="Cost categories (feature columns) to train a model for.",
-        ),
+        "cost_models": cost_models_param(),
         "training_end": Param(None, type=["null", "string"], format="date", description="Last training day."),
         "threshold_cutoff": Param(3.0, type="number", exclusiveMinimum=0),
     },
     tags=["snowstorm", "training", "mlops"],
     doc_md=__doc__,
 ) as dag:
-
-    @task
-    def cost_models(params: dict[str, Any]) -> list[str]:
-        return list(dict.fromkeys(params["cost_models"]))
-
     trained = DecomposeIsolationForestOperator.partial(
         task_id="train",
         conn_id=SNOWFLAKE_CONN_ID,

@@ -75,9 +75,7 @@ def render_anomaly_chart(
         heading += f" (top {len(shown)} of {len(series_to_plot)} affected categories)"
     figure.suptitle(heading, fontsize=12)
 
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return _png(figure, dpi)
 
 
 def anomaly_chart(
@@ -101,12 +99,17 @@ def _png(figure: Figure, dpi: int) -> bytes:
     return buffer.getvalue()
 
 
-def render_decomposition_chart(detections: pd.DataFrame, series: str, *, dpi: int = 100) -> bytes:
-    """PNG of one series' training decomposition: actual vs expected, and the residual (what the forest sees)."""
+def _series_rows(detections: pd.DataFrame, series: str) -> pd.DataFrame:
     rows = normalise_predictions(detections)
     rows = rows[rows[SERIES] == series]
     if rows.empty:
         raise ValueError(f"no detections for series {series!r} to chart")
+    return rows
+
+
+def render_decomposition_chart(detections: pd.DataFrame, series: str, *, dpi: int = 100) -> bytes:
+    """PNG of one series' training decomposition: actual vs expected, and the residual (what the forest sees)."""
+    rows = _series_rows(detections, series)
     figure = Figure(figsize=(_WIDTH_INCHES, 5.0), layout="constrained")
     FigureCanvasAgg(figure)
     top, bottom = figure.subplots(2, 1, sharex=True)
@@ -123,10 +126,7 @@ def render_decomposition_chart(detections: pd.DataFrame, series: str, *, dpi: in
 
 def render_training_scores_chart(detections: pd.DataFrame, series: str, *, dpi: int = 100) -> bytes:
     """PNG of one series' anomaly scores over the training span, with its threshold and the days above it."""
-    rows = normalise_predictions(detections)
-    rows = rows[rows[SERIES] == series]
-    if rows.empty:
-        raise ValueError(f"no detections for series {series!r} to chart")
+    rows = _series_rows(detections, series)
     figure = Figure(figsize=(_WIDTH_INCHES, 3.2), layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.subplots()
