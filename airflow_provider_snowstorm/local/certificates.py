@@ -60,7 +60,7 @@ def ensure_certificates(directory: Path) -> TlsFiles:
         files.cert.write_bytes(cert_pem)
         _write_private(files.key, key_pem)
     if not files.bundle.is_file():
-        files.bundle.write_bytes(files.ca.read_bytes() + b"\n" + _public_ca_bundle())
+        files.bundle.write_bytes(files.ca.read_bytes() + b"\n" + _public_ca_bundle(files.bundle))
     return files
 
 
@@ -154,8 +154,16 @@ def _write_private(path: Path, content: bytes) -> None:
         handle.write(content)
 
 
-def _public_ca_bundle() -> bytes:
-    """The public CAs that ``requests`` trusts by default, or nothing when certifi is absent."""
+def _public_ca_bundle(own_bundle: Path) -> bytes:
+    """The CAs this process already trusts: the bundle named by ``REQUESTS_CA_BUNDLE`` or ``SSL_CERT_FILE`` (a
+    corporate proxy's CA lives there), else certifi's public CAs, or nothing when certifi is absent.
+
+    Pointing ``REQUESTS_CA_BUNDLE`` at our CA alone would break HTTPS to W&B or Slack in the same process.
+    """
+    for variable in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        trusted = os.environ.get(variable)
+        if trusted and Path(trusted).is_file() and Path(trusted).resolve() != own_bundle.resolve():
+            return Path(trusted).read_bytes()
     try:
         import certifi
     except ImportError:  # pragma: no cover - certifi ships with requests

@@ -51,7 +51,9 @@ def test_certificates_are_created_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Parsed a serial number:cryptography.utils.CryptographyDeprecationWarning")
-def test_bundle_trusts_the_local_ca_and_public_cas(tmp_path: Path) -> None:
+def test_bundle_trusts_the_local_ca_and_public_cas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     files = ensure_certificates(tmp_path)
 
     bundle = x509.load_pem_x509_certificates(files.bundle.read_bytes())
@@ -67,3 +69,15 @@ def test_server_key_matches_certificate(tmp_path: Path) -> None:
 
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     assert key.public_key() == _load(files.cert).public_key()
+
+
+def test_bundle_keeps_the_cas_the_environment_already_trusts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy_ca = ensure_certificates(tmp_path / "proxy").ca  # any CA stands in for a corporate proxy's
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(proxy_ca))
+
+    files = ensure_certificates(tmp_path / "local")
+
+    bundle = x509.load_pem_x509_certificates(files.bundle.read_bytes())
+    assert bundle == [_load(files.ca), _load(proxy_ca)]
