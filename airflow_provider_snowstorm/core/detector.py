@@ -29,6 +29,7 @@ from airflow_provider_snowstorm.core.decomposition import (
 from airflow_provider_snowstorm.core.isolation import StepScorer
 from airflow_provider_snowstorm.core.schema import (
     ANOMALY_SCORE,
+    CONTINUING,
     DATE,
     EXPECTED,
     IS_ANOMALY,
@@ -394,6 +395,7 @@ class DecomposeIsolationForest(BaseEstimator):
             ANOMALY_SCORE: scores,
             THRESHOLD: np.broadcast_to(threshold, scores.shape),
             IS_ANOMALY: flags,
+            CONTINUING: decomposition.continuing[keep] & ~flags,
         }
 
     def score_samples(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -415,7 +417,7 @@ class DecomposeIsolationForest(BaseEstimator):
     def detect(self, X: pd.DataFrame, start: Any = None) -> pd.DataFrame:
         """Long-format results (one row per date and series) for the days of ``X`` from ``start`` on.
 
-        Columns: usage_date, series, value, expected, residual, anomaly_score, threshold, is_anomaly.
+        Columns: usage_date, series, value, expected, residual, anomaly_score, threshold, is_anomaly, continuing.
         Days before ``start`` in ``X`` only serve as history.
         """
         return _long_format(self._evaluate(X, start=start))

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from airflow_provider_snowstorm.core.schema import (
+    CONTINUING,
     DATE,
     EXPECTED,
     IS_ANOMALY,
@@ -188,6 +189,7 @@ def normalise_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         frame[DATE] = pd.Series(dtype="datetime64[ns]")
         frame[IS_ANOMALY] = frame[IS_ANOMALY].astype(bool)
+        frame[CONTINUING] = frame[CONTINUING].astype(bool) if CONTINUING in frame.columns else False
         return frame.reset_index(drop=True)
     try:
         frame[DATE] = pd.to_datetime(frame[DATE]).dt.normalize()
@@ -200,6 +202,8 @@ def normalise_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
         except (ValueError, TypeError) as err:
             raise ValueError(f"predictions column {column!r} has values that are not numbers: {err}") from err
     frame[IS_ANOMALY] = _as_bool(frame[IS_ANOMALY])
+    # Results written before the detector marked continuing days have no such column: nothing continues.
+    frame[CONTINUING] = _as_bool(frame[CONTINUING]) if CONTINUING in frame.columns else False
 
     flagged = frame[frame[IS_ANOMALY]]
     bad = flagged[flagged[VALUE].isna() | flagged[EXPECTED].isna()]
@@ -248,10 +252,11 @@ def find_incidents(predictions: pd.DataFrame) -> list[Incident]:
     """Group flagged days per cost category into incidents, largest impact first.
 
     Flagged days on consecutive calendar days merge into one incident as long as they move in the same
-    direction (a spike followed directly by a drop is two incidents).
+    direction (a spike followed directly by a drop is two incidents). Days marked ``continuing`` extend the
+    incident they follow (its length and cost), but never start one: their alarm was raised before.
     """
     frame = normalise_predictions(predictions)
-    flagged = frame[frame[IS_ANOMALY]]
+    flagged = frame[frame[IS_ANOMALY] | frame[CONTINUING]]
     incidents: list[Incident] = []
     for series, rows in flagged.groupby(SERIES, sort=True):
         incidents.extend(_series_incidents(str(series), rows))
@@ -261,12 +266,14 @@ def find_incidents(predictions: pd.DataFrame) -> list[Incident]:
 
 def _series_incidents(series: str, rows: pd.DataFrame) -> Iterable[Incident]:
     run: list[tuple[date, float, float]] = []
-    for day, value, expected in zip(rows[DATE], rows[VALUE], rows[EXPECTED], strict=True):
+    days = zip(rows[DATE], rows[VALUE], rows[EXPECTED], rows[IS_ANOMALY], strict=True)
+    for day, value, expected, alarmed in days:
         current = (day.date(), float(value), float(expected))
         if run and not _continues(run[-1], current):
             yield _incident(series, run)
             run = []
-        run.append(current)
+        if run or alarmed:
+            run.append(current)
     if run:
         yield _incident(series, run)
 

@@ -25,6 +25,9 @@ RESIDUAL = "residual"
 ANOMALY_SCORE = "anomaly_score"
 THRESHOLD = "threshold"
 IS_ANOMALY = "is_anomaly"
+# A day that continues an alarm already raised (a level shift or a long burst): not alarmed on again, but part of
+# the incident, so the report shows its full length and cost.
+CONTINUING = "continuing"
 PREDICTION_COLUMNS: tuple[str, ...] = (
     DATE,
     SERIES,
@@ -34,6 +37,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     ANOMALY_SCORE,
     THRESHOLD,
     IS_ANOMALY,
+    CONTINUING,
 )
 
 # Added by batch scoring when predictions are written to the results table.

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from airflow_provider_snowstorm.core.schema import (
+    CONTINUING,
     DATE,
     IS_ANOMALY,
     MODEL_NAME,
@@ -45,6 +46,7 @@ _RESULT_TYPES = {
     MODEL_VERSION: "VARCHAR",
     SCORED_AT: "TIMESTAMP",
     IS_ANOMALY: "BOOLEAN",
+    CONTINUING: "BOOLEAN",
 }
 
 
@@ -244,6 +246,7 @@ class BatchScoreOperator(FeatureSourceOperator):
         ]
         for row in rows:
             row[IS_ANOMALY] = bool(row[IS_ANOMALY])
+            row[CONTINUING] = bool(row[CONTINUING])
         return {
             "series": series,
             "model_name": self.model_name_for(series),

@@ -206,3 +206,15 @@ def test_metadata_is_json_safe_and_describes_training(
     assert metadata["period"] == 7
     assert metadata["series"] == ["series_0", "series_1"]
     assert set(metadata["versions"]) >= {"scikit-learn", "airflow-provider-snowstorm"}
+
+
+def test_days_after_a_reported_level_shift_are_continuing_not_new_alarms(costs: pd.DataFrame) -> None:
+    detector = DecomposeIsolationForest(random_state=0).fit(costs.iloc[:TRAIN_DAYS])
+    shifted = costs.iloc[TRAIN_DAYS:].copy()
+    shifted.iloc[5:] *= 3
+    result = detector.detect(shifted)
+    series = result[result["series"] == "series_0"].reset_index(drop=True)
+    assert series.loc[5, "is_anomaly"]
+    assert series.loc[5:12, "continuing"].any()
+    assert not (series["continuing"] & series["is_anomaly"]).any()
+    assert not series.loc[:4, "continuing"].any()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -16,6 +16,7 @@ from airflow_provider_snowstorm.core.report import (
     render_markdown,
     slack_messages,
 )
+from tests.scoring_results import START, make_rows
 from tests.scoring_results import make_result as build_result
 
 
@@ -233,3 +234,19 @@ def test_slack_control_characters_in_names_are_escaped() -> None:
     texts = section_texts(slack_messages(build_report([result])))
     assert any("R&amp;D &lt;sandbox&gt;" in t for t in texts)
     assert not any("<sandbox>" in t for t in texts)
+
+
+def test_continuing_days_extend_the_incident_they_follow() -> None:
+    rows = make_rows("compute", [100, 300, 280, 260, 100], [100] * 5, [0, 1, 0, 0, 0])
+    for row, continuing in zip(rows, [False, False, True, True, False], strict=True):
+        row["continuing"] = continuing
+    (incident,) = find_incidents(pd.DataFrame(rows))
+    assert (incident.start, incident.end) == (START + timedelta(days=1), START + timedelta(days=3))
+    assert incident.extra_cost == pytest.approx(200 + 180 + 160)
+
+
+def test_continuing_days_without_an_alarm_before_them_are_no_incident() -> None:
+    rows = make_rows("compute", [300, 280, 100], [100] * 3, [0, 0, 0])
+    for row in rows[:2]:
+        row["continuing"] = True
+    assert find_incidents(pd.DataFrame(rows)) == []
