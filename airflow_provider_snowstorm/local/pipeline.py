@@ -102,7 +102,8 @@ def write_env_file(setup: LocalSetup, environment: Mapping[str, str]) -> None:
     setup.env_file.chmod(0o600)
 
 
-def _run_dag(dag_id: str, dags_folder: Path, conf: Mapping[str, Any] | None = None) -> Any:
+def run_example_dag(dag_id: str, dags_folder: Path, conf: Mapping[str, Any] | None = None) -> Any:
+    """Run one example DAG with ``dag.test()``; raise if the DAG files do not import or the run does not succeed."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.state import DagRunState
 
@@ -118,13 +119,16 @@ def _run_dag(dag_id: str, dags_folder: Path, conf: Mapping[str, Any] | None = No
     return run
 
 
-def _report_result(run: Any) -> dict[str, Any]:
+def xcom_values(run: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> list[Any]:
+    """The XCom values a task of a finished DAG run stored under ``key`` (one per matching task instance)."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    query = XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids="report", key="return_value")
+    query = XComModel.get_many(
+        run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key=key, map_indexes=map_index
+    )
     with create_session() as session:
-        return XComModel.deserialize_value(session.scalars(query).one())
+        return [XComModel.deserialize_value(row) for row in session.scalars(query).all()]
 
 
 def _injected_in_window(labels: pd.DataFrame, start: date, series: Sequence[str]) -> pd.DataFrame:
@@ -156,19 +160,19 @@ def run(setup: LocalSetup) -> int:
     )
 
     training_end = last_day - timedelta(days=SCORED_DAYS)
-    _run_dag("snowstorm_data_engineering", setup.dags_folder, {"full_refresh": True})
-    _run_dag("snowstorm_feature_engineering", setup.dags_folder)
-    _run_dag(
+    run_example_dag("snowstorm_data_engineering", setup.dags_folder, {"full_refresh": True})
+    run_example_dag("snowstorm_feature_engineering", setup.dags_folder)
+    run_example_dag(
         "snowstorm_training",
         setup.dags_folder,
         {"cost_models": DEMO_COST_MODELS, "training_end": training_end.isoformat()},
     )
-    prediction = _run_dag(
+    prediction = run_example_dag(
         "snowstorm_prediction",
         setup.dags_folder,
         {"cost_models": DEMO_COST_MODELS, "window_days": SCORED_DAYS, "window_end": last_day.isoformat()},
     )
-    result = _report_result(prediction)
+    (result,) = xcom_values(prediction, "report")
     report = Path(result["report"])
     injected = _injected_in_window(usage.labels, training_end + timedelta(days=1), DEMO_COST_MODELS)
 

@@ -16,12 +16,20 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from airflow_provider_snowstorm.local.pipeline import DEMO_ACCOUNTS, DEMO_DAYS, DEMO_SEED, DEMO_START
+from airflow_provider_snowstorm.local.pipeline import (
+    DEMO_ACCOUNTS,
+    DEMO_DAYS,
+    DEMO_SEED,
+    DEMO_START,
+    run_example_dag,
+    xcom_values,
+)
 
 pytestmark = pytest.mark.slow
 
 COST_MODELS = ["total_usage", "compute"]
 SCORED_DAYS = 14
+EXAMPLE_DAGS = Path(__file__).parents[2] / "example_dags"
 LAST_DAY = DEMO_START + timedelta(days=DEMO_DAYS - 1)
 TRAINING_END = LAST_DAY - timedelta(days=SCORED_DAYS)
 
@@ -35,30 +43,12 @@ class PipelineRun:
 
 
 def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.utils.state import DagRunState
-
-    bag = DagBag(dag_folder=str(Path(__file__).parents[2] / "example_dags"))
-    assert not bag.import_errors
-    run = bag.get_dag(dag_id).test(run_conf=conf or {})
-    assert run.state == DagRunState.SUCCESS, f"{dag_id} ended {run.state}"
-    return run
+    """Fails the test (by raising) if the DAG files do not import or the run does not succeed."""
+    return run_example_dag(dag_id, EXAMPLE_DAGS, conf)
 
 
 def count(hook: Any, table: str) -> int:
     return int(hook.get_first(f"SELECT COUNT(*) FROM {table}")[0])
-
-
-def xcom(run: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    query = XComModel.get_many(
-        run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key=key, map_indexes=map_index
-    )
-    with create_session() as session:
-        rows = session.scalars(query).all()
-        return [XComModel.deserialize_value(row) for row in rows]
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +109,7 @@ def test_features_have_every_day_and_the_total_of_all_usage(pipeline: PipelineRu
     assert features["TOTAL_USAGE"].sum() == pytest.approx(
         pipeline.usage.rows["USAGE_IN_CURRENCY"].sum(), rel=1e-9
     )
-    emitted = xcom(pipeline.runs["features"], "build_features")[0]
+    emitted = xcom_values(pipeline.runs["features"], "build_features")[0]
     assert emitted["cutoff_date"] == LAST_DAY.isoformat()
 
 
@@ -127,7 +117,7 @@ def test_training_registers_one_model_per_category_with_latest(pipeline: Pipelin
     from airflow_provider_snowstorm.hooks.model_store import ModelStore
 
     store = ModelStore(pipeline.model_store)
-    published = xcom(pipeline.runs["training"], "publish_models")[0]
+    published = xcom_values(pipeline.runs["training"], "publish_models")[0]
     assert [model["series"] for model in published] == COST_MODELS
     for model in published:
         latest = store.resolve(model["model_name"])
@@ -138,8 +128,8 @@ def test_training_registers_one_model_per_category_with_latest(pipeline: Pipelin
 
 def test_every_mapped_training_task_has_its_wandb_link(pipeline: PipelineRun) -> None:
     training = pipeline.runs["training"]
-    urls = [xcom(training, "train", key="_link_WandbRunLink", map_index=index)[0] for index in (0, 1)]
-    summaries = [xcom(training, "train", map_index=index)[0] for index in (0, 1)]
+    urls = [xcom_values(training, "train", key="_link_WandbRunLink", map_index=index)[0] for index in (0, 1)]
+    summaries = [xcom_values(training, "train", map_index=index)[0] for index in (0, 1)]
     assert urls == [summary["run_url"] for summary in summaries]
     assert len(set(urls)) == 2
     assert all("/snowstorm-tests/snowstorm/runs/" in url for url in urls)
@@ -155,7 +145,7 @@ def test_predictions_cover_the_window_for_each_category(pipeline: PipelineRun) -
 
 
 def test_report_names_the_injected_anomaly_of_the_scored_window(pipeline: PipelineRun) -> None:
-    report = xcom(pipeline.runs["prediction"], "report")[0]
+    report = xcom_values(pipeline.runs["prediction"], "report")[0]
     markdown = Path(report["report"]).read_text()
     assert Path(report["chart"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     labels = pipeline.usage.labels
@@ -190,7 +180,7 @@ def test_rerunning_the_dags_for_the_same_dates_changes_no_row_counts(pipeline: P
 def test_the_dag_files_import_cleanly() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(Path(__file__).parents[2] / "example_dags"))
+    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == {
         "snowstorm_data_engineering",
