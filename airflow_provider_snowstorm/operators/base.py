@@ -16,7 +16,7 @@ from airflow.sdk import BaseHook, BaseOperator
 
 from airflow_provider_snowstorm.core.schema import DATE
 from airflow_provider_snowstorm.links.wandb import WandbRunLink
-from airflow_provider_snowstorm.utils.sql import validate_identifier, validate_table_name
+from airflow_provider_snowstorm.utils.sql import read_dataframe, validate_identifier, validate_table_name
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -140,7 +140,7 @@ class FeatureSourceOperator(BaseOperator):
             hook = self.get_db_hook()
             query, parameters = self._features_query(start, end, hook.placeholder)
             self.log.info("Reading features for %s through %r", series, self.conn_id)
-            frame = hook.get_df(query, parameters=parameters or None, df_type="pandas")
+            frame = read_dataframe(hook, query, parameters or None)
             source = f"features of {self.features_table or 'the query'} through {self.conn_id!r}"
         frame = frame.rename(columns=lambda column: str(column).lower())
         date_column = self.date_column.strip('"').lower()

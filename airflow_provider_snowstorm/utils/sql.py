@@ -7,14 +7,16 @@ a quoted name may not contain a double quote (we refuse those rather than escape
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pandas as pd
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-__all__ = ["IdentifierError", "replace_rows", "validate_identifier", "validate_table_name"]
+__all__ = ["IdentifierError", "read_dataframe", "replace_rows", "validate_identifier", "validate_table_name"]
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 _QUOTED = re.compile(r'^"[^"]{1,255}"$')
@@ -79,3 +81,18 @@ def replace_rows(
             conn.rollback()
             raise
     return len(rows)
+
+
+def read_dataframe(
+    hook: DbApiHook, sql: str, parameters: Sequence[Any] | Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """``hook.get_df(..., df_type="pandas")`` without pandas' "only supports SQLAlchemy connectable" warning.
+
+    common.sql hands pandas the hook's DBAPI connection, which reads correctly (tested on Snowflake and SQLite) but
+    makes pandas warn on every read; a successful task should log no warnings.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="pandas only supports SQLAlchemy connectable", category=UserWarning
+        )
+        return hook.get_df(sql, parameters=parameters, df_type="pandas")
