@@ -7,7 +7,8 @@ against the local emulation and against a real Snowflake account: only connectio
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, Param, task
@@ -63,3 +64,22 @@ def cost_models_param() -> Param:
 def cost_models(params: dict[str, Any]) -> list[str]:
     """The categories to map over: the ``cost_models`` param, without repeats."""
     return list(dict.fromkeys(params["cost_models"]))
+
+
+def run_day(context: Mapping[str, Any]) -> date:
+    """The day a run is for: its data interval's end, else its logical date, else when it was due to run.
+
+    A run triggered by hand or through the REST API with ``logical_date: null`` has neither a data interval nor a
+    logical date (Airflow 3 leaves both out of the context); every run has ``dag_run.run_after``.
+    """
+    for key in ("data_interval_end", "logical_date"):
+        value = context.get(key)
+        if isinstance(value, datetime):
+            return value.date()
+    dag_run = context.get("dag_run")
+    run_after = getattr(dag_run, "run_after", None)
+    if isinstance(run_after, datetime):
+        return run_after.date()
+    raise ValueError(
+        "the run has no data interval, logical date or run_after: cannot tell which day it is for"
+    )

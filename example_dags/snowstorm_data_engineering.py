@@ -22,6 +22,7 @@ from airflow_provider_snowstorm.pipeline import (
     SNOWFLAKE_CONN_ID,
     SOURCE_TABLE,
     raw_usage,
+    run_day,
 )
 
 CREATE_TABLES = [
@@ -67,11 +68,11 @@ with DAG(
     def extract_usage(params: dict[str, Any], outlet_events: Any = None, **context: Any) -> dict[str, Any]:
         """Replace the window's rows with the source's, aggregated, in one transaction."""
         hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
-        run_day: date = (context.get("data_interval_end") or context["logical_date"]).date()
+        day = run_day(context)  # manual runs with no logical date too
         if params["full_refresh"]:
             start, end = date(1970, 1, 1), date(9999, 12, 31)
         else:
-            start, end = run_day - timedelta(days=int(params["lookback_days"])), run_day
+            start, end = day - timedelta(days=int(params["lookback_days"])), day
         window = {"start": start, "end": end}
         hook.run(
             [

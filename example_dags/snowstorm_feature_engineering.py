@@ -24,7 +24,7 @@ from airflow_provider_snowstorm.pipeline import (
     features,
     raw_usage,
 )
-from airflow_provider_snowstorm.utils.sql import replace_rows, validate_identifier
+from airflow_provider_snowstorm.utils.sql import read_dataframe, replace_rows, validate_identifier
 
 ORGANIZATION = os.environ.get("SNOWSTORM_ORGANIZATION") or None
 
@@ -43,11 +43,11 @@ with DAG(
     @task(outlets=[features])
     def build_features(outlet_events: Any = None) -> dict[str, Any]:
         hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
-        rows = hook.get_df(
+        rows = read_dataframe(
+            hook,
             "SELECT ORGANIZATION_NAME, ACCOUNT_NAME, USAGE_DATE, USAGE_TYPE, "  # noqa: S608
             f"SUM(USAGE_IN_CURRENCY) AS USAGE_IN_CURRENCY FROM {RAW_USAGE_TABLE} "
             "GROUP BY ORGANIZATION_NAME, ACCOUNT_NAME, USAGE_DATE, USAGE_TYPE",
-            df_type="pandas",
         )
         wide = build_usage_features(rows, organization_name=ORGANIZATION)
         columns = [validate_identifier(name.upper(), what="usage type column") for name in wide.columns]

@@ -59,6 +59,7 @@ with DAG(
 ) as dag:
     scored = BatchScoreOperator.partial(
         task_id="score",
+        map_index_template="{{ task.series }}",  # the UI shows the cost category, not 0, 1, ...
         conn_id=SNOWFLAKE_CONN_ID,
         features_table=FEATURES_TABLE,
         results_table=PREDICTIONS_TABLE,

@@ -43,6 +43,7 @@ with DAG(
 ) as dag:
     trained = DecomposeIsolationForestOperator.partial(
         task_id="train",
+        map_index_template="{{ task.series }}",  # the UI shows the cost category, not 0, 1, ...
         conn_id=SNOWFLAKE_CONN_ID,
         features_table=FEATURES_TABLE,
         training_end="{{ params.training_end or '' }}",
@@ -52,7 +53,8 @@ with DAG(
 
     @task(outlets=[isolation_forest_model])
     def publish_models(summaries: list[dict[str, Any]], outlet_events: Any = None) -> list[dict[str, Any]]:
-        models = list(summaries)
+        # One slice request: iterating the lazy XCom sequence reads until a miss, which Airflow logs as an error.
+        models = list(summaries[:])
         outlet_events[isolation_forest_model].extra = {
             "cost_models": [model["series"] for model in models],
             "models": {model["series"]: model["model_version"] for model in models},
