@@ -1,12 +1,12 @@
-"""Weights & Biases hook: runs, metrics, tables, images and versioned models, online or offline.
+"""Weights & Biases hook: the connection, runs, metrics, tables and images, online or offline.
 
 Offline is first class so the embedded default needs no account: with no API key, ``mode: offline`` in
 the connection, or ``WANDB_MODE=offline``, runs are written by the real wandb library under ``run_dir``
-(upload them later with ``wandb sync <run_dir>/wandb/offline-run-*``). When online initialisation fails (W&B
-unreachable), the hook falls back to offline with a warning instead of failing the task.
+(upload them later with ``wandb sync <run_dir>/wandb/*run-*``). When W&B is unreachable, the hook finds out once
+(one probe bounded by ``init_timeout``), warns once, and the rest of the task works offline.
 
-Every model is also written to the :class:`~airflow_provider_snowstorm.hooks.model_store.ModelStore`, which is
-the source of truth offline; online, W&B is.
+Models are registered and fetched through :class:`~airflow_provider_snowstorm.registry.ModelRegistry`
+(``hook.registry``); ``log_model``/``download_model`` remain as deprecated shortcuts to it.
 
 Connection (``conn_type`` ``wandb``): password = API key, host = W&B base URL (self-hosted servers work),
 extras: ``entity``, ``project``, ``mode`` (``online``/``offline``), ``model_store`` (path or URL),
@@ -17,7 +17,8 @@ and ``init_timeout`` (seconds).
 from __future__ import annotations
 
 import os
-import tempfile
+import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,20 +28,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_provider_snowstorm.hooks.model_store import (
+from airflow_provider_snowstorm.registry.store import (
     DEFAULT_MODEL_STORE,
     LATEST_ALIAS,
     ModelStore,
     ModelVersion,
-    sha256_hex,
-    validate_model_name,
+    normalise_alias,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
-    from wandb import Artifact, Run
+    from wandb import Run
     from wandb.apis.public import Api
+
+    from airflow_provider_snowstorm.registry import ModelRegistry
 
 __all__ = ["ModelVersion", "WandbConnectionSettings", "WandbHook", "wandb_alias"]
 
@@ -50,12 +52,14 @@ DEFAULT_REGISTRY = "model"
 DEFAULT_INIT_TIMEOUT = 30.0
 MODEL_ARTIFACT_TYPE = "model"
 _REDACTED = "***"
-_WANDB_ALIAS_FORBIDDEN = str.maketrans({"/": "-", ":": "-", " ": "_"})
 
 
 def wandb_alias(alias: str) -> str:
-    """W&B aliases may not contain ``/`` or ``:``; DAG run ids do (``manual__2026-01-01T00:00:00+00:00``)."""
-    return alias.strip().translate(_WANDB_ALIAS_FORBIDDEN)
+    """W&B aliases may not contain ``/`` or ``:``; DAG run ids do (``manual__2026-01-01T00:00:00+00:00``).
+
+    The same function as :func:`airflow_provider_snowstorm.registry.normalise_alias` (one spelling everywhere).
+    """
+    return normalise_alias(alias)
 
 
 @dataclass(frozen=True)
@@ -94,8 +98,8 @@ class WandbHook(BaseHook):
 
     def __init__(
         self,
+        *args: str,
         wandb_conn_id: str = default_conn_name,
-        *,
         mode: Literal["online", "offline"] | None = None,
         model_store: str | os.PathLike[str] | None = None,
         run_dir: str | os.PathLike[str] | None = None,
@@ -103,6 +107,18 @@ class WandbHook(BaseHook):
         entity: str | None = None,
     ) -> None:
         super().__init__()
+        if args:
+            if len(args) > 1:
+                raise TypeError(
+                    f"WandbHook takes one positional argument (the connection id), got {len(args)}"
+                )
+            warnings.warn(
+                "Passing the connection id positionally to WandbHook is deprecated: use "
+                "WandbHook(wandb_conn_id=...).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            wandb_conn_id = args[0]
         if mode not in (None, "online", "offline"):
             raise ValueError(f"WandbHook mode must be 'online' or 'offline', got {mode!r}.")
         self.wandb_conn_id = wandb_conn_id
@@ -114,6 +130,7 @@ class WandbHook(BaseHook):
             "entity": entity,
         }
         self._fell_back_offline = False
+        self._reachable: bool | None = None
         self._active_run: Run | None = None
 
     # ------------------------------------------------------------------------------------------ configuration
@@ -167,18 +184,89 @@ class WandbHook(BaseHook):
         return self.settings.mode == "offline" or self._fell_back_offline
 
     @cached_property
+    def registry(self) -> ModelRegistry:
+        """The model registry on this connection (W&B online, the model store offline)."""
+        from airflow_provider_snowstorm.registry import ModelRegistry
+
+        return ModelRegistry(hook=self)
+
+    @property
     def model_store(self) -> ModelStore:
-        return ModelStore(self.settings.model_store)
+        """The model store (the offline registry); see :attr:`registry`."""
+        return self.registry.store
 
     def get_conn(self) -> Api:
-        """The W&B public API client (online only: offline there is nothing to talk to)."""
+        """The W&B public API client, created once per hook (online only: offline there is nothing to talk to)."""
         if self.is_offline:
             raise RuntimeError(
                 f"W&B connection {self.wandb_conn_id!r} is offline "
-                f"({self.settings.offline_reason or 'fell back after a failed online start'}); "
+                f"({self.settings.offline_reason or 'fell back after W&B was unreachable'}); "
                 "the public API needs an online connection."
             )
+        return self._client
+
+    @cached_property
+    def _client(self) -> Api:
         return self._public_api()
+
+    # ------------------------------------------------------------------------------------------ reachability
+    @property
+    def api_url(self) -> str:
+        """The W&B server's base URL: the connection host, or wandb's own default."""
+        if self.settings.base_url:
+            return self.settings.base_url
+        import wandb
+
+        return str(wandb.Settings().base_url)
+
+    def ensure_online(self) -> bool:
+        """True when this hook talks to W&B: configured online and reachable.
+
+        The first call probes the server once, within ``init_timeout`` seconds in total; if it does not answer,
+        the hook warns once and everything after (model fetches, runs) works offline for the rest of the task.
+        """
+        if self.settings.mode == "offline" or self._fell_back_offline:
+            return False
+        if self._reachable is None:
+            import requests
+
+            started = time.monotonic()
+            half = max(self.settings.init_timeout / 2, 0.1)
+            try:
+                # Any HTTP answer (even 404) means the server is there; no credentials are sent.
+                requests.get(
+                    f"{self.api_url.rstrip('/')}/healthz", timeout=(half, half), allow_redirects=False
+                )
+            except requests.RequestException as err:
+                self.mark_unreachable(err, during=f"probing it ({time.monotonic() - started:.1f} s)")
+                return False
+            self._reachable = True
+        return self._reachable
+
+    def mark_unreachable(self, err: BaseException, *, during: str) -> bool:
+        """Switch this hook to offline after a network failure, warning once; False if ``err`` is not one."""
+        import requests
+        import wandb
+
+        if not isinstance(err, OSError | TimeoutError | requests.RequestException | wandb.errors.Error):
+            return False
+        self._reachable = False
+        if not self._fell_back_offline:
+            self._fell_back_offline = True
+            run_dir = Path(self.settings.run_dir).expanduser().resolve()
+            self.log.warning(
+                "W&B at %s is unreachable (%s: %s) while %s. Continuing offline for the rest of this task: runs "
+                "are written under %s (upload them later with `wandb sync %s/wandb/*run-*`) and models come "
+                "from the model store %s.",
+                self.api_url,
+                type(err).__name__,
+                self.redact(str(err)),
+                during,
+                run_dir,
+                run_dir,
+                self.settings.model_store,
+            )
+        return True
 
     def test_connection(self) -> tuple[bool, str]:
         """Used by the UI's *Test* button: offline is a valid, working configuration."""
@@ -215,30 +303,21 @@ class WandbHook(BaseHook):
             "name": name,
             "group": group,
             "job_type": job_type,
-            "config": self._redact(dict(config or {})),
+            "config": self.redact(dict(config or {})),
             "tags": list(tags),
             "dir": str(run_dir),
             "reinit": "create_new",
         }
-        if not self.is_offline:
+        if self.ensure_online():
             try:
                 run = wandb.init(mode="online", settings=self._wandb_settings(online=True), **init_kwargs)
             except (wandb.errors.Error, OSError, TimeoutError) as err:
-                self._fell_back_offline = True
-                self.log.warning(
-                    "W&B online start failed at %s (%s: %s). Falling back to offline: run %r is written under %s; "
-                    "upload it later with `wandb sync %s/wandb/offline-run-*`.",
-                    settings.base_url or "the default W&B host",
-                    type(err).__name__,
-                    self._redact(str(err)),
-                    name,
-                    run_dir,
-                    run_dir,
-                )
+                # A failed online attempt leaves its folder under run_dir/wandb too: `wandb sync` covers it.
+                self.mark_unreachable(err, during=f"starting run {name!r}")
             else:
                 self._active_run = run
                 return run
-        else:
+        elif settings.mode == "offline":
             self.log.info(
                 "W&B offline (%s): writing run %r under %s.", settings.offline_reason, name, run_dir
             )
@@ -298,7 +377,7 @@ class WandbHook(BaseHook):
             image = str(path)
         self._run(run).log({key: wandb.Image(image, caption=caption)})
 
-    # ------------------------------------------------------------------------------------------ models
+    # ------------------------------------------------------------------------------------------ models (deprecated)
     def log_model(
         self,
         run: Run | None,
@@ -309,59 +388,15 @@ class WandbHook(BaseHook):
         metadata: Mapping[str, Any] | None = None,
         idempotency_alias: str | None = None,
     ) -> ModelVersion:
-        """Log a model file as a W&B ``model`` artifact, link it into the registry (online), and store it.
-
-        ``idempotency_alias`` (default: the run's group, i.e. the DAG run id) makes task retries safe:
-        logging the same ``name`` with the same idempotency alias replaces that version instead of adding
-        one. ``run=None`` writes to the model store only.
-        """
-        validate_model_name(name)
-        model_path = Path(path)
-        if not model_path.is_file():
-            raise FileNotFoundError(f"Model file to log as {name!r} does not exist: {model_path}")
-        digest = sha256_hex(model_path.read_bytes())
-        idempotency = idempotency_alias or (run.group if run is not None else None) or None
-        idem_alias = wandb_alias(idempotency) if idempotency else None
-        extra_aliases = sorted({wandb_alias(alias) for alias in aliases} - {LATEST_ALIAS})
-        user_metadata = self._redact(dict(metadata or {}))
-
-        wandb_record: dict[str, Any] = {}
-        logged = None
-        if run is not None:
-            run_is_online = not run.offline and not self.is_offline
-            artifact = self._model_artifact(model_path, name, digest, user_metadata)
-            wandb_aliases = [alias for alias in [*extra_aliases, idem_alias] if alias]
-            if run_is_online:
-                logged = self._log_model_online(run, artifact, name, digest, wandb_aliases, idem_alias)
-            else:
-                run.log_artifact(artifact, aliases=wandb_aliases)
-            wandb_record = {
-                "mode": "online" if run_is_online else "offline",
-                "run_id": run.id,
-                "run_url": self.run_url(run),
-                "artifact": logged.qualified_name if logged is not None else None,
-                "artifact_version": logged.version if logged is not None else None,
-            }
-
-        stored = self.model_store.put(
-            name,
-            model_path,
-            aliases=extra_aliases,
-            metadata={**user_metadata, "wandb": wandb_record},
-            idempotency_alias=idem_alias,
+        """Deprecated: use ``ModelRegistry.register`` (:mod:`airflow_provider_snowstorm.registry`)."""
+        warnings.warn(
+            "WandbHook.log_model is deprecated: use "
+            "airflow_provider_snowstorm.registry.ModelRegistry(hook=hook).register(...).",
+            DeprecationWarning,
+            stacklevel=2,
         )
-        if logged is None:
-            return stored
-        return ModelVersion(
-            name=name,
-            version=logged.version,
-            aliases=tuple(
-                sorted(set(logged.aliases) | {LATEST_ALIAS, *extra_aliases, *filter(None, [idem_alias])})
-            ),
-            uri=logged.qualified_name,
-            digest=digest,
-            store_uri=stored.store_uri,
-            metadata=stored.metadata,
+        return self.registry.register(
+            run, path, name, aliases=aliases, metadata=metadata, idempotency_alias=idempotency_alias
         )
 
     def download_model(
@@ -372,28 +407,16 @@ class WandbHook(BaseHook):
         version: str | None = None,
         dest_dir: str | os.PathLike[str] | None = None,
     ) -> Path:
-        """Fetch a model file to a local directory and return its path.
-
-        Online, W&B is the source of truth (falling back to the store with a warning if W&B is unreachable);
-        offline, the model store is (with its sha256 check).
-        """
-        validate_model_name(name)
-        target_dir = (
-            Path(dest_dir) if dest_dir is not None else Path(tempfile.mkdtemp(prefix=f"snowstorm-{name}-"))
+        """Deprecated: use :meth:`ModelRegistry.fetch <airflow_provider_snowstorm.registry.ModelRegistry.fetch>`,
+        which also returns the :class:`ModelVersion` of the file."""
+        warnings.warn(
+            "WandbHook.download_model is deprecated: use "
+            "airflow_provider_snowstorm.registry.ModelRegistry(hook=hook).fetch(...), which returns "
+            "(path, ModelVersion) from one resolution.",
+            DeprecationWarning,
+            stacklevel=2,
         )
-        if not self.is_offline:
-            try:
-                return self._download_from_wandb(name, alias=alias, version=version, dest_dir=target_dir)
-            except Exception as err:
-                self.log.warning(
-                    "Could not download model %r (%s) from W&B (%s: %s); using the model store %s instead.",
-                    name,
-                    version or alias,
-                    type(err).__name__,
-                    self._redact(str(err)),
-                    self.model_store.root,
-                )
-        return self.model_store.download(name, target_dir, alias=wandb_alias(alias), version=version)
+        return self.registry.fetch(name, alias=alias, version=version, dest_dir=dest_dir)[0]
 
     # ------------------------------------------------------------------------------------------ internals
     def _connection_or_none(self) -> Any:
@@ -449,7 +472,7 @@ class WandbHook(BaseHook):
             raise RuntimeError("No W&B run: call WandbHook.start_run() first or pass run=.")
         return chosen
 
-    def _redact(self, value: Any) -> Any:
+    def redact(self, value: Any) -> Any:
         """Replace the API key wherever it appears, so it never reaches run config, metadata or logs."""
         secret = self.settings.api_key
         if not secret:
@@ -457,84 +480,10 @@ class WandbHook(BaseHook):
         if isinstance(value, str):
             return value.replace(secret, _REDACTED)
         if isinstance(value, Mapping):
-            return {key: self._redact(item) for key, item in value.items()}
+            return {key: self.redact(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
-            return type(value)(self._redact(item) for item in value)
+            return type(value)(self.redact(item) for item in value)
         return value
-
-    @staticmethod
-    def _model_artifact(path: Path, name: str, digest: str, metadata: Mapping[str, Any]) -> Artifact:
-        import wandb
-
-        artifact = wandb.Artifact(
-            name, type=MODEL_ARTIFACT_TYPE, metadata={**metadata, "sha256": digest, "file_name": path.name}
-        )
-        artifact.add_file(str(path), name=path.name)
-        return artifact
-
-    def _log_model_online(
-        self,
-        run: Run,
-        artifact: Artifact,
-        name: str,
-        digest: str,
-        aliases: list[str],
-        idem_alias: str | None,
-    ) -> Artifact:
-        """Log (or, on a retry with identical bytes, reuse) the W&B version; link it into the registry."""
-        previous = self._existing_version(run, name, idem_alias) if idem_alias else None
-        if previous is not None and previous.metadata.get("sha256") == digest:
-            previous.metadata = dict(artifact.metadata)
-            previous.aliases = sorted(set(previous.aliases) | set(aliases))
-            previous.save()
-            logged = previous
-            self.log.info("Model %r retry: reusing W&B version %s (same sha256).", name, logged.version)
-        else:
-            logged = run.log_artifact(artifact, aliases=aliases)
-            logged.wait()
-            if previous is not None:
-                # W&B versions are immutable: a retry with new bytes replaces the earlier attempt's version.
-                try:
-                    previous.delete(delete_aliases=True)
-                except Exception as err:
-                    self.log.warning(
-                        "Model %r: could not delete superseded W&B version %s of retry alias %r: %s",
-                        name,
-                        previous.version,
-                        idem_alias,
-                        err,
-                    )
-        target = f"wandb-registry-{self.settings.registry}/{name}"
-        try:
-            run.link_artifact(logged, target, aliases=[idem_alias] if idem_alias else None)
-        except Exception as err:
-            self.log.warning("Model %r logged but not linked to registry %s: %s", name, target, err)
-        return logged
-
-    def _existing_version(self, run: Run, name: str, alias: str) -> Artifact | None:
-        import wandb
-
-        path = f"{run.entity}/{run.project}/{name}:{alias}"
-        try:
-            return self.get_conn().artifact(path, type=MODEL_ARTIFACT_TYPE)
-        except (wandb.errors.CommError, ValueError):
-            return None
-
-    def _download_from_wandb(self, name: str, *, alias: str, version: str | None, dest_dir: Path) -> Path:
-        entity = self.settings.entity
-        prefix = f"{entity}/{self.settings.project}" if entity else self.settings.project
-        artifact = self.get_conn().artifact(f"{prefix}/{name}:{version or wandb_alias(alias)}", type="model")
-        root = Path(artifact.download(root=str(dest_dir)))
-        file_name = artifact.metadata.get("file_name")
-        candidates = [root / file_name] if file_name else sorted(p for p in root.iterdir() if p.is_file())
-        if not candidates or not candidates[0].is_file():
-            raise FileNotFoundError(f"W&B artifact {artifact.qualified_name} has no model file under {root}.")
-        expected = artifact.metadata.get("sha256")
-        if expected and sha256_hex(candidates[0].read_bytes()) != expected:
-            raise RuntimeError(
-                f"W&B artifact {artifact.qualified_name}: downloaded file fails its sha256 check."
-            )
-        return candidates[0]
 
 
 def _base_url(conn: Any) -> str | None:

@@ -16,14 +16,20 @@ from airflow.sdk import BaseHook, BaseOperator
 
 from airflow_provider_snowstorm.core.schema import DATE
 from airflow_provider_snowstorm.links.wandb import WandbRunLink
-from airflow_provider_snowstorm.utils.sql import read_dataframe, validate_identifier, validate_table_name
+from airflow_provider_snowstorm.registry.store import validate_model_name
+from airflow_provider_snowstorm.utils.sql import (
+    IdentifierError,
+    read_dataframe,
+    validate_identifier,
+    validate_table_name,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 __all__ = ["FeatureSourceOperator", "SeriesInputError", "default_model_name"]
 
-_SERIES_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:]{0,200}$")
+_SERIES_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_:]{0,200}")
 
 
 class SeriesInputError(ValueError):
@@ -40,7 +46,7 @@ def _as_series_list(series: str | Sequence[str]) -> list[str]:
     if not names:
         raise SeriesInputError("no cost series given: pass a series name or a non-empty list of them")
     for name in names:
-        if not isinstance(name, str) or not _SERIES_NAME.match(name):
+        if not isinstance(name, str) or not _SERIES_NAME.fullmatch(name):
             raise SeriesInputError(
                 f"cost series {name!r} is not a valid series name (letters, digits, '_', ':')"
             )
@@ -102,6 +108,26 @@ class FeatureSourceOperator(BaseOperator):
     def model_name_for(self, series: str) -> str:
         return self.model_name or default_model_name(series, self.model_prefix)
 
+    def check_inputs(self) -> list[str]:
+        """Validate series, model names and table/column names before any query, fit or download.
+
+        Returns the series list. Errors name the operator parameter at fault.
+        """
+        names = self.series_list()
+        for series in names:
+            try:
+                validate_model_name(self.model_name_for(series))
+            except ValueError as error:
+                parameter = "model_name" if self.model_name else "model_prefix"
+                raise SeriesInputError(f"{self.task_id}: {parameter}: {error}") from None
+        if self.features is None and not self.sql and self.features_table:
+            validate_table_name(self.features_table, what="features_table")
+        try:
+            validate_identifier(self.date_column, what="date_column")
+        except IdentifierError as error:
+            raise SeriesInputError(f"{self.task_id}: {error}") from None
+        return names
+
     def get_db_hook(self, conn_id: str | None = None) -> DbApiHook:
         """The SQL hook of ``conn_id`` (default: the features connection)."""
         conn_id = conn_id or self.conn_id
@@ -152,9 +178,10 @@ class FeatureSourceOperator(BaseOperator):
         if missing:
             available = sorted(column for column in frame.columns if column != date_column)
             raise SeriesInputError(f"cost series {missing} do not exist in {source}; available: {available}")
-        frame = frame.set_index(
-            pd.to_datetime(frame.pop(date_column)).dt.normalize().rename(DATE)
-        ).sort_index()
+        frame = frame.reset_index(drop=True)
+        dates = _parse_dates(frame.pop(date_column), column=self.date_column, source=source)
+        values = {name: _parse_numbers(frame[name.lower()], name, dates, source) for name in series}
+        frame = pd.DataFrame(values).set_axis(pd.DatetimeIndex(dates, name=DATE)).sort_index()
         if start:
             frame = frame[frame.index >= pd.Timestamp(start)]
         if end:
@@ -162,6 +189,41 @@ class FeatureSourceOperator(BaseOperator):
         if frame.empty:
             window = f" between {start or 'the beginning'} and {end or 'the end'}"
             raise SeriesInputError(f"{source} have no rows{window}")
-        selected = frame[[name.lower() for name in series]]
-        selected.columns = series
-        return selected.apply(pd.to_numeric, errors="raise")
+        return frame[series]
+
+
+def _parse_dates(raw: pd.Series, *, column: str, source: str) -> pd.Series:
+    """Dates of the features, one per row; errors name the column, the row (1-based) and the value."""
+    parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    missing = parsed.isna()
+    if missing.any():
+        position = int(missing.to_numpy().argmax())
+        value = raw.iloc[position]
+        what = "has no date" if pd.isna(value) else f"has {value!r}, which is not a date"
+        more = f" ({int(missing.sum())} such rows)" if missing.sum() > 1 else ""
+        raise SeriesInputError(f"{source}: column {column!r} row {position + 1} {what}{more}")
+    timed = parsed != parsed.dt.normalize()
+    if timed.any():
+        position = int(timed.to_numpy().argmax())
+        raise SeriesInputError(
+            f"{source}: column {column!r} row {position + 1} has {raw.iloc[position]!r}, a date with a time of "
+            "day; features are daily: give one row per calendar date (a DATE, or a timestamp at midnight)"
+        )
+    return parsed
+
+
+def _parse_numbers(raw: pd.Series, series: str, dates: pd.Series, source: str) -> pd.Series:
+    """A cost column as floats; a cell that is not a number fails naming the column, the date and the row."""
+    numbers = pd.to_numeric(raw, errors="coerce")
+    bad = numbers.isna() & raw.notna()
+    if bad.any():
+        position = int(bad.to_numpy().argmax())
+        count = int(bad.sum())
+        more = f"; {count} non-numeric cells in all" if count > 1 else ""
+        raise SeriesInputError(
+            f"{source}: column {series!r} has a non-numeric value {raw.iloc[position]!r} on "
+            f"{dates.iloc[position].date()} (row {position + 1}){more}"
+        )
+    return numbers.astype(float)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -25,10 +25,15 @@ from airflow_provider_snowstorm.core.schema import (
     SCORED_AT,
     SERIES,
 )
-from airflow_provider_snowstorm.hooks.model_store import ModelNotFoundError
 from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
 from airflow_provider_snowstorm.operators.base import FeatureSourceOperator, SeriesInputError
+from airflow_provider_snowstorm.registry import (
+    ModelNotFoundError,
+    ModelRegistry,
+    validate_alias,
+    validate_version,
+)
 from airflow_provider_snowstorm.utils.sql import replace_rows, validate_table_name
 
 if TYPE_CHECKING:
@@ -54,10 +59,55 @@ class ModelMismatchError(ValueError):
     """The registry's model was not trained for this series or this season length."""
 
 
+def _as_date(value: Any) -> date:
+    return value.date() if isinstance(value, pd.Timestamp | datetime) else value
+
+
 def results_table_ddl(table: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for the predictions table (portable types; Snowflake maps them natively)."""
     columns = ", ".join(f"{name.upper()} {_RESULT_TYPES.get(name, 'FLOAT')}" for name in RESULT_COLUMNS)
     return f"CREATE TABLE IF NOT EXISTS {validate_table_name(table, what='results_table')} ({columns})"
+
+
+def _whole_number(value: Any, parameter: str, *, minimum: int) -> int:
+    """A templated count (``"7"`` renders as a string) as an int, or an error naming the parameter."""
+    try:
+        number = int(value)
+        if isinstance(value, float | str) and float(value) != number:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise SeriesInputError(f"{parameter} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise SeriesInputError(f"{parameter} must be at least {minimum}, got {value!r}")
+    return number
+
+
+def _day(value: Any, parameter: str) -> pd.Timestamp:
+    """A window bound: an ISO date (a timestamp must be at midnight); errors name the parameter."""
+    try:
+        day = pd.Timestamp(value)
+    except (TypeError, ValueError) as error:
+        raise SeriesInputError(
+            f"{parameter} {value!r} is not a date (expected YYYY-MM-DD): {error}"
+        ) from None
+    if day is pd.NaT or pd.isna(day):
+        raise SeriesInputError(f"{parameter} {value!r} is not a date (expected YYYY-MM-DD)")
+    if day.tzinfo is not None:
+        day = day.tz_convert("UTC").tz_localize(None)
+    if day != day.normalize():
+        raise SeriesInputError(f"{parameter} {value!r} has a time of day; give a date (YYYY-MM-DD)")
+    return day
+
+
+def _bind(value: Any, *, sqlite: bool) -> Any:
+    """A value as the database driver should receive it: dates as dates, timestamps whole (UTC, no zone)."""
+    if isinstance(value, pd.Timestamp | datetime):
+        stamp = pd.Timestamp(value)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        # sqlite3's default datetime adapter is deprecated: give SQLite the ISO text it would have stored.
+        return stamp.isoformat(sep=" ") if sqlite else stamp.to_pydatetime()
+    return _json_safe(value)
 
 
 def _json_safe(value: Any) -> Any:
@@ -128,16 +178,16 @@ class BatchScoreOperator(FeatureSourceOperator):
 
     # -- model -------------------------------------------------------------------------------------------------------
 
-    def load_model(self, hook: WandbHook, series: str) -> tuple[DecomposeIsolationForest, str]:
+    def load_model(self, registry: ModelRegistry, series: str) -> tuple[DecomposeIsolationForest, str]:
+        """Fetch the model of ``series`` (one alias resolution: the file and its version agree) and load it."""
         # scikit-learn and skops load here, not when the scheduler parses DAG files.
         from airflow_provider_snowstorm.core.persistence import load_detector
 
         name = self.model_name_for(series)
         selector = f"version {self.model_version}" if self.model_version else f"alias {self.model_alias!r}"
         try:
-            stored = hook.model_store.resolve(name, alias=self.model_alias, version=self.model_version)
             with tempfile.TemporaryDirectory(prefix="snowstorm-score-") as workdir:
-                path = hook.download_model(
+                path, stored = registry.fetch(
                     name, alias=self.model_alias, version=self.model_version, dest_dir=workdir
                 )
                 detector = load_detector(path)
@@ -153,15 +203,37 @@ class BatchScoreOperator(FeatureSourceOperator):
             raise ModelMismatchError(
                 f"model {name!r} ({stored.version}) has period {detector.period}, expected {self.expected_period}"
             )
+        self.log.info("Scoring %r with model %s %s (%s)", series, name, stored.version, stored.uri)
         return detector, stored.version
+
+    def check_inputs(self) -> list[str]:
+        """Every parameter checked before any download, query or fit; errors name the parameter."""
+        names = super().check_inputs()
+        self.window_days = _whole_number(self.window_days, "window_days", minimum=1)
+        if self.history_days is not None:
+            self.history_days = _whole_number(self.history_days, "history_days", minimum=0)
+        if self.expected_period is not None:
+            self.expected_period = _whole_number(self.expected_period, "expected_period", minimum=1)
+        start = _day(self.window_start, "window_start") if self.window_start else None
+        end = _day(self.window_end, "window_end") if self.window_end else None
+        if start is not None and end is not None and end < start:
+            raise SeriesInputError(f"window_end {end.date()} is before window_start {start.date()}")
+        try:
+            if self.model_version:
+                validate_version(self.model_version, what="model_version")
+            elif self.model_alias != "latest":
+                validate_alias(self.model_alias, what="model_alias")
+        except ValueError as error:
+            raise SeriesInputError(str(error)) from None
+        if self.results_table:
+            validate_table_name(self.results_table, what="results_table")
+        return names
 
     # -- window ------------------------------------------------------------------------------------------------------
 
     def _window(self, names: list[str], history_days: int) -> tuple[pd.Timestamp, pd.Timestamp, pd.DataFrame]:
-        end = pd.Timestamp(self.window_end).normalize() if self.window_end else None
-        start = pd.Timestamp(self.window_start).normalize() if self.window_start else None
-        if start is not None and end is not None and end < start:
-            raise SeriesInputError(f"window_end {end.date()} is before window_start {start.date()}")
+        end = _day(self.window_end, "window_end") if self.window_end else None
+        start = _day(self.window_start, "window_start") if self.window_start else None
         read_from = None if start is None else (start - pd.Timedelta(days=history_days)).date().isoformat()
         features = self.load_features(
             names, start=read_from, end=None if end is None else end.date().isoformat()
@@ -170,7 +242,11 @@ class BatchScoreOperator(FeatureSourceOperator):
         start = start if start is not None else end - pd.Timedelta(days=int(self.window_days) - 1)
         in_window = features[(features.index >= start) & (features.index <= end)]
         if in_window.empty:
-            raise SeriesInputError(f"no feature rows to score between {start.date()} and {end.date()}")
+            bounds = "window_start/window_end" if self.window_start else "window_end/window_days"
+            raise SeriesInputError(
+                f"no feature rows to score between {start.date()} and {end.date()} (from {bounds}); "
+                f"the features run from {features.index[0].date()} to {features.index[-1].date()}"
+            )
         return start, end, features[features.index >= start - pd.Timedelta(days=history_days)]
 
     # -- writing -----------------------------------------------------------------------------------------------------
@@ -180,11 +256,20 @@ class BatchScoreOperator(FeatureSourceOperator):
         table = validate_table_name(self.results_table, what="results_table")
         series = sorted(predictions[SERIES].astype(str).unique())
         placeholder = hook.placeholder
+        sqlite = getattr(hook, "conn_type", None) == "sqlite"
+        date_position = RESULT_COLUMNS.index(DATE)
         rows = [
-            tuple(value.date() if isinstance(value, pd.Timestamp) else _json_safe(value) for value in record)
+            tuple(
+                _as_date(value) if position == date_position else _bind(value, sqlite=sqlite)
+                for position, value in enumerate(record)
+            )
             for record in predictions[list(RESULT_COLUMNS)].itertuples(index=False, name=None)
         ]
-        hook.run(results_table_ddl(table))
+        try:
+            hook.run(results_table_ddl(table))
+        except Exception:
+            # Two writers creating the table at once can collide (PostgreSQL's catalog); the second try sees it.
+            hook.run(results_table_ddl(table))
         written = replace_rows(
             hook,
             table,
@@ -199,12 +284,12 @@ class BatchScoreOperator(FeatureSourceOperator):
     # -- execute -----------------------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
-        names = self.series_list()
-        hook = WandbHook(self.wandb_conn_id)
-        models = {series: self.load_model(hook, series) for series in names}
+        names = self.check_inputs()
+        hook = WandbHook(wandb_conn_id=self.wandb_conn_id)
+        models = {series: self.load_model(hook.registry, series) for series in names}
         history_days = self.history_days or max(model.required_history_days for model, _ in models.values())
         start, end, features = self._window(names, history_days)
-        scored_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        scored_at = datetime.now(UTC).replace(tzinfo=None)  # UTC, whole: date and time of day
         summaries, frames = [], []
         for series, (detector, version) in models.items():
             try:

@@ -12,10 +12,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from airflow_provider_snowstorm.core.schema import IS_ANOMALY, SERIES
 from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
-from airflow_provider_snowstorm.operators.base import FeatureSourceOperator
+from airflow_provider_snowstorm.operators.base import FeatureSourceOperator, SeriesInputError
+from airflow_provider_snowstorm.registry import validate_alias
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -64,10 +67,36 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         self.detector_params = detector_params
         self.aliases = aliases
 
+    def check_inputs(self) -> list[str]:
+        """Names, aliases and parameter shapes checked before features are read or a model is fitted."""
+        names = super().check_inputs()
+        aliases = [self.aliases] if isinstance(self.aliases, str) else list(self.aliases or ())
+        for alias in aliases:
+            try:
+                validate_alias(alias, what="alias in aliases")
+            except ValueError as error:
+                raise SeriesInputError(str(error)) from None
+        self.aliases = aliases
+        if self.detector_params is not None and not isinstance(self.detector_params, Mapping):
+            raise SeriesInputError(
+                f"detector_params must be a mapping of DecomposeIsolationForest parameters, "
+                f"got {type(self.detector_params).__name__}"
+            )
+        for parameter in ("training_start", "training_end"):
+            value = getattr(self, parameter)
+            if value:
+                try:
+                    day = pd.Timestamp(value)
+                except (TypeError, ValueError):
+                    day = pd.NaT
+                if pd.isna(day):
+                    raise SeriesInputError(f"{parameter} {value!r} is not a date (expected YYYY-MM-DD)")
+        return names
+
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
-        names = self.series_list()
+        names = self.check_inputs()
         features = self.load_features(names, start=self.training_start, end=self.training_end)
-        hook = WandbHook(self.wandb_conn_id)
+        hook = WandbHook(wandb_conn_id=self.wandb_conn_id)
         summaries = [self._train_one(hook, features[[name]], name, context) for name in names]
         return summaries[0] if isinstance(self.series, str) else summaries
 
@@ -126,7 +155,7 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
                     path.write_bytes(png)
                     hook.log_image(key, path, run=run)
                 model_path = save_detector(detector, Path(workdir, "model.skops"))
-                version = hook.log_model(
+                version = hook.registry.register(
                     run,
                     model_path,
                     model_name,

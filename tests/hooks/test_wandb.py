@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import wandb
 
-from airflow_provider_snowstorm.hooks.model_store import ModelStore
 from airflow_provider_snowstorm.hooks.wandb import WandbHook, wandb_alias
+from airflow_provider_snowstorm.registry import ModelNotFoundError, ModelStore
 
 FAKE_KEY = "f4ke" * 11  # 44 characters: wandb rejects keys shorter than 40
 BASE_URL = "https://wandb.example.com"
@@ -103,7 +103,7 @@ def test_missing_named_connection_is_an_error(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("AIRFLOW_CONN_WANDB_PROD", raising=False)
 
     with pytest.raises(AirflowNotFoundException, match="wandb_prod"):
-        _ = WandbHook("wandb_prod").settings
+        _ = WandbHook(wandb_conn_id="wandb_prod").settings
 
 
 def test_invalid_mode_names_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,10 +166,11 @@ def offline_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offlin
             hook.log_image("chart_file", png, caption="from a file")
             hook.log_image("chart_figure", figure)
             model.write_bytes(b"attempt 1")
-            first = hook.log_model(run, model, "costs", aliases=["candidate"], metadata={"rows": 10})
+            registry = hook.registry
+            first = registry.register(run, model, "costs", aliases=["candidate"], metadata={"rows": 10})
             model.write_bytes(b"attempt 2")
-            retry = hook.log_model(run, model, "costs", aliases=["candidate"], metadata={"rows": 11})
-            other = hook.log_model(run, model, "storage", idempotency_alias="explicit-run")
+            retry = registry.register(run, model, "costs", aliases=["candidate"], metadata={"rows": 11})
+            other = registry.register(run, model, "storage", idempotency_alias="explicit-run")
             url = hook.run_url(run)
             run_id = run.id
         plt.close(figure)
@@ -224,9 +225,10 @@ def test_explicit_idempotency_alias_is_used(offline_session: OfflineSession) -> 
 def test_offline_download_reads_the_verified_store_copy(
     offline_session: OfflineSession, tmp_path: Path
 ) -> None:
-    path = offline_session.hook.download_model("costs", alias=DAG_RUN_ID, dest_dir=tmp_path)
+    path, version = offline_session.hook.registry.fetch("costs", alias=DAG_RUN_ID, dest_dir=tmp_path)
 
     assert path.read_bytes() == b"attempt 2"
+    assert version.version == offline_session.retry.version
 
 
 def test_api_key_is_never_written_to_disk(offline_session: OfflineSession) -> None:
@@ -272,7 +274,9 @@ def test_unreachable_wandb_falls_back_to_offline(
         hook.log_metrics({"ok": 1})
 
     assert hook.is_offline
-    assert "Falling back to offline" in warning.call_args.args[0]
+    assert warning.call_count == 1
+    assert "Continuing offline" in warning.call_args.args[0]
+    assert "wandb sync" in warning.call_args.args[0]
     assert FAKE_KEY not in str(warning.call_args)
     assert not [
         p for p in Path(dirs["run_dir"]).rglob("*") if p.is_file() and FAKE_KEY.encode() in p.read_bytes()
@@ -294,11 +298,22 @@ def online(
     run.log_artifact.return_value = logged
     init = mocker.patch.object(wandb, "init", return_value=run)
     api = MagicMock(name="api")
-    api.artifact.side_effect = wandb.errors.CommError("not found")
+    api.artifact.side_effect = wandb.errors.CommError("artifact not found")
     mocker.patch.object(WandbHook, "_public_api", return_value=api)
+    probe = mocker.patch("requests.get", return_value=MagicMock(status_code=200))
     model = tmp_path / "detector.skops"
     model.write_bytes(b"model bytes")
-    return {"hook": WandbHook(), "run": run, "logged": logged, "init": init, "api": api, "model": model}
+    hook = WandbHook()
+    return {
+        "hook": hook,
+        "registry": hook.registry,
+        "run": run,
+        "logged": logged,
+        "init": init,
+        "api": api,
+        "model": model,
+        "probe": probe,
+    }
 
 
 def test_online_start_passes_key_and_group_to_wandb(online: dict[str, Any]) -> None:
@@ -316,9 +331,9 @@ def test_online_start_passes_key_and_group_to_wandb(online: dict[str, Any]) -> N
 
 
 def test_online_log_model_logs_links_and_stores(online: dict[str, Any]) -> None:
-    run, hook = online["run"], online["hook"]
+    run, registry = online["run"], online["registry"]
 
-    version = hook.log_model(run, online["model"], "costs", aliases=["candidate"])
+    version = registry.register(run, online["model"], "costs", aliases=["candidate"])
 
     artifact = run.log_artifact.call_args.args[0]
     assert (artifact.name, artifact.type) == ("costs", "model")
@@ -327,17 +342,20 @@ def test_online_log_model_logs_links_and_stores(online: dict[str, Any]) -> None:
         online["logged"], "wandb-registry-model/costs", aliases=[wandb_alias(DAG_RUN_ID)]
     )
     assert (version.version, version.uri) == ("v7", "acme/spend/costs:v7")
-    assert hook.model_store.metadata("costs", "v0")["metadata"]["wandb"]["artifact"] == "acme/spend/costs:v7"
+    # One numbering: the store's copy of an online version carries W&B's number, not a count of its own.
+    assert registry.mirror.versions("costs") == ["v7"]
+    assert registry.mirror.metadata("costs", "v7")["metadata"]["wandb"]["artifact"] == "acme/spend/costs:v7"
+    assert registry.store.versions("costs") == []
 
 
 def test_online_retry_with_same_bytes_reuses_the_wandb_version(online: dict[str, Any]) -> None:
-    run, hook = online["run"], online["hook"]
+    run, registry = online["run"], online["registry"]
     previous = MagicMock(name="previous", version="v7", qualified_name="acme/spend/costs:v7", aliases=["x"])
-    previous.metadata = {"sha256": hook.model_store.put("probe", online["model"]).digest}
+    previous.metadata = {"sha256": registry.store.put("probe", online["model"]).digest}
     online["api"].artifact.side_effect = None
     online["api"].artifact.return_value = previous
 
-    version = hook.log_model(run, online["model"], "costs")
+    version = registry.register(run, online["model"], "costs")
 
     run.log_artifact.assert_not_called()
     previous.save.assert_called_once()
@@ -348,12 +366,12 @@ def test_online_retry_with_same_bytes_reuses_the_wandb_version(online: dict[str,
 
 
 def test_online_retry_with_new_bytes_replaces_the_earlier_attempt(online: dict[str, Any]) -> None:
-    run, hook = online["run"], online["hook"]
+    run, registry = online["run"], online["registry"]
     previous = MagicMock(name="previous", version="v6", metadata={"sha256": "0" * 64})
     online["api"].artifact.side_effect = None
     online["api"].artifact.return_value = previous
 
-    hook.log_model(run, online["model"], "costs")
+    registry.register(run, online["model"], "costs")
 
     run.log_artifact.assert_called_once()
     previous.delete.assert_called_once_with(delete_aliases=True)
@@ -362,35 +380,74 @@ def test_online_retry_with_new_bytes_replaces_the_earlier_attempt(online: dict[s
 def test_registry_link_failure_does_not_fail_the_task(online: dict[str, Any]) -> None:
     online["run"].link_artifact.side_effect = wandb.errors.CommError("no registry")
 
-    version = online["hook"].log_model(online["run"], online["model"], "costs")
+    version = online["registry"].register(online["run"], online["model"], "costs")
 
     assert version.version == "v7"
 
 
-def test_online_download_fetches_from_wandb(online: dict[str, Any], tmp_path: Path) -> None:
-    artifact = MagicMock(name="artifact", metadata={"file_name": "detector.skops"})
+def wandb_artifact(version: str, data: bytes, aliases: list[str]) -> MagicMock:
+    """A W&B Artifact (one immutable version) whose download writes ``data``."""
+    import hashlib
+
+    artifact = MagicMock(name=f"artifact {version}", version=version, aliases=aliases)
+    artifact.qualified_name = f"acme/spend/costs:{version}"
+    artifact.metadata = {"file_name": "detector.skops", "sha256": hashlib.sha256(data).hexdigest()}
 
     def download(root: str) -> str:
         Path(root).mkdir(parents=True, exist_ok=True)
-        (Path(root) / "detector.skops").write_bytes(b"from wandb")
+        (Path(root) / "detector.skops").write_bytes(data)
         return root
 
     artifact.download.side_effect = download
-    online["api"].artifact.side_effect = None
-    online["api"].artifact.return_value = artifact
+    return artifact
 
-    path = online["hook"].download_model("costs", alias="production", dest_dir=tmp_path / "dl")
+
+def test_online_fetch_resolves_the_alias_once_and_returns_that_version(
+    online: dict[str, Any], tmp_path: Path
+) -> None:
+    online["api"].artifact.side_effect = None
+    online["api"].artifact.return_value = wandb_artifact("v4", b"from wandb", ["production"])
+
+    path, version = online["registry"].fetch("costs", alias="production", dest_dir=tmp_path / "dl")
 
     online["api"].artifact.assert_called_once_with("acme/spend/costs:production", type="model")
     assert path.read_bytes() == b"from wandb"
+    assert (version.version, version.uri) == ("v4", "acme/spend/costs:v4")
 
 
-def test_online_download_falls_back_to_the_store(online: dict[str, Any], tmp_path: Path) -> None:
-    online["hook"].model_store.put("costs", b"stored copy")
+def test_online_fetch_normalises_the_alias_like_register(online: dict[str, Any], tmp_path: Path) -> None:
+    online["api"].artifact.side_effect = None
+    online["api"].artifact.return_value = wandb_artifact("v2", b"x", [wandb_alias(DAG_RUN_ID)])
 
-    path = online["hook"].download_model("costs", dest_dir=tmp_path / "dl")
+    online["registry"].fetch("costs", alias=DAG_RUN_ID, dest_dir=tmp_path / "dl")
 
-    assert path.read_bytes() == b"stored copy"
+    online["api"].artifact.assert_called_once_with(
+        f"acme/spend/costs:{wandb_alias(DAG_RUN_ID)}", type="model"
+    )
+
+
+def test_online_fetch_of_a_missing_model_is_not_found(online: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="has no model 'costs'"):
+        online["registry"].fetch("costs", dest_dir=tmp_path / "dl")
+
+
+def test_unreachable_wandb_fetches_the_mirror_with_wandbs_numbers(
+    online: dict[str, Any], tmp_path: Path, mocker: Any
+) -> None:
+    import requests
+
+    registry = online["registry"]
+    registry.mirror.put("costs", b"copy of W&B v7", version="v7")
+    registry.store.put("costs", b"an offline model, store numbering")
+    online["probe"].side_effect = requests.ConnectionError("connection refused")
+    warning = mocker.spy(online["hook"].log, "warning")
+
+    path, version = registry.fetch("costs", dest_dir=tmp_path / "dl")
+
+    assert (path.read_bytes(), version.version) == (b"copy of W&B v7", "v7")
+    online["api"].artifact.assert_not_called()
+    assert warning.call_count == 1
+    assert FAKE_KEY not in str(warning.call_args)
 
 
 def test_online_run_url_is_wandbs_own(online: dict[str, Any]) -> None:
@@ -446,3 +503,43 @@ def test_connection_type_entry_matches_airflows_provider_yaml_schema() -> None:
 
     assert len(entries) == 1
     jsonschema.validate(entries[0], entry_schema)
+
+
+# ---------------------------------------------------------------------------------------------- deprecations
+def test_positional_connection_id_still_works_with_a_deprecation_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_connection(monkeypatch, conn_id="wandb_prod", extra={"project": "prod-spend"})
+
+    with pytest.warns(DeprecationWarning, match="wandb_conn_id="):
+        hook = WandbHook("wandb_prod")
+
+    assert hook.settings.project == "prod-spend"
+
+
+def test_old_model_store_module_still_imports_with_a_deprecation_warning() -> None:
+    import importlib
+    import sys
+
+    sys.modules.pop("airflow_provider_snowstorm.hooks.model_store", None)
+    with pytest.warns(DeprecationWarning, match="airflow_provider_snowstorm.registry"):
+        module = importlib.import_module("airflow_provider_snowstorm.hooks.model_store")
+
+    assert module.ModelStore is ModelStore
+
+
+def test_log_model_and_download_model_delegate_to_the_registry(
+    monkeypatch: pytest.MonkeyPatch, dirs: dict[str, str], tmp_path: Path
+) -> None:
+    set_connection(monkeypatch, extra={"mode": "offline", **dirs})
+    hook = WandbHook()
+    model = tmp_path / "m.skops"
+    model.write_bytes(b"old api")
+
+    with pytest.warns(DeprecationWarning, match="ModelRegistry"):
+        version = hook.log_model(None, model, "costs", idempotency_alias="run-1")
+    with pytest.warns(DeprecationWarning, match="ModelRegistry"):
+        path = hook.download_model("costs", alias="run-1", dest_dir=tmp_path / "dl")
+
+    assert version.version == "v0"
+    assert path.read_bytes() == b"old api"

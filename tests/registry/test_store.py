@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_snowstorm.hooks.model_store import (
+from airflow_provider_snowstorm.registry import (
     ModelIntegrityError,
     ModelNotFoundError,
     ModelStore,
@@ -115,7 +115,7 @@ def test_unsafe_model_names_are_rejected(store: ModelStore, name: str) -> None:
 
 
 def test_version_shaped_aliases_are_reserved(store: ModelStore) -> None:
-    with pytest.raises(ValueError, match=r"alias 'v2'.*reserved for version names"):
+    with pytest.raises(ValueError, match=r"alias 'v2'.*reserved for version numbers"):
         store.put("costs", b"x", aliases=["v2"])
 
 
