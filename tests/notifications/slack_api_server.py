@@ -55,7 +55,10 @@ class FakeSlackApi:
     def __init__(self, valid_tokens: set[str] | None = None) -> None:
         self.valid_tokens = set(valid_tokens or {VALID_TOKEN})
         self.requests: list[RecordedRequest] = []
+        self.delivered: list[tuple[str, dict[str, Any]]] = []
+        """What Slack accepted and users see: (method, params) of successful posts and completed uploads."""
         self._scripted: dict[str, list[ScriptedResponse]] = {}
+        self._failing_calls: dict[tuple[str, int], ScriptedResponse] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -92,6 +95,12 @@ class FakeSlackApi:
                 ScriptedResponse(status, {"ok": False, "error": error}, headers) for _ in range(times)
             )
 
+    def fail_call(self, method: str, number: int, *, error: str = "fatal_error") -> None:
+        """Refuse the ``number``-th call (1-based, counted over the server's life) of ``method``: HTTP 200 with
+        ``{"ok": false, "error": error}``, which slack_sdk raises as ``SlackApiError`` and does not retry."""
+        with self._lock:
+            self._failing_calls[(method, number)] = ScriptedResponse(200, {"ok": False, "error": error})
+
     def calls(self, method: str) -> list[RecordedRequest]:
         with self._lock:
             return [r for r in self.requests if r.method == method]
@@ -120,6 +129,10 @@ class FakeSlackApi:
     def handle(self, request: RecordedRequest) -> ScriptedResponse:
         with self._lock:
             self.requests.append(request)
+            number = sum(1 for r in self.requests if r.method == request.method)
+            failing = self._failing_calls.pop((request.method, number), None)
+            if failing is not None:
+                return failing
             scripted = self._scripted.get(request.method)
             if scripted:
                 return scripted.pop(0)
@@ -146,6 +159,7 @@ class FakeSlackApi:
             return {"ok": False, "error": "no_text"}
         ts = f"1700000000.{next(self._ids):06d}"
         channel_id = CHANNEL_IDS.get(channel, channel)
+        self.delivered.append(("chat.postMessage", params))
         return {
             "ok": True,
             "channel": channel_id,
@@ -163,6 +177,7 @@ class FakeSlackApi:
         files = json.loads(params.get("files") or "[]")
         if not files:
             return {"ok": False, "error": "invalid_arguments"}
+        self.delivered.append(("files.completeUploadExternal", params))
         return {
             "ok": True,
             "files": [{"id": f["id"], "title": f.get("title"), "name": f.get("title")} for f in files],

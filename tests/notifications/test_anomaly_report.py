@@ -273,3 +273,118 @@ def test_undefined_slack_connection_only_writes_the_report(
     assert delivery.slack_messages == 0
     assert (tmp_path / "reports" / "2026-01-08" / "anomaly_report.md").exists()
     assert "Slack connection 'slack_nowhere' is not defined" in capfd.readouterr().out
+
+
+# -- idempotent delivery across task retries ----------------------------------------------------------------
+
+LONG_REPORT_LIMITS = SlackLimits(max_blocks=3, max_section_chars=500, max_message_chars=1000)
+
+
+def long_results() -> list[dict[str, Any]]:
+    return [make_result(f"warehouse_{n:02d}", [10, 50 + n, 10], 10, [0, 1, 0]) for n in range(12)]
+
+
+def delivered_parts(api: FakeSlackApi) -> list[str]:
+    """What users see in Slack: every accepted message's text, then ``chart`` for each completed upload."""
+    return [params["text"] if method == "chat.postMessage" else "chart" for method, params in api.delivered]
+
+
+def expected_parts(tmp_path, context) -> list[str]:
+    """The parts of one clean delivery of the long report (on a separate fake server)."""
+    api = FakeSlackApi().start()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            set_slack_connection(patch, api, token=fake_slack.VALID_TOKEN, conn_id="slack_clean")
+            notifier(
+                tmp_path / "clean",
+                results=long_results(),
+                slack_conn_id="slack_clean",
+                channel=CHANNEL,
+                slack_limits=LONG_REPORT_LIMITS,
+                chart_max_panels=1,
+            ).send(context)
+        return delivered_parts(api)
+    finally:
+        api.stop()
+
+
+def test_a_clean_long_delivery_has_several_messages_and_the_chart(tmp_path, context) -> None:
+    parts = expected_parts(tmp_path, context)
+    assert len(parts) == 5  # the parametrisation below fails each of them in turn
+    assert parts[-1] == "chart"
+
+
+@pytest.mark.parametrize("failing_part", range(1, 6))  # 4 messages, then the chart
+def test_a_retry_after_a_failure_on_any_part_posts_no_duplicates(
+    tmp_path, context, slack_api_server: FakeSlackApi, slack_connection: str, failing_part: int
+) -> None:
+    expected = expected_parts(tmp_path, context)
+    messages = len(expected) - 1
+    if failing_part > messages + 1:
+        pytest.fail(f"the long report has only {messages} messages + chart; lower the parametrisation")
+    if failing_part <= messages:
+        slack_api_server.fail_call("chat.postMessage", failing_part)
+    else:
+        slack_api_server.fail_call("files.completeUploadExternal", 1)
+
+    def attempt() -> Any:
+        return notifier(
+            tmp_path,
+            results=long_results(),
+            slack_conn_id=slack_connection,
+            channel=CHANNEL,
+            slack_limits=LONG_REPORT_LIMITS,
+            chart_max_panels=1,
+        ).send(context)
+
+    with pytest.raises(SlackDeliveryError, match="fatal_error"):
+        attempt()
+    assert delivered_parts(slack_api_server) == expected[: failing_part - 1]
+
+    retry = attempt()  # the task's retry: a fresh notifier, same run
+
+    assert delivered_parts(slack_api_server) == expected
+    assert retry.slack_already_posted == failing_part - 1
+    again = attempt()  # a third try after success posts nothing at all
+    assert delivered_parts(slack_api_server) == expected
+    assert again.slack_already_posted == len(expected)
+
+
+def test_another_dag_run_posts_its_report_again(
+    tmp_path, context, results, slack_api_server: FakeSlackApi, slack_connection: str
+) -> None:
+    kwargs = {"results": results, "slack_conn_id": slack_connection, "channel": CHANNEL}
+    notifier(tmp_path, report_path=str(tmp_path / "shared"), **kwargs).send(context)
+    next_run = {**context, "run_id": "scheduled__2026-01-09T06:00:00+00:00"}
+    notifier(tmp_path, report_path=str(tmp_path / "shared"), **kwargs).send(next_run)
+
+    assert len(slack_api_server.calls("chat.postMessage")) == 2
+
+
+def test_retry_after_beyond_the_cap_fails_fast_and_clearly(
+    tmp_path, context, results, slack_api_server: FakeSlackApi, slack_connection: str
+) -> None:
+    slack_api_server.fail_next("chat.postMessage", status=429, headers={"Retry-After": "20"})
+    started = time.monotonic()
+
+    with pytest.raises(SlackDeliveryError, match=r"wait 20 s, more than max_retry_after=2 s"):
+        notifier(
+            tmp_path, results=results, slack_conn_id=slack_connection, channel=CHANNEL, max_retry_after=2
+        ).send(context)
+
+    assert time.monotonic() - started < 2
+    assert len(slack_api_server.calls("chat.postMessage")) == 1
+
+
+def test_retry_after_within_the_cap_is_waited_for(
+    tmp_path, context, results, slack_api_server: FakeSlackApi, slack_connection: str
+) -> None:
+    slack_api_server.fail_next("chat.postMessage", status=429, headers={"Retry-After": "1"})
+    started = time.monotonic()
+
+    delivery = notifier(
+        tmp_path, results=results, slack_conn_id=slack_connection, channel=CHANNEL, max_retry_after=2
+    ).send(context)
+
+    assert time.monotonic() - started >= 1
+    assert (delivery.slack_messages, len(slack_api_server.calls("chat.postMessage"))) == (1, 2)
