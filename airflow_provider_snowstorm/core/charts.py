@@ -15,9 +15,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
-from airflow_provider_snowstorm.core.report import DEFAULT_MAX_PANELS, normalise_predictions
+from airflow_provider_snowstorm.core.report import DEFAULT_MAX_PANELS, find_incidents, normalise_predictions
 from airflow_provider_snowstorm.core.schema import (
     ANOMALY_SCORE,
+    CONTINUING,
     DATE,
     EXPECTED,
     IS_ANOMALY,
@@ -39,14 +40,18 @@ def affected_series(predictions: pd.DataFrame) -> list[str]:
     return [str(s) for s in impact.sort_values(ascending=False, kind="stable").index]
 
 
-def render_anomaly_chart(
+def anomaly_figure(
     predictions: pd.DataFrame,
     *,
     max_panels: int = DEFAULT_MAX_PANELS,
     title: str | None = None,
-    dpi: int = 100,
-) -> bytes:
-    """PNG bytes with one panel per affected series (the ``max_panels`` with the largest impact)."""
+    currency: str | None = None,
+) -> Figure:
+    """The chart's figure: one panel per affected series (the ``max_panels`` with the largest impact).
+
+    Every day of an incident is marked: alarmed days in red, the days that continue a reported alarm (the detector's
+    ``continuing`` flag) in orange, and the incident's span shaded. The y axis says the currency when known.
+    """
     if max_panels < 1:
         raise ValueError(f"max_panels must be at least 1, got {max_panels}")
     frame = normalise_predictions(predictions)
@@ -61,21 +66,61 @@ def render_anomaly_chart(
     for ax, series in zip(axes, shown, strict=True):
         rows = frame[frame[SERIES] == series]
         flagged = rows[rows[IS_ANOMALY]]
+        continuing = rows[rows[CONTINUING] & ~rows[IS_ANOMALY]]
+        for start, end in incident_spans(rows):
+            ax.axvspan(
+                start - pd.Timedelta(hours=12),
+                end + pd.Timedelta(hours=12),
+                color="tab:red",
+                alpha=0.08,
+                lw=0,
+            )
         ax.plot(rows[DATE], rows[VALUE], color="tab:blue", linewidth=1.4, label="actual")
         ax.plot(rows[DATE], rows[EXPECTED], color="tab:gray", linewidth=1.2, linestyle="--", label="expected")
         ax.scatter(flagged[DATE], flagged[VALUE], color="tab:red", s=36, zorder=3, label="anomaly")
+        if not continuing.empty:
+            ax.scatter(
+                continuing[DATE],
+                continuing[VALUE],
+                color="tab:orange",
+                s=30,
+                zorder=3,
+                label="continuing (same incident)",
+            )
         ax.set_title(series, loc="left", fontsize=10)
+        ax.set_ylabel(f"Daily spend ({currency})" if currency else "Daily spend", fontsize=9)
         ax.grid(alpha=0.3)
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    axes[0].legend(loc="upper left", fontsize=8, ncols=3)
+    axes[0].legend(loc="upper left", fontsize=8, ncols=4)
     heading = title or "Snowflake spend: actual vs expected"
     if len(series_to_plot) > len(shown):
         heading += f" (top {len(shown)} of {len(series_to_plot)} affected categories)"
     figure.suptitle(heading, fontsize=12)
 
-    return _png(figure, dpi)
+    return figure
+
+
+def render_anomaly_chart(
+    predictions: pd.DataFrame,
+    *,
+    max_panels: int = DEFAULT_MAX_PANELS,
+    title: str | None = None,
+    currency: str | None = None,
+    dpi: int = 100,
+) -> bytes:
+    """PNG bytes of :func:`anomaly_figure`."""
+    return _png(anomaly_figure(predictions, max_panels=max_panels, title=title, currency=currency), dpi)
+
+
+def incident_spans(rows: pd.DataFrame) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """First and last day of each incident of one series' normalised rows: alarmed days and the continuing days
+    that follow them (as the report counts them, :func:`~airflow_provider_snowstorm.core.report.find_incidents`)."""
+    spans: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    for incident in find_incidents(rows):
+        spans.append((pd.Timestamp(incident.start), pd.Timestamp(incident.end)))
+    return sorted(spans)
 
 
 def anomaly_chart(
@@ -84,10 +129,11 @@ def anomaly_chart(
     *,
     max_panels: int = DEFAULT_MAX_PANELS,
     title: str | None = None,
+    currency: str | None = None,
 ) -> Path:
     """Write the chart as a PNG to ``path`` (parent folders are created) and return the path."""
     target = Path(path)
-    png = render_anomaly_chart(predictions, max_panels=max_panels, title=title)
+    png = render_anomaly_chart(predictions, max_panels=max_panels, title=title, currency=currency)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(png)
     return target

@@ -32,6 +32,7 @@ from airflow_provider_snowstorm.core.schema import (
     MODEL_VERSION,
     SCORED_AT,
     SERIES,
+    TOTAL_USAGE,
     VALUE,
 )
 
@@ -39,6 +40,16 @@ from airflow_provider_snowstorm.core.schema import (
 DEFAULT_MAX_PANELS = 8
 
 DEFAULT_TITLE = "Snowflake spend anomalies"
+# Root cause: each account and usage type's expected spend is the median of the same weekday over this many weeks
+# before the incident; the report lists this many contributors per incident.
+DEFAULT_BASELINE_WEEKS = 4
+DEFAULT_TOP_CONTRIBUTORS = 5
+# Per-account usage rows (as USAGE_IN_CURRENCY_DAILY, any case): what the root cause reads.
+USAGE_DATE_COLUMN = "usage_date"
+ACCOUNT_COLUMN = "account_name"
+USAGE_TYPE_COLUMN = "usage_type"
+COST_COLUMN = "usage_in_currency"
+CURRENCY_COLUMN = "currency"
 REQUIRED_PREDICTION_COLUMNS: tuple[str, ...] = (DATE, SERIES, VALUE, EXPECTED, IS_ANOMALY)
 
 Direction = Literal["spike", "drop"]
@@ -94,6 +105,106 @@ class SeriesModel:
     model_name: str | None
     model_version: str | None
     run_url: str | None
+    """The scoring run."""
+    training_run_url: str | None = None
+    """The run that trained the model, when the scoring result carries it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contributor:
+    """One account and usage type inside an incident, against its own expected spend over the incident's days."""
+
+    account: str
+    usage_type: str
+    observed: float
+    expected: float
+    share: float | None
+    """This contributor's part of the incident's net deviation (0.9 = 90%); None when the net is zero."""
+
+    @property
+    def extra_cost(self) -> float:
+        return self.observed - self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentGroup:
+    """One incident as it is counted: the highest-level series that alarmed, and the categories inside it.
+
+    Costs nest (``total_usage`` is the sum of every usage type; ``ACCOUNT:compute`` is inside ``ACCOUNT:total_usage``),
+    so a burst in compute also alarms in the total. The group counts that cost once: its amounts are the lead
+    incident's (the outermost series), or, with per-account usage, the sum over the accounts and usage types of
+    actual minus their own expected spend (``contributors`` then say which ones drove it).
+    """
+
+    lead: Incident
+    members: tuple[Incident, ...] = ()
+    """Incidents of series inside the lead's, overlapping it in time, in the same direction."""
+    contributors: tuple[Contributor, ...] = ()
+    breakdown: tuple[float, float] | None = None
+    """(actual, expected) summed over every account and usage type on the group's days, when usage was given."""
+    baseline_weeks: int = DEFAULT_BASELINE_WEEKS
+
+    @property
+    def incidents(self) -> tuple[Incident, ...]:
+        return (self.lead, *self.members)
+
+    @property
+    def start(self) -> date:
+        return min(i.start for i in self.incidents)
+
+    @property
+    def end(self) -> date:
+        return max(i.end for i in self.incidents)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def direction(self) -> Direction:
+        return self.lead.direction
+
+    @property
+    def series(self) -> str:
+        return self.lead.series
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """What explains it: the categories inside the lead that alarmed too, else the lead itself."""
+        return tuple(dict.fromkeys(m.series for m in self.members)) or (self.lead.series,)
+
+    @property
+    def observed(self) -> float:
+        return self.breakdown[0] if self.breakdown else self.lead.observed
+
+    @property
+    def expected(self) -> float:
+        return self.breakdown[1] if self.breakdown else self.lead.expected
+
+    @property
+    def extra_cost(self) -> float:
+        return self.observed - self.expected if self.breakdown else self.lead.extra_cost
+
+    @property
+    def delta_pct(self) -> float | None:
+        if self.expected == 0:
+            return None
+        return self.extra_cost / abs(self.expected) * 100.0
+
+    @property
+    def impact(self) -> float:
+        return abs(self.extra_cost)
+
+    @property
+    def peak_day(self) -> date:
+        return self.lead.peak_day
+
+    @property
+    def label(self) -> str:
+        """``compute`` alone, or ``total_usage (compute, storage)`` when categories explain the lead."""
+        if not self.members:
+            return self.lead.series
+        return f"{self.lead.series} ({', '.join(self.categories)})"
 
 
 @dataclass(frozen=True)
@@ -110,6 +221,8 @@ class AnomalyReport:
     title: str = DEFAULT_TITLE
     currency: str | None = None
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
+    groups: tuple[IncidentGroup, ...] = ()
+    """The incidents as counted (nested series merged), largest impact first; see :func:`group_incidents`."""
 
     @property
     def has_anomalies(self) -> bool:
@@ -117,13 +230,18 @@ class AnomalyReport:
 
     @property
     def extra_cost(self) -> float:
-        """Estimated extra cost of all spikes (drops are reported separately)."""
-        return sum(i.extra_cost for i in self.incidents if i.direction == "spike")
+        """Estimated extra cost of all spikes, each cost counted once (drops are reported separately)."""
+        return math.fsum(g.extra_cost for g in self.groups if g.direction == "spike")
 
     @property
     def shortfall(self) -> float:
-        """How far below expected all drops went together (a positive amount)."""
-        return -sum(i.extra_cost for i in self.incidents if i.direction == "drop")
+        """How far below expected all drops went together (a positive amount), each cost counted once."""
+        return -math.fsum(g.extra_cost for g in self.groups if g.direction == "drop")
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The cost categories that explain the incidents (inner categories rather than their total)."""
+        return tuple(dict.fromkeys(c for g in self.groups for c in g.categories))
 
     @property
     def affected_series(self) -> tuple[str, ...]:
@@ -302,6 +420,208 @@ def _incident(series: str, run: list[tuple[date, float, float]]) -> Incident:
 
 
 # ------------------------------------------------------------------------------------------------------------
+# The hierarchy of costs: incidents -> groups counted once; root cause from per-account usage
+
+
+def parent_series(series: str) -> str | None:
+    """The series a cost series is part of: a category is inside ``total_usage``, ``ACCOUNT:compute`` inside
+    ``ACCOUNT:total_usage``, which is inside ``total_usage``; ``total_usage`` is the top."""
+    if series == TOTAL_USAGE:
+        return None
+    account, separator, name = series.rpartition(":")
+    if separator and name != TOTAL_USAGE:
+        return f"{account}:{TOTAL_USAGE}"
+    return TOTAL_USAGE
+
+
+def _ancestors(series: str) -> list[str]:
+    chain = []
+    parent = parent_series(series)
+    while parent is not None:
+        chain.append(parent)
+        parent = parent_series(parent)
+    return chain
+
+
+def _overlap(a: Incident, b: Incident) -> bool:
+    return a.start <= b.end and b.start <= a.end
+
+
+def group_incidents(incidents: Sequence[Incident]) -> list[IncidentGroup]:
+    """Nest incidents by the hierarchy of costs so each cost is counted once, largest impact first.
+
+    An incident joins the group of an incident in one of its enclosing series (see :func:`parent_series`) that
+    overlaps it in time and moves in the same direction; otherwise it leads a group of its own. Only series that were
+    scored can nest: a compute incident alone (``total_usage`` not scored or not alarming) is its own group.
+    """
+    leads: list[Incident] = []
+    members: dict[int, list[Incident]] = {}
+    for incident in sorted(
+        incidents, key=lambda i: (len(_ancestors(i.series)), -i.impact, i.start, i.series)
+    ):
+        ancestors = _ancestors(incident.series)
+        home = next(
+            (
+                index
+                for index, lead in enumerate(leads)
+                if lead.series in ancestors
+                and lead.direction == incident.direction
+                and _overlap(lead, incident)
+            ),
+            None,
+        )
+        if home is None:
+            leads.append(incident)
+            members[len(leads) - 1] = []
+        else:
+            members[home].append(incident)
+    groups = [IncidentGroup(lead=lead, members=tuple(members[index])) for index, lead in enumerate(leads)]
+    groups.sort(key=lambda g: (-g.impact, g.start, g.series))
+    return groups
+
+
+def normalise_usage(usage: pd.DataFrame) -> pd.DataFrame:
+    """Per-account usage rows (``USAGE_DATE, ACCOUNT_NAME, USAGE_TYPE, USAGE_IN_CURRENCY[, CURRENCY]``, any case)
+    summed per day, account and usage type; usage types snake_cased as the feature columns are."""
+    frame = usage.rename(columns=lambda column: str(column).lower())
+    required = (USAGE_DATE_COLUMN, ACCOUNT_COLUMN, USAGE_TYPE_COLUMN, COST_COLUMN)
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise ValueError(f"usage rows are missing column(s) {missing}; expected at least {list(required)}")
+    frame = frame.assign(
+        **{
+            USAGE_DATE_COLUMN: pd.to_datetime(frame[USAGE_DATE_COLUMN]).dt.normalize(),
+            ACCOUNT_COLUMN: frame[ACCOUNT_COLUMN].astype(str),
+            USAGE_TYPE_COLUMN: frame[USAGE_TYPE_COLUMN]
+            .astype(str)
+            .str.strip()
+            .str.lower()
+            .str.replace(r"[\s-]+", "_", regex=True),
+            COST_COLUMN: pd.to_numeric(frame[COST_COLUMN]).astype(float),
+        }
+    )
+    keys = [USAGE_DATE_COLUMN, ACCOUNT_COLUMN, USAGE_TYPE_COLUMN]
+    return frame.groupby(keys, as_index=False, sort=True)[COST_COLUMN].sum()
+
+
+def usage_currency(usage: pd.DataFrame) -> str | None:
+    """The one currency of the usage rows (their ``CURRENCY`` column), or None when absent or mixed."""
+    columns = {str(column).lower(): column for column in usage.columns}
+    if CURRENCY_COLUMN not in columns:
+        return None
+    values = {str(v) for v in usage[columns[CURRENCY_COLUMN]].dropna().unique() if str(v).strip()}
+    return values.pop() if len(values) == 1 else None
+
+
+def explain(
+    usage: pd.DataFrame,
+    start: date,
+    end: date,
+    direction: Direction,
+    *,
+    baseline_weeks: int = DEFAULT_BASELINE_WEEKS,
+    top: int = DEFAULT_TOP_CONTRIBUTORS,
+) -> tuple[tuple[float, float], tuple[Contributor, ...]] | None:
+    """Which accounts and usage types drove the change from ``start`` to ``end``, and by how much.
+
+    Each account and usage type is compared with its own expected spend: for every day, the median of the same
+    weekday in the ``baseline_weeks`` weeks before ``start`` (so the incident itself never raises its baseline; a
+    day without a row costs 0). Returns ((actual, expected) summed over everything, the ``top`` contributors in the
+    incident's direction with their share of the net deviation), or None when ``usage`` has no day before ``start``.
+    ``usage`` is :func:`normalise_usage` output.
+    """
+    if usage.empty:
+        return None
+    wide = usage.pivot_table(
+        index=USAGE_DATE_COLUMN,
+        columns=[ACCOUNT_COLUMN, USAGE_TYPE_COLUMN],
+        values=COST_COLUMN,
+        aggfunc="sum",
+    )
+    first = wide.index.min()
+    days = pd.date_range(start, end, freq="D")
+    wide = wide.reindex(pd.date_range(first, max(wide.index.max(), days[-1]), freq="D")).fillna(0.0)
+    if first >= pd.Timestamp(start):
+        return None
+    expected_days = []
+    for day in days:
+        weeks_inside = (day - pd.Timestamp(start)).days // 7 + 1
+        baseline = [day - pd.Timedelta(weeks=weeks_inside + k) for k in range(baseline_weeks)]
+        baseline = [d for d in baseline if d >= first]
+        if not baseline:
+            return None
+        expected_days.append(wide.loc[baseline].median())
+    expected = pd.concat(expected_days, axis=1).sum(axis=1)
+    observed = wide.reindex(days).fillna(0.0).sum()
+    delta = observed - expected
+    net = float(delta.sum())
+    ordered = delta.sort_values(ascending=direction == "drop", kind="stable")
+    contributors = tuple(
+        Contributor(
+            account=str(account),
+            usage_type=str(usage_type),
+            observed=float(observed[(account, usage_type)]),
+            expected=float(expected[(account, usage_type)]),
+            share=None if net == 0 else float(value) / net,
+        )
+        for (account, usage_type), value in ordered.head(top).items()
+        if (value > 0) == (direction == "spike") and value != 0
+    )
+    return (float(observed.sum()), float(expected.sum())), contributors
+
+
+def explain_groups(
+    groups: Sequence[IncidentGroup],
+    usage: pd.DataFrame | None,
+    *,
+    baseline_weeks: int = DEFAULT_BASELINE_WEEKS,
+    top: int = DEFAULT_TOP_CONTRIBUTORS,
+) -> list[IncidentGroup]:
+    """The groups with their root cause (and amounts from it) when per-account ``usage`` covers them.
+
+    Only groups led by the organisation's ``total_usage`` or a category of it are explained this way: the usage
+    rows are the organisation's, so they say nothing about one account's series.
+    """
+    if usage is None:
+        return list(groups)
+    rows = normalise_usage(usage)
+    explained = []
+    for group in groups:
+        result = None
+        if ":" not in group.lead.series:
+            result = explain(
+                _usage_for(rows, group),
+                group.start,
+                group.end,
+                group.direction,
+                baseline_weeks=baseline_weeks,
+                top=top,
+            )
+        if result is None:
+            explained.append(group)
+            continue
+        totals, contributors = result
+        explained.append(
+            IncidentGroup(
+                lead=group.lead,
+                members=group.members,
+                contributors=contributors,
+                breakdown=totals,
+                baseline_weeks=baseline_weeks,
+            )
+        )
+    explained.sort(key=lambda g: (-g.impact, g.start, g.series))
+    return explained
+
+
+def _usage_for(rows: pd.DataFrame, group: IncidentGroup) -> pd.DataFrame:
+    """The rows inside the group's lead series: all of them for ``total_usage``, one usage type for a category."""
+    if group.lead.series == TOTAL_USAGE:
+        return rows
+    return rows[rows[USAGE_TYPE_COLUMN] == group.lead.series]
+
+
+# ------------------------------------------------------------------------------------------------------------
 # Scoring results -> report
 
 
@@ -310,8 +630,17 @@ def build_report(
     *,
     title: str = DEFAULT_TITLE,
     currency: str | None = None,
+    usage: pd.DataFrame | None = None,
+    baseline_weeks: int = DEFAULT_BASELINE_WEEKS,
+    top_contributors: int = DEFAULT_TOP_CONTRIBUTORS,
 ) -> AnomalyReport:
-    """Build the report from the scoring tasks' results (one dict per series; None for a missing result)."""
+    """Build the report from the scoring tasks' results (one dict per series; None for a missing result).
+
+    Incidents of nested series are counted once (:func:`group_incidents`). With ``usage`` (per-account rows as in
+    ``USAGE_IN_CURRENCY_DAILY``, covering ``baseline_weeks`` before the scored window), each incident names the
+    accounts and usage types that drove it and its amounts are their sum (:func:`explain`); the currency is read
+    from its ``CURRENCY`` column unless ``currency`` is given.
+    """
     if isinstance(results, (str, bytes, Mapping)) or not isinstance(results, Sequence):
         raise TypeError(f"results must be a list of scoring result dicts, got {type(results).__name__}")
     frames: list[pd.DataFrame] = []
@@ -334,6 +663,7 @@ def build_report(
                 model_name=_optional_str(result.get("model_name")),
                 model_version=_optional_str(result.get("model_version")),
                 run_url=_optional_str(result.get("run_url")),
+                training_run_url=_optional_str(result.get("training_run_url")),
             )
         )
         for key, bucket in (("window_start", starts), ("window_end", ends)):
@@ -351,8 +681,15 @@ def build_report(
         starts.append(predictions[DATE].min().date())
     if not ends and not predictions.empty:
         ends.append(predictions[DATE].max().date())
+    incidents = find_incidents(predictions)
+    groups = explain_groups(
+        group_incidents(incidents), usage, baseline_weeks=baseline_weeks, top=top_contributors
+    )
+    if currency is None and usage is not None:
+        currency = usage_currency(usage)
     return AnomalyReport(
-        incidents=tuple(find_incidents(predictions)),
+        incidents=tuple(incidents),
+        groups=tuple(groups),
         models=tuple(models),
         window_start=min(starts) if starts else None,
         window_end=max(ends) if ends else None,
@@ -408,7 +745,7 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1f}%"
 
 
-def _when(incident: Incident) -> str:
+def _when(incident: Incident | IncidentGroup) -> str:
     if incident.start == incident.end:
         return incident.start.isoformat()
     return f"{incident.start.isoformat()} → {incident.end.isoformat()}"
@@ -427,27 +764,40 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
 
 
 def headline(report: AnomalyReport) -> str:
-    """One line that says what happened; used as the title and as Slack's notification text."""
+    """One line that says what happened; used as the title and as Slack's notification text.
+
+    Each cost is counted once: a burst in compute that also shows in ``total_usage`` is one incident.
+    """
     if not report.has_anomalies:
         if report.series_count == 0:
             return f"{report.title}: no scoring results to report"
         return f"{report.title}: all clear"
-    categories = _plural(len(report.affected_series), "cost category", "cost categories")
-    return (
-        f"{report.title}: {_plural(len(report.incidents), 'incident')} in {categories}, "
-        f"est. extra cost {_amount(report.extra_cost, report.currency, signed=True)}"
-    )
+    categories = _plural(len(report.categories), "cost category", "cost categories")
+    text = f"{report.title}: {_plural(len(report.groups), 'incident')} in {categories}"
+    if any(g.direction == "spike" for g in report.groups):
+        text += f", est. extra cost {_amount(report.extra_cost, report.currency, signed=True)}"
+    else:
+        text += f", {_amount(report.shortfall, report.currency)} below expected"
+    return text
 
 
 def _summary_lines(report: AnomalyReport) -> list[str]:
     """Plain facts under the headline, shared by markdown and Slack."""
     scored = _plural(report.series_count, "cost category", "cost categories")
     lines = [f"Scored window {_window(report)} · {scored} scored"]
-    drops = [i for i in report.incidents if i.direction == "drop"]
-    if drops:
+    if report.currency:
+        lines[0] += f" · amounts in {report.currency}"
+    drops = [g for g in report.groups if g.direction == "drop"]
+    if drops and any(g.direction == "spike" for g in report.groups):
         lines.append(
             f"{_plural(len(drops), 'drop')}: "
             f"{_amount(report.shortfall, report.currency)} below expected in total"
+        )
+    if any(g.breakdown for g in report.groups):
+        weeks = max(g.baseline_weeks for g in report.groups if g.breakdown)
+        lines.append(
+            "Actual and expected spend are summed over every account and usage type, each against its own "
+            f"expected spend (median of the same weekday in the {weeks} weeks before the incident)"
         )
     if report.missing_results:
         lines.append(
@@ -477,6 +827,7 @@ def render_markdown(report: AnomalyReport, *, chart_filename: str | None = None)
             lines += ["", _summary_lines(report)[-1] + "."]
         return "\n".join(lines) + "\n"
 
+    currency = report.currency
     lines += [line + "." for line in _summary_lines(report)]
     lines += ["", "## Incidents (largest impact first)", ""]
     lines.append(
@@ -484,31 +835,63 @@ def render_markdown(report: AnomalyReport, *, chart_filename: str | None = None)
         "| Peak day |"
     )
     lines.append("|--:|---|---|--:|---|--:|--:|--:|--:|---|")
-    for number, incident in enumerate(report.incidents, start=1):
+    for number, group in enumerate(report.groups, start=1):
         lines.append(
             "| "
             + " | ".join(
                 [
                     str(number),
-                    _md_cell(incident.series),
-                    _when(incident),
-                    str(incident.days),
-                    incident.direction,
-                    _amount(incident.observed, report.currency),
-                    _amount(incident.expected, report.currency),
-                    _amount(incident.extra_cost, report.currency, signed=True),
-                    _pct(incident.delta_pct),
-                    incident.peak_day.isoformat(),
+                    _md_cell(group.label),
+                    _when(group),
+                    str(group.days),
+                    group.direction,
+                    _amount(group.observed, currency),
+                    _amount(group.expected, currency),
+                    _amount(group.extra_cost, currency, signed=True),
+                    _pct(group.delta_pct),
+                    group.peak_day.isoformat(),
                 ]
             )
             + " |"
         )
+    for number, group in enumerate(report.groups, start=1):
+        if not group.members and not group.contributors:
+            continue
+        lines += ["", f"### {number}. {group.label}, {_when(group)}", ""]
+        if group.contributors:
+            lines += [
+                "What drove it (accounts and usage types against their own expected spend):",
+                "",
+                "| Account | Usage type | Actual | Expected | Extra | Share |",
+                "|---|---|--:|--:|--:|--:|",
+            ]
+            lines += [
+                f"| {_md_cell(c.account)} | {_md_cell(c.usage_type)} | {_amount(c.observed, currency)} "
+                f"| {_amount(c.expected, currency)} | {_amount(c.extra_cost, currency, signed=True)} "
+                f"| {_share(c.share)} |"
+                for c in group.contributors
+            ]
+            lines.append("")
+        lines += [
+            "Detected by the models (each category's own model; counted once above):",
+            "",
+            "| Category | When | Actual | Expected | Extra | vs expected |",
+            "|---|---|--:|--:|--:|--:|",
+        ]
+        lines += [
+            f"| {_md_cell(i.series)} | {_when(i)} | {_amount(i.observed, currency)} "
+            f"| {_amount(i.expected, currency)} | {_amount(i.extra_cost, currency, signed=True)} "
+            f"| {_pct(i.delta_pct)} |"
+            for i in group.incidents
+        ]
     if chart_filename:
         lines += ["", f"![Anomalies]({chart_filename})"]
-    lines += ["", "## Models", "", "| Category | Model | W&B run |", "|---|---|---|"]
+    lines += ["", "## Models", "", "| Category | Model | Training run | Scoring run |", "|---|---|---|---|"]
     for model in report.affected_models:
-        run = f"[run]({model.run_url})" if model.run_url else "offline (no run URL)"
-        lines.append(f"| {_md_cell(model.series)} | {_md_cell(_model_label(model))} | {run} |")
+        lines.append(
+            f"| {_md_cell(model.series)} | {_md_cell(_model_label(model))} "
+            f"| {_md_link('training run', model.training_run_url)} | {_md_link('scoring run', model.run_url)} |"
+        )
     others = report.series_count - len(report.affected_models)
     if others > 0:
         lines += [
@@ -516,6 +899,14 @@ def render_markdown(report: AnomalyReport, *, chart_filename: str | None = None)
             f"{_plural(others, 'other cost category', 'other cost categories')} scored without anomalies.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _md_link(name: str, url: str | None) -> str:
+    return f"[{name}]({url})" if url else "offline (no URL)"
+
+
+def _share(share: float | None) -> str:
+    return "n/a" if share is None else f"{share * 100:.0f}%"
 
 
 def _md_cell(text: str) -> str:
@@ -566,10 +957,23 @@ def slack_messages(
             header.append(f"Full report: `{_escape(report_location)}`")
         sections += _chunk_lines(header, [], section_limit)
 
-        shown = report.incidents[:max_incidents]
+        shown = report.groups[:max_incidents]
         table_header, table_rows = _slack_table(shown, report.currency)
         sections += _chunk_code_block(table_header, table_rows, section_limit)
-        hidden = report.incidents[max_incidents:]
+        causes = [
+            f"*#{number} drivers:* "
+            + _escape(
+                ", ".join(
+                    f"{c.account} · {c.usage_type} {_amount(c.extra_cost, None, signed=True)} ({_share(c.share)})"
+                    for c in group.contributors
+                )
+            )
+            for number, group in enumerate(shown, start=1)
+            if group.contributors
+        ]
+        if causes:
+            sections += _chunk_lines(causes, [], section_limit)
+        hidden = report.groups[max_incidents:]
         if hidden:
             hidden_cost = sum(i.extra_cost for i in hidden)
             where = "the full report" if not report_location else f"`{_escape(report_location)}`"
@@ -596,7 +1000,7 @@ def _truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _slack_table(incidents: Sequence[Incident], currency: str | None) -> tuple[list[str], list[str]]:
+def _slack_table(incidents: Sequence[IncidentGroup], currency: str | None) -> tuple[list[str], list[str]]:
     """Aligned monospace rows, narrow enough (~80 chars) not to wrap in a Slack code block.
 
     One width per column for the whole table, so every piece of a split table lines up the same way. The sign
@@ -608,7 +1012,7 @@ def _slack_table(incidents: Sequence[Incident], currency: str | None) -> tuple[l
     cells = [
         [
             str(number),
-            _truncate(i.series, _SLACK_CATEGORY_WIDTH),
+            _truncate(i.label, _SLACK_CATEGORY_WIDTH),
             _compact_when(i),
             str(i.days),
             _amount(i.observed, None),
@@ -631,7 +1035,7 @@ def _slack_table(incidents: Sequence[Incident], currency: str | None) -> tuple[l
     return header, [line(row) for row in cells]
 
 
-def _compact_when(incident: Incident) -> str:
+def _compact_when(incident: Incident | IncidentGroup) -> str:
     """``2026-01-03`` or ``2026-01-03→01-05`` (the end's year only when it differs)."""
     if incident.start == incident.end:
         return incident.start.isoformat()
@@ -647,9 +1051,11 @@ def _slack_model_line(model: SeriesModel) -> str:
     label = (
         f"• {_escape(_truncate(model.series, _SLACK_MODEL_SERIES_WIDTH))}: `{_escape(_model_label(model))}`"
     )
-    if model.run_url:
-        return f"{label} · <{model.run_url}|W&amp;B run>"
-    return f"{label} · offline run"
+    runs = [
+        f"<{url}|{name}>" if url else f"{name} offline"
+        for name, url in (("training run", model.training_run_url), ("scoring run", model.run_url))
+    ]
+    return f"{label} · " + " · ".join(runs)
 
 
 def _chunk_code_block(header: list[str], rows: list[str], limit: int) -> list[str]:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import struct
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from airflow_provider_snowstorm.core.charts import affected_series, anomaly_chart, render_anomaly_chart
+from airflow_provider_snowstorm.core.charts import (
+    affected_series,
+    anomaly_chart,
+    anomaly_figure,
+    render_anomaly_chart,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Figure height: 2.4 inches per panel + 0.6 for the title, at 100 dpi.
@@ -67,3 +73,27 @@ def test_no_pyplot_figures_are_left_behind() -> None:
     before = plt.get_fignums()
     render_anomaly_chart(predictions({"compute": [3]}))
     assert plt.get_fignums() == before
+
+
+def test_every_day_of_an_incident_is_marked_including_continuing_days() -> None:
+    frame = predictions({"compute": [3]})
+    frame["continuing"] = frame["usage_date"].isin(["2026-01-05", "2026-01-06"])  # days 4-5 continue day 3
+    frame.loc[frame["continuing"], "value"] = 250.0
+    (ax,) = anomaly_figure(frame, currency="USD").axes
+    marked = {
+        collection.get_label(): sorted(
+            mdates.num2date(x).date().isoformat() for x, _ in collection.get_offsets()
+        )
+        for collection in ax.collections
+    }
+    assert marked["anomaly"] == ["2026-01-04"]
+    assert marked["continuing (same incident)"] == ["2026-01-05", "2026-01-06"]
+    (span,) = ax.patches  # one shaded incident: day 3 to day 5
+    left, right = (mdates.num2date(x).date() for x in (span.get_x(), span.get_x() + span.get_width()))
+    assert (left.isoformat(), right.isoformat()) == ("2026-01-03", "2026-01-06")
+    assert ax.get_ylabel() == "Daily spend (USD)"
+
+
+def test_axis_without_currency_says_daily_spend() -> None:
+    (ax,) = anomaly_figure(predictions({"compute": [3]})).axes
+    assert ax.get_ylabel() == "Daily spend"

@@ -12,9 +12,13 @@ import pytest
 from airflow_provider_snowstorm.core.report import (
     SlackLimits,
     build_report,
+    explain,
     find_incidents,
+    normalise_usage,
+    parent_series,
     render_markdown,
     slack_messages,
+    usage_currency,
 )
 from tests.scoring_results import START, make_rows
 from tests.scoring_results import make_result as build_result
@@ -143,14 +147,15 @@ def test_markdown_headline_table_models_and_window(results) -> None:
     assert first_line == (
         "# Snowflake spend anomalies: 2 incidents in 2 cost categories, est. extra cost +350.00 USD"
     )
-    assert "Scored window 2026-01-01 to 2026-01-07 · 3 cost categories scored." in markdown
+    assert "Scored window 2026-01-01 to 2026-01-07 · 3 cost categories scored · amounts in USD." in markdown
     assert (
         "| 1 | compute | 2026-01-03 → 2026-01-04 | 2 | spike | 550.00 USD | 200.00 USD | +350.00 USD "
         "| +175.0% | 2026-01-03 |" in markdown
     )
     assert "| 2 | storage | 2026-01-04 | 1 | drop | 10.00 USD | 50.00 USD | -40.00 USD | -80.0% |" in markdown
     assert (
-        "| compute | snowstorm-compute v3 | [run](https://wandb.example/snowstorm/runs/compute) |" in markdown
+        "| compute | snowstorm-compute v3 | offline (no URL) "
+        "| [scoring run](https://wandb.example/snowstorm/runs/compute) |" in markdown
     )
     assert "1 other cost category scored without anomalies." in markdown
 
@@ -187,7 +192,7 @@ def test_short_report_is_one_slack_message_with_the_table_in_a_code_block(result
         "+350.00",
         "+175.0%",
     ]
-    assert "<https://wandb.example/snowstorm/runs/compute|W&amp;B run>" in texts[-1]
+    assert "<https://wandb.example/snowstorm/runs/compute|scoring run>" in texts[-1]
     assert "`/reports/anomaly_report.md`" in texts[0]
 
 
@@ -250,3 +255,133 @@ def test_continuing_days_without_an_alarm_before_them_are_no_incident() -> None:
     for row in rows[:2]:
         row["continuing"] = True
     assert find_incidents(pd.DataFrame(rows)) == []
+
+
+# -- the hierarchy of costs: each cost counted once ----------------------------------------------------------
+
+
+def burst_results() -> list[dict[str, Any]]:
+    """One compute burst on days 3-5 (+100/day) that also shows in total_usage, plus an unrelated storage drop."""
+    total_values = [500, 500, 600, 610, 590, 500, 500]
+    compute_values = [300, 300, 400, 400, 400, 300, 300]
+    return [
+        make_result("total_usage", total_values, [500] * 7, [0, 0, 1, 1, 1, 0, 0]),
+        make_result("compute", compute_values, [300] * 7, [0, 0, 1, 1, 1, 0, 0]),
+        make_result("storage", [50, 50, 50, 50, 50, 50, 20], [50] * 7, [0, 0, 0, 0, 0, 0, 1]),
+    ]
+
+
+def test_an_incident_in_the_total_and_its_category_is_counted_once() -> None:
+    report = build_report(burst_results(), currency="USD")
+    assert len(report.incidents) == 3
+    assert [(g.series, g.categories, g.direction) for g in report.groups] == [
+        ("total_usage", ("compute",), "spike"),
+        ("storage", ("storage",), "drop"),
+    ]
+    # The total's own extra cost (300), not total + compute (600).
+    assert report.extra_cost == 300
+    assert report.shortfall == 30
+    assert report.markdown.splitlines()[0] == (
+        "# Snowflake spend anomalies: 2 incidents in 2 cost categories, est. extra cost +300.00 USD"
+    )
+    assert "| 1 | total_usage (compute) | 2026-01-03 → 2026-01-05 | 3 | spike |" in report.markdown
+
+
+def test_a_category_incident_outside_the_total_incident_leads_its_own_group() -> None:
+    results = [
+        make_result("total_usage", [500, 600, 500, 500], [500] * 4, [0, 1, 0, 0]),
+        make_result("compute", [300, 300, 300, 400], [300] * 4, [0, 0, 0, 1]),
+    ]
+    groups = build_report(results).groups
+    assert sorted((g.series, g.start.day) for g in groups) == [("compute", 4), ("total_usage", 2)]
+    assert build_report(results).extra_cost == 200
+
+
+def test_per_account_series_nest_under_their_account_total_and_the_total() -> None:
+    assert parent_series("PROD:compute") == "PROD:total_usage"
+    assert parent_series("PROD:total_usage") == "total_usage"
+    assert parent_series("compute") == "total_usage"
+    assert parent_series("total_usage") is None
+    results = [
+        make_result("PROD:total_usage", [100, 200, 100], [100] * 3, [0, 1, 0]),
+        make_result("PROD:compute", [50, 150, 50], [50] * 3, [0, 1, 0]),
+    ]
+    (group,) = build_report(results).groups
+    assert (group.series, group.categories) == ("PROD:total_usage", ("PROD:compute",))
+
+
+# -- root cause from per-account usage ----------------------------------------------------------------------
+
+
+def usage_rows(weeks_before: int = 4) -> pd.DataFrame:
+    """Per-account rows from ``weeks_before`` weeks before START to day 7: weekday 100, weekend 40 for PROD compute,
+    DEV compute 20 a day, PROD storage 10 a day; PROD compute +100 on days 3-5 (as burst_results)."""
+    records = []
+    first = START - timedelta(weeks=weeks_before)
+    for offset in range((START - first).days + 7):
+        day = first + timedelta(days=offset)
+        burst = 100 if START + timedelta(days=2) <= day <= START + timedelta(days=4) else 0
+        weekday_cost = 100 if day.weekday() < 5 else 40
+        for account, usage_type, cost in (
+            ("PROD", "compute", weekday_cost + burst),
+            ("DEV", "compute", 20),
+            ("PROD", "storage", 10),
+        ):
+            records.append(
+                {
+                    "USAGE_DATE": day,
+                    "ACCOUNT_NAME": account,
+                    "USAGE_TYPE": usage_type,
+                    "USAGE_IN_CURRENCY": cost,
+                    "CURRENCY": "EUR",
+                }
+            )
+    return pd.DataFrame(records)
+
+
+def test_root_cause_names_the_account_and_usage_type_with_amount_and_share() -> None:
+    report = build_report(burst_results(), usage=usage_rows())
+    group = report.groups[0]
+    assert group.breakdown is not None
+    (top, *others) = group.contributors
+    assert (top.account, top.usage_type) == ("PROD", "compute")
+    assert top.extra_cost == pytest.approx(300)
+    assert top.share == pytest.approx(1.0)
+    assert others == []  # nothing else moved
+    assert report.currency == "EUR"
+    assert report.extra_cost == pytest.approx(300)
+    markdown = report.markdown
+    assert "| PROD | compute | " in markdown
+    assert "| +300.00 EUR | 100% |" in markdown
+    assert "median of the same weekday in the 4 weeks before the incident" in markdown
+    texts = section_texts(slack_messages(report))
+    assert any("#1 drivers:* PROD · compute +300.00 (100%)" in text for text in texts)
+
+
+def test_root_cause_baseline_is_the_same_weekday_before_the_incident() -> None:
+    """Weekend days inside an incident are compared with weekends before it, never with the incident's own days."""
+    usage = normalise_usage(usage_rows())
+    saturday = next(START + timedelta(days=k) for k in range(7) if (START + timedelta(days=k)).weekday() == 5)
+    (totals, contributors) = explain(usage, START, saturday, "spike")
+    prod = next(c for c in contributors if c.usage_type == "compute" and c.account == "PROD")
+    weekdays = sum(1 for k in range((saturday - START).days + 1) if (START + timedelta(days=k)).weekday() < 5)
+    assert prod.expected == pytest.approx(100 * weekdays + 40)
+    assert totals[0] - totals[1] == pytest.approx(100)  # only the burst's first day (the Saturday) is inside
+
+
+def test_without_history_before_the_incident_there_is_no_root_cause() -> None:
+    report = build_report(burst_results(), usage=usage_rows(weeks_before=0).iloc[6:])
+    assert report.groups[0].breakdown is None
+    assert report.extra_cost == 300
+
+
+def test_usage_rows_need_their_columns() -> None:
+    with pytest.raises(ValueError, match="usage_in_currency"):
+        build_report(burst_results(), usage=pd.DataFrame({"USAGE_DATE": [START], "ACCOUNT_NAME": ["A"]}))
+
+
+def test_mixed_currencies_are_not_guessed() -> None:
+    usage = usage_rows()
+    usage.loc[0, "CURRENCY"] = "USD"
+    assert usage_currency(usage) is None
+    assert usage_currency(usage_rows()) == "EUR"
