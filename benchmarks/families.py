@@ -67,21 +67,21 @@ class LabelledSet:
     @property
     def train_rows(self) -> int:
         """Rows of the training span: the first ``TRAIN_SHARE`` of the series."""
-        return int(round(TRAIN_SHARE * len(self.values)))
+        return round(TRAIN_SHARE * len(self.values))
 
     @property
     def rows_per_day(self) -> float:
-        return pd.Timedelta(days=1) / pd.tseries.frequencies.to_offset(self.freq).nanos * 1e9 / 1e9
+        return pd.Timedelta(days=1) / (self.values.index[1] - self.values.index[0])
 
     def label_mask(self) -> np.ndarray:
         """Boolean (rows x series): True on labelled rows."""
         index = self.values.index
         mask = np.zeros(self.values.shape, dtype=bool)
         columns = self.values.columns.get_indexer(self.labels["series"])
-        for column, start, end in zip(
-            columns, self.labels["start"], self.labels["end"], strict=True
-        ):
-            mask[index.searchsorted(start, side="left") : index.searchsorted(end, side="right"), column] = True
+        for column, start, end in zip(columns, self.labels["start"], self.labels["end"], strict=True):
+            mask[index.searchsorted(start, side="left") : index.searchsorted(end, side="right"), column] = (
+                True
+            )
         return mask
 
 
@@ -135,7 +135,7 @@ def _inject(
 ) -> list[dict[str, object]]:
     """Add incidents to one series in place (values, and base/sigma after level shifts); return their labels."""
     rows = len(values)
-    train = int(round(TRAIN_SHARE * rows))
+    train = round(TRAIN_SHARE * rows)
     longest = max(plan.burst_rows[1], plan.drop_rows[1], plan.runaway_rows[1], plan.shift_label_rows)
     starts = _slot_starts(rng, plan.warm_rows, train - longest - 1, plan, int(rng.poisson(plan.train_rate)))
     starts += _slot_starts(rng, train + 1, rows - longest - 1, plan, int(rng.poisson(plan.scored_rate)))
@@ -205,7 +205,11 @@ def _rng(seed: int, family: str) -> np.random.Generator:
 
 
 def _assemble(
-    columns: dict[str, np.ndarray], labels: list[dict[str, object]], index: pd.DatetimeIndex, period: int, freq: str
+    columns: dict[str, np.ndarray],
+    labels: list[dict[str, object]],
+    index: pd.DatetimeIndex,
+    period: int,
+    freq: str,
 ) -> LabelledSet:
     values = pd.DataFrame(columns, index=index).clip(lower=0.0).round(2)
     frame = pd.DataFrame(labels, columns=list(LABEL_COLUMNS))
@@ -250,7 +254,7 @@ def lognormal_weekly(seed: int, n_series: int) -> LabelledSet:
         weekly = rng.uniform(0.9, 1.1, 7)
         weekly[5:] *= rng.uniform(0.15, 0.95)
         noise = np.exp(rng.uniform(np.log(0.03), np.log(0.25)))
-        base = level * weekly[index.dayofweek] * np.exp(_growth(rng, rows, -0.02, 0.08, 1, 30.44))
+        base = level * weekly[index.day_of_week] * np.exp(_growth(rng, rows, -0.02, 0.08, 1, 30.44))
         values = base * rng.lognormal(-(noise**2) / 2, noise, rows)
         sigma = base * np.sqrt(np.expm1(noise**2))
         labels += _inject(rng, name, values, base, sigma, index, plan)
@@ -273,7 +277,7 @@ def heavy_tail(seed: int, n_series: int) -> LabelledSet:
         weekly = np.ones(7)
         if rng.random() < 0.5:
             weekly[5:] = rng.uniform(0.4, 0.9)
-        base = level * weekly[index.dayofweek] * np.exp(_growth(rng, rows, -0.01, 0.04, 1, 30.44))
+        base = level * weekly[index.day_of_week] * np.exp(_growth(rng, rows, -0.01, 0.04, 1, 30.44))
         if rng.random() < 0.5:
             shape = 1.0 / cv**2
             values = base * rng.gamma(shape, 1.0 / shape, rows)
@@ -293,7 +297,7 @@ def intermittent(seed: int, n_series: int) -> LabelledSet:
     index = _daily_index()
     rows = len(index)
     columns, labels = {}, []
-    weekday = index.dayofweek.to_numpy() < 5
+    weekday = index.day_of_week.to_numpy() < 5
     for number in range(n_series):
         name = f"int{number:03d}"
         level = np.exp(rng.uniform(np.log(5.0), np.log(5_000.0)))
@@ -346,7 +350,7 @@ def smooth_storage(seed: int, n_series: int) -> LabelledSet:
         columns["flat_zero"] = np.zeros(rows)
         columns["flat_charge"] = np.full(rows, round(float(rng.uniform(5.0, 500.0)), 2))
         weekly = np.round(np.r_[np.full(5, rng.uniform(20.0, 200.0)), np.full(2, rng.uniform(1.0, 15.0))], 2)
-        columns["flat_weekly"] = weekly[index.dayofweek]
+        columns["flat_weekly"] = weekly[index.day_of_week]
     return _assemble(columns, labels, index, 7, "D")
 
 
@@ -356,7 +360,7 @@ def batch_jobs(seed: int, n_series: int) -> LabelledSet:
     rng = _rng(seed, "batch_jobs")
     index = _daily_index()
     rows = len(index)
-    dow = index.dayofweek.to_numpy()
+    dow = index.day_of_week.to_numpy()
     month_end = (index + pd.offsets.BMonthEnd(0)).normalize() == index
     quarter_end = month_end & np.isin(index.month, (3, 6, 9, 12))
     month_start = index.day == 1
@@ -401,7 +405,7 @@ def hourly_warehouse(seed: int, n_series: int) -> LabelledSet:
     index = pd.date_range(HOURLY_START, periods=HOURLY_DAYS * 24, freq="h", name="usage_hour")
     rows = len(index)
     hour = index.hour.to_numpy()
-    weekend = index.dayofweek.to_numpy() >= 5
+    weekend = index.day_of_week.to_numpy() >= 5
     columns, labels = {}, []
     for number in range(n_series):
         name = f"wh{number:03d}"

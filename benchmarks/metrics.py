@@ -1,8 +1,9 @@
-"""Detection metrics on labelled daily series: event-wise precision/recall/F1, false alarms and average precision.
+"""Detection metrics on labelled series: event-wise precision/recall/F1, false alarms and average precision.
 
-Event-wise, as an on-call engineer experiences alerts: an incident counts as found once if any of its labelled days
-is flagged, and every run of consecutive flagged days outside all incidents is one false alarm (one page). Only the
-scored days count: incidents that end before the first scored day are left out.
+Event-wise, as an on-call engineer experiences alerts: an incident counts as found once if any of its labelled rows
+is flagged, and every run of consecutive flagged rows outside all incidents is one false alarm (one page). Only the
+scored rows count: incidents that end before the first scored row are left out. Rows are days for daily data; for
+sub-daily data ``count_events`` is told the rows per day so that false alarms are still per series-month.
 """
 
 from __future__ import annotations
@@ -73,11 +74,14 @@ def false_alarm_runs(flags: np.ndarray, labelled: np.ndarray) -> int:
     return int(starts.sum())
 
 
-def count_events(flags: pd.DataFrame, labels: pd.DataFrame) -> EventCounts:
-    """Event counts of boolean ``flags`` (days x series) against incident ``labels`` (series, start, end).
+def count_events(flags: pd.DataFrame, labels: pd.DataFrame, rows_per_day: float = 1.0) -> EventCounts:
+    """Event counts of boolean ``flags`` (rows x series) against incident ``labels`` (series, start, end).
 
-    ``flags`` covers exactly the scored days; incidents overlapping them by at least one day are counted.
+    ``flags`` covers exactly the scored rows; incidents overlapping them by at least one row are counted.
+    ``rows_per_day`` (24 for hourly rows) converts the scored rows into the series-days of ``EventCounts.days``.
     """
+    if rows_per_day <= 0:
+        raise ValueError(f"rows_per_day must be positive, got {rows_per_day!r}")
     index = pd.DatetimeIndex(flags.index)
     values = flags.to_numpy(dtype=bool)
     first, last = index[0], index[-1]
@@ -104,7 +108,7 @@ def count_events(flags: pd.DataFrame, labels: pd.DataFrame) -> EventCounts:
         missed=missed,
         false_alarms=false_alarm_runs(values, labelled),
         series=values.shape[1],
-        days=values.size,
+        days=round(values.size / rows_per_day),
     )
 
 

@@ -1,8 +1,9 @@
-"""Common peer detectors, all scored causally in weekly batches: robust STL, same-weekday z-score and Prophet.
+"""Common peer detectors, all scored causally in batches: robust STL, same-season-position z-score and Prophet.
 
-Each returns an anomaly score per scored day (higher is more anomalous) for the days after the training span; a
-flag is ``score > cutoff``. Cutoffs are chosen on the tuning seeds by the quality benchmark, except Prophet's,
-which is its own prediction interval (score 1 at the interval's edge).
+Each returns an anomaly score per scored row (higher is more anomalous) for the rows after the training span; a
+flag is ``score > cutoff``. ``period`` is the rows per season (7 for daily data, 24 for hourly). Cutoffs are
+chosen by the quality benchmark on other data families, except Prophet's, which is its own prediction interval
+(score 1 at the interval's edge).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ __all__ = ["prophet_available", "prophet_interval_scores", "same_weekday_scores"
 _MAD_TO_SIGMA = 1.4826
 
 
-def stl_scores(values: np.ndarray, train_days: int, step: int = 7, window: int = 182) -> np.ndarray:
-    """|robust z| of robust STL residuals: each block is decomposed with the ``window`` days up to its end.
+def stl_scores(
+    values: np.ndarray, train_days: int, step: int = 7, window: int = 182, period: int = 7
+) -> np.ndarray:
+    """|robust z| of robust STL residuals: each block is decomposed with the ``window`` rows up to its end.
 
     The z-score centres and scales the block's residuals by the median and MAD of the residuals before it.
     """
@@ -27,7 +30,7 @@ def stl_scores(values: np.ndarray, train_days: int, step: int = 7, window: int =
     for end in range(train_days, len(values), step):
         stop = min(end + step, len(values))
         chunk = values[max(0, stop - window - (stop - end)) : stop]
-        residual = np.asarray(STL(chunk, period=7, robust=True).fit().resid)
+        residual = np.asarray(STL(chunk, period=period, robust=True).fit().resid)
         history, new = residual[: -(stop - end)], residual[-(stop - end) :]
         centre = np.median(history)
         scale = max(_MAD_TO_SIGMA * np.median(np.abs(history - centre)), 1e-9 * max(abs(centre), 1.0))
@@ -35,14 +38,15 @@ def stl_scores(values: np.ndarray, train_days: int, step: int = 7, window: int =
     return np.concatenate(out)
 
 
-def same_weekday_scores(values: np.ndarray, train_days: int, weeks: int = 8) -> np.ndarray:
-    """|z| of each day against the mean and standard deviation of the same weekday in the ``weeks`` weeks before.
+def same_weekday_scores(values: np.ndarray, train_days: int, weeks: int = 8, period: int = 7) -> np.ndarray:
+    """|z| of each row against the mean and standard deviation of the same season position (the same weekday for
+    daily data, the same hour for hourly data) in the ``weeks`` periods before.
 
-    The dbt-style volume anomaly test; ``values`` is ``(days, series)``, so all series are scored at once.
+    The dbt-style volume anomaly test; ``values`` is ``(rows, series)``, so all series are scored at once.
     """
     values = np.asarray(values, dtype=np.float64)
     days = values.shape[0]
-    lagged = np.stack([values[train_days - 7 * k : days - 7 * k] for k in range(1, weeks + 1)])
+    lagged = np.stack([values[train_days - period * k : days - period * k] for k in range(1, weeks + 1)])
     mean = lagged.mean(axis=0)
     std = lagged.std(axis=0, ddof=1)
     floor = 1e-9 * np.maximum(np.abs(mean), 1.0)
@@ -64,11 +68,13 @@ def prophet_interval_scores(
     step: int = 28,
     window: int = 365,
     interval_width: float = 0.99,
+    period: int = 7,
 ) -> np.ndarray:
     """Distance outside Prophet's prediction interval in half-widths (> 1: outside the interval).
 
     Prophet is refitted every ``step`` days on the ``window`` days before (weekly seasonality, no yearly or daily
     terms) and forecasts the next block; ``interval_width`` 0.99 because the default 0.8 flags one day in five.
+    With ``period`` 24 (hourly rows) the model also has daily seasonality; ``step`` and ``window`` count rows.
     """
     from prophet import Prophet
 
@@ -83,7 +89,7 @@ def prophet_interval_scores(
         model = Prophet(
             interval_width=interval_width,
             yearly_seasonality=False,
-            daily_seasonality=False,
+            daily_seasonality=period == 24,
             weekly_seasonality=True,
             uncertainty_samples=200,
         ).fit(history)

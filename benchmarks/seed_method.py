@@ -1,6 +1,7 @@
 """The seed project's method, as published: per series ``seasonal_decompose`` + a default Isolation Forest.
 
-Per series: an additive ``seasonal_decompose`` (period 7, trend extrapolated to the ends), an ``IsolationForest()``
+Per series: an additive ``seasonal_decompose`` (period 7 for daily data, trend extrapolated to the ends; the
+benchmark passes 24 for hourly data), an ``IsolationForest()``
 fitted on the residuals, and ``anomaly_threshold = mean - 3 * std`` of the training ``score_samples`` (lower is more
 anomalous in scikit-learn); days scoring below it are flagged. Only ``random_state`` is pinned, for reproducibility.
 """
@@ -17,15 +18,17 @@ PERIOD = 7
 CUTOFF = 3.0
 
 
-def _residual(values: np.ndarray) -> np.ndarray:
+def _residual(values: np.ndarray, period: int = PERIOD) -> np.ndarray:
     return np.asarray(
-        seasonal_decompose(values, model="additive", period=PERIOD, extrapolate_trend="period").resid
+        seasonal_decompose(values, model="additive", period=period, extrapolate_trend="period").resid
     )
 
 
-def seed_fit_score(values: np.ndarray, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def seed_fit_score(
+    values: np.ndarray, random_state: int = 0, period: int = PERIOD
+) -> tuple[np.ndarray, np.ndarray]:
     """Fit one series and score its own days, as the seed's training DAG did: (scikit-learn scores, flags)."""
-    residual = _residual(values)[:, None]
+    residual = _residual(values, period)[:, None]
     forest = IsolationForest(random_state=random_state).fit(residual)
     scores = forest.score_samples(residual)
     threshold = scores.mean() - CUTOFF * scores.std()
@@ -33,7 +36,7 @@ def seed_fit_score(values: np.ndarray, random_state: int = 0) -> tuple[np.ndarra
 
 
 def seed_causal(
-    values: np.ndarray, train_days: int, step: int = 7, random_state: int = 0
+    values: np.ndarray, train_days: int, step: int = 7, random_state: int = 0, period: int = PERIOD
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit on ``values[:train_days]``, then score each following ``step`` days seeing data only up to them.
 
@@ -41,12 +44,12 @@ def seed_causal(
     block's residuals with the forest fitted on the training span. Returns anomaly scores (higher is more
     anomalous: the negated scikit-learn score) and flags for the days after ``train_days``.
     """
-    training_residual = _residual(values[:train_days])[:, None]
+    training_residual = _residual(values[:train_days], period)[:, None]
     forest = IsolationForest(random_state=random_state).fit(training_residual)
     training_scores = forest.score_samples(training_residual)
     threshold = training_scores.mean() - CUTOFF * training_scores.std()
     residuals = [
-        _residual(values[: min(end + step, len(values))])[end:]
+        _residual(values[: min(end + step, len(values))], period)[end:]
         for end in range(train_days, len(values), step)
     ]
     scores = forest.score_samples(np.concatenate(residuals)[:, None])

@@ -93,3 +93,39 @@ def test_average_precision_ranks_labelled_days_and_puts_nan_last() -> None:
 def test_average_precision_needs_a_labelled_day() -> None:
     with pytest.raises(ValueError, match="at least one labelled day"):
         average_precision(np.array([0.1, 0.2]), np.array([False, False]))
+
+
+def test_incidents_outside_the_scored_rows_are_not_counted() -> None:
+    counts = count_events(flags_frame(a=[0]), labels(("a", -5, -2), ("b", 12, 14)))
+    assert (counts.found, counts.missed, counts.false_alarms) == (0, 0, 1)
+
+
+def test_an_incident_straddling_the_first_scored_row_counts_on_its_scored_rows() -> None:
+    counts = count_events(flags_frame(a=[1]), labels(("a", -3, 1)))
+    assert (counts.found, counts.missed, counts.false_alarms) == (1, 0, 0)
+
+
+def test_no_flags_and_no_labels_give_zero_everything() -> None:
+    counts = count_events(flags_frame(), labels())
+    assert (counts.precision, counts.recall, counts.f1, counts.false_alarms_per_series_month) == (0, 0, 0, 0)
+
+
+def test_labels_naming_unknown_series_are_an_error() -> None:
+    with pytest.raises(ValueError, match="not scored"):
+        count_events(flags_frame(), labels(("zz", 1, 2)))
+
+
+def test_hourly_rows_count_as_series_days() -> None:
+    hours = pd.date_range("2025-01-01", periods=48, freq="h")
+    flags = pd.DataFrame(False, index=hours, columns=["a"])
+    flags.iloc[[5, 6, 30], 0] = True
+    frame = pd.DataFrame({"series": ["a"], "start": [hours[30]], "end": [hours[33]]})
+    counts = count_events(flags, frame, rows_per_day=24)
+    assert (counts.found, counts.false_alarms, counts.days) == (1, 1, 2)
+    with pytest.raises(ValueError, match="rows_per_day"):
+        count_events(flags, frame, rows_per_day=0)
+
+
+def test_average_precision_of_tied_scores_is_the_base_rate() -> None:
+    labelled = np.array([True, False, False, False])
+    assert average_precision(np.full(4, 0.5), labelled) == pytest.approx(0.25)

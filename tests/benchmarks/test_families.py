@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.families import FAMILIES, FLAT_SERIES, TRAIN_SHARE, LabelledSet, smooth_storage
+
+N_SERIES = 8
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def family(request: pytest.FixtureRequest) -> tuple[str, LabelledSet]:
+    return request.param, FAMILIES[request.param](3, N_SERIES)
+
+
+def test_at_least_the_required_families() -> None:
+    required = {
+        "lognormal_weekly",
+        "heavy_tail",
+        "intermittent",
+        "smooth_storage",
+        "batch_jobs",
+        "hourly_warehouse",
+        "package_generator",
+    }
+    assert required <= set(FAMILIES)
+
+
+def test_deterministic_per_seed_and_different_across_seeds(family: tuple[str, LabelledSet]) -> None:
+    name, data = family
+    again = FAMILIES[name](3, N_SERIES)
+    pd.testing.assert_frame_equal(data.values, again.values)
+    pd.testing.assert_frame_equal(data.labels, again.labels)
+    other = FAMILIES[name](4, N_SERIES)
+    assert not np.array_equal(data.values.to_numpy(), other.values.to_numpy())
+
+
+def test_values_are_a_fixed_frequency_frame_of_non_negative_floats(family: tuple[str, LabelledSet]) -> None:
+    _, data = family
+    index = data.values.index
+    assert isinstance(index, pd.DatetimeIndex)
+    assert index.is_monotonic_increasing
+    assert (np.diff(index.asi8) == np.diff(index.asi8)[0]).all()
+    assert data.values.shape[1] == N_SERIES
+    assert data.values.columns.is_unique
+    values = data.values.to_numpy()
+    assert values.dtype == np.float64
+    assert np.isfinite(values).all()
+    assert (values >= 0).all()
+    assert data.period == (24 if data.rows_per_day == 24 else 7)
+    days = len(index) / data.rows_per_day
+    assert 80 <= days <= 600
+
+
+def test_labels_lie_within_the_index_and_name_known_series(family: tuple[str, LabelledSet]) -> None:
+    _, data = family
+    labels = data.labels
+    assert list(labels.columns[:4]) == ["series", "start", "end", "kind"]
+    assert len(labels) > 0
+    assert set(labels["series"]) <= set(data.values.columns)
+    assert (labels["start"] <= labels["end"]).all()
+    assert (labels["start"] >= data.values.index[0]).all()
+    assert (labels["end"] <= data.values.index[-1]).all()
+    assert labels["start"].isin(data.values.index).all()
+    assert labels["end"].isin(data.values.index).all()
+
+
+def test_incidents_in_both_the_training_and_the_scored_span(family: tuple[str, LabelledSet]) -> None:
+    _, data = family
+    boundary = data.values.index[data.train_rows]
+    assert data.train_rows == round(TRAIN_SHARE * len(data.values))
+    assert (data.labels["end"] < boundary).any()
+    assert (data.labels["start"] >= boundary).any()
+
+
+def test_incidents_of_a_series_do_not_overlap(family: tuple[str, LabelledSet]) -> None:
+    _, data = family
+    for _, incidents in data.labels.sort_values("start").groupby("series"):
+        assert (incidents["start"].to_numpy()[1:] > incidents["end"].to_numpy()[:-1]).all()
+
+
+def test_flat_series_are_exactly_flat_and_have_no_labels() -> None:
+    data = smooth_storage(5, 10)
+    assert set(FLAT_SERIES) <= set(data.values.columns)
+    assert not data.labels["series"].isin(FLAT_SERIES).any()
+    assert (data.values["flat_zero"] == 0).all()
+    assert data.values["flat_charge"].nunique() == 1
+    weekly = data.values["flat_weekly"]
+    assert (weekly.to_numpy()[7:] == weekly.to_numpy()[:-7]).all()
+    assert weekly.nunique() == 2
+
+
+def test_hourly_family_has_suspended_zero_hours_and_runaways() -> None:
+    data = FAMILIES["hourly_warehouse"](1, 30)
+    assert data.period == 24
+    assert data.rows_per_day == 24
+    assert (data.values.to_numpy() == 0).mean() > 0.2
+    assert "runaway" in set(data.labels["kind"])
+
+
+def test_level_shifts_label_only_their_first_days(family: tuple[str, LabelledSet]) -> None:
+    _, data = family
+    shifts = data.labels[data.labels["kind"] == "level_shift"]
+    lengths = (shifts["end"] - shifts["start"]) / (data.values.index[1] - data.values.index[0]) + 1
+    assert (lengths <= (24 if data.period == 24 else 3)).all()
+
+
+def test_label_mask_marks_exactly_the_labelled_rows() -> None:
+    data = FAMILIES["lognormal_weekly"](2, 4)
+    mask = data.label_mask()
+    lengths = (data.labels["end"] - data.labels["start"]).dt.days + 1
+    assert mask.sum() == lengths.sum()
+
+
+def test_unknown_sizes_are_rejected() -> None:
+    for function in FAMILIES.values():
+        with pytest.raises(ValueError, match="n_series"):
+            function(1, 0)

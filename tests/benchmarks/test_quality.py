@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import quality
+from benchmarks.families import FAMILIES
+from benchmarks.metrics import EventCounts
+
+
+def test_adapter_keeps_daily_frames_and_gives_hourly_frames_a_daily_index() -> None:
+    daily = FAMILIES["lognormal_weekly"](1, 2).values
+    assert quality._as_detector_frame(daily) is daily
+    hourly = FAMILIES["hourly_warehouse"](1, 2).values
+    adapted = quality._as_detector_frame(hourly)
+    assert (adapted.index[1] - adapted.index[0]) == pd.Timedelta(days=1)
+    np.testing.assert_array_equal(adapted.to_numpy(), hourly.to_numpy())
+
+
+def _evaluation(found: int, missed: int, false_alarms: int) -> quality.Evaluation:
+    return quality.Evaluation(counts=EventCounts(found, missed, false_alarms, 1, 30))
+
+
+def test_selection_uses_only_the_other_families() -> None:
+    per_setting = {
+        "a": {"x": _evaluation(9, 1, 0), "y": _evaluation(0, 10, 0)},
+        "b": {"x": _evaluation(0, 10, 0), "y": _evaluation(9, 1, 0)},
+    }
+    assert quality.select(per_setting, ["x"]) == "a"
+    assert quality.select(per_setting, ["y"]) == "b"
+    lofo = quality.leave_one_family_out({"d": per_setting}, ["x", "y"])
+    # Held out x: chosen on y, so b, which does badly on x.
+    assert lofo["d"]["x"].counts.f1 == 0.0
+    assert lofo["d"]["y"].counts.f1 == 0.0
+
+
+def test_failed_candidates_are_not_selected() -> None:
+    failed = _evaluation(9, 1, 0)
+    failed.error = "TypeError: unexpected keyword"
+    per_setting = {"bad": {"x": failed}, "good": {"x": _evaluation(1, 9, 5)}}
+    assert quality.select(per_setting, ["x"]) == "good"
+
+
+def test_peers_score_hourly_data_with_period_24() -> None:
+    data = FAMILIES["hourly_warehouse"](1, 2)
+    scored = quality.run_same_position(data)
+    assert scored.scores.shape == (len(data.values) - data.train_rows, 2)
+    assert quality._step(data) == 168
+
+
+@pytest.mark.slow
+def test_quick_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.perf_counter()
+    quality.main(["--quick"])
+    elapsed = time.perf_counter() - started
+    output = capsys.readouterr().out
+    assert "## As shipped" in output
+    assert "## Pooled over held-out families" in output
+    assert "## Worst family beside pooled" in output
+    for name in FAMILIES:
+        assert f"### {name}" in output
+    assert elapsed < 120
