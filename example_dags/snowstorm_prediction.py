@@ -9,11 +9,11 @@ data ends more than ``retrain_after_days`` before the scored window's end, ``sno
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, BaseHook, Param, get_current_context, task
 
 from airflow_provider_snowstorm.notifications.anomaly_report import send_anomaly_report
 from airflow_provider_snowstorm.operators.score import BatchScoreOperator
@@ -21,6 +21,7 @@ from airflow_provider_snowstorm.pipeline import (
     DEFAULT_ARGS,
     FEATURES_TABLE,
     PREDICTIONS_TABLE,
+    RAW_USAGE_TABLE,
     REPORT_PATH,
     SLACK_CHANNEL,
     SLACK_CONN_ID,
@@ -31,6 +32,9 @@ from airflow_provider_snowstorm.pipeline import (
     features,
     isolation_forest_model,
 )
+from airflow_provider_snowstorm.utils.sql import read_dataframe
+
+BASELINE_WEEKS = 4  # the report's root cause: same weekday, this many weeks before each incident
 
 with DAG(
     dag_id="snowstorm_prediction",
@@ -69,13 +73,30 @@ with DAG(
     ).expand(series=cost_models())
 
     @task
-    def report() -> dict[str, Any]:
+    def report(ti: Any = None) -> dict[str, Any]:
+        """One report for every category; each incident's root cause from the per-account usage rows."""
+        results = [result for result in ti.xcom_pull(task_ids="score", key="return_value") or [] if result]
+        usage = None
+        if results:
+            # The scored window and the weeks before it: each account and usage type's own baseline.
+            first = min(date.fromisoformat(r["window_start"]) for r in results) - timedelta(
+                weeks=BASELINE_WEEKS + 1
+            )
+            last = max(date.fromisoformat(r["window_end"]) for r in results)
+            usage = read_dataframe(
+                BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook(),
+                "SELECT USAGE_DATE, ACCOUNT_NAME, USAGE_TYPE, CURRENCY, SUM(USAGE_IN_CURRENCY) AS USAGE_IN_CURRENCY "  # noqa: S608
+                f"FROM {RAW_USAGE_TABLE} WHERE USAGE_DATE BETWEEN %(first)s AND %(last)s "
+                "GROUP BY USAGE_DATE, ACCOUNT_NAME, USAGE_TYPE, CURRENCY",
+                {"first": first, "last": last},
+            )
         delivery = send_anomaly_report(
             get_current_context(),
             score_task_id="score",
             report_path=REPORT_PATH or None,
             slack_conn_id=SLACK_CONN_ID,
             channel=SLACK_CHANNEL,
+            usage=usage,
         )
         return {
             "report": str(delivery.markdown_path),

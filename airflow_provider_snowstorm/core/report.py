@@ -564,8 +564,11 @@ def explain(
             expected=float(expected[(account, usage_type)]),
             share=None if net == 0 else float(value) / net,
         )
-        for (account, usage_type), value in ordered.head(top).items()
-        if (value > 0) == (direction == "spike") and value != 0
+        for rank, ((account, usage_type), value) in enumerate(ordered.head(top).items())
+        # The largest mover always; the others when they carry at least 1% of the net deviation.
+        if (value > 0) == (direction == "spike")
+        and value != 0
+        and (rank == 0 or abs(value) >= 0.01 * abs(net))
     )
     return (float(observed.sum()), float(expected.sum())), contributors
 

@@ -94,6 +94,7 @@ def airflow_settings(setup: LocalSetup) -> dict[str, str]:
 
 
 UI_PORT_VARIABLE = "SNOWSTORM_UI_PORT"
+SLACK_CONNECTION_VARIABLE = "AIRFLOW_CONN_SLACK_API_DEFAULT"
 DEFAULT_UI_PORT = 8080
 
 
@@ -194,6 +195,11 @@ def run(setup: LocalSetup) -> int:
     report = Path(result["report"])
     injected = _injected_in_window(usage.labels, training_end + timedelta(days=1), DEMO_COST_MODELS)
 
+    slack_note = (
+        f"posted to {result['slack_channel']}"
+        if result.get("slack_channel")
+        else f"not configured (export {SLACK_CONNECTION_VARIABLE} to post the report)"
+    )
     print(f"\nDone in {time.perf_counter() - started:.0f} s.\n")
     print(report.read_text())
     print("Injected anomalies in the scored window (from the generator's labels):")
@@ -204,6 +210,7 @@ def run(setup: LocalSetup) -> int:
         )
     print(
         f"\nReport:        {report}\n"
+        f"Slack:         {slack_note}\n"
         f"Chart:         {result['chart'] or 'none (no anomalies)'}\n"
         f"W&B runs:      {setup.wandb_dir / 'wandb'} (offline; upload with `wandb sync <run folder>`)\n"
         f"Model store:   {setup.model_store}\n"
@@ -234,6 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "run the local pipeline in a fresh process: Airflow was imported before its set-up"
         )
     os.environ.update(airflow_settings(setup))
+    if SLACK_CONNECTION_VARIABLE not in os.environ:
+        # No Slack here: the report goes to its file, without a "connection not defined" warning on every run.
+        os.environ["SNOWSTORM_SLACK_CONN_ID"] = ""
     return run(setup)
 
 

@@ -385,3 +385,19 @@ def test_mixed_currencies_are_not_guessed() -> None:
     usage.loc[0, "CURRENCY"] = "USD"
     assert usage_currency(usage) is None
     assert usage_currency(usage_rows()) == "EUR"
+
+
+def test_contributors_below_one_percent_of_the_deviation_are_left_out() -> None:
+    usage = usage_rows().astype({"USAGE_IN_CURRENCY": float})
+    days = pd.to_datetime(usage["USAGE_DATE"])
+    inside = (days >= pd.Timestamp(START + timedelta(days=2))) & (
+        days <= pd.Timestamp(START + timedelta(days=4))
+    )
+    usage.loc[inside & (usage["ACCOUNT_NAME"] == "DEV"), "USAGE_IN_CURRENCY"] += 0.5  # 1.5 of ~310: 0.5%
+    usage.loc[inside & (usage["USAGE_TYPE"] == "storage"), "USAGE_IN_CURRENCY"] += 3  # 9 of ~310: 3%
+    group = build_report(burst_results(), usage=usage).groups[0]
+    assert [(c.account, c.usage_type) for c in group.contributors] == [
+        ("PROD", "compute"),
+        ("PROD", "storage"),
+    ]
+    assert group.extra_cost == pytest.approx(310.5)

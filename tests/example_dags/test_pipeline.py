@@ -7,6 +7,7 @@ re-runs check idempotency. This is the same path as ``bash scripts/run_pipeline.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -160,6 +161,29 @@ def test_report_names_the_injected_anomaly_of_the_scored_window(pipeline: Pipeli
         line for line in markdown.splitlines() if line.startswith("| ") and "| compute |" in line
     ]
     assert any(str(start) in line for line in incident_lines), markdown
+
+
+def test_report_headline_counts_the_burst_once_and_names_its_cause(pipeline: PipelineRun) -> None:
+    """The compute burst also shows in total_usage: one incident, its cost within 25% of the injected cost, in the
+    source's currency, with the account and usage type that drove it."""
+    markdown = Path(xcom_values(pipeline.runs["prediction"], "report")[0]["report"]).read_text()
+    labels = pipeline.usage.labels
+    burst = labels[
+        (labels["series"] == "compute") & (pd.to_datetime(labels["end"]) > pd.Timestamp(TRAINING_END))
+    ]
+    headline = markdown.splitlines()[0]
+    match = re.fullmatch(
+        r"# Snowflake spend anomalies: 1 incident in 1 cost category, est\. extra cost \+([\d,.]+) USD",
+        headline,
+    )
+    assert match, headline
+    estimated = float(match.group(1).replace(",", ""))
+    injected = float(burst["extra_cost"].iloc[0])
+    assert abs(estimated - injected) <= 0.25 * injected, (estimated, injected)
+    account = burst["account_name"].iloc[0]
+    drivers = markdown.split("What drove it", 1)[1].splitlines()
+    top = next(line for line in drivers if line.startswith(f"| {account} |"))
+    assert top.startswith(f"| {account} | compute |"), markdown
 
 
 def test_rerunning_the_dags_for_the_same_dates_changes_no_row_counts(pipeline: PipelineRun) -> None:
