@@ -85,7 +85,7 @@ def _whole_number(value: Any, parameter: str, *, minimum: int) -> int:
 def _day(value: Any, parameter: str) -> pd.Timestamp:
     """A window bound: an ISO date (a timestamp must be at midnight); errors name the parameter."""
     try:
-        day = pd.Timestamp(value)
+        day = pd.to_datetime(value, format="ISO8601") if isinstance(value, str) else pd.Timestamp(value)
     except (TypeError, ValueError) as error:
         raise SeriesInputError(
             f"{parameter} {value!r} is not a date (expected YYYY-MM-DD): {error}"
@@ -134,8 +134,9 @@ class BatchScoreOperator(FeatureSourceOperator):
     :param results_conn_id: SQL connection for the results (default: ``conn_id``).
     :param log_to_wandb: Log the scored window as a W&B run (job type ``score``) and link it from the task.
 
-    Returns (XCom) per series: ``series, model_name, model_version, training_end, run_url, window_start, window_end,
-    rows`` (every scored day) and ``anomalies`` (the flagged days); a dict for one series, a list for several.
+    Returns (XCom) per series: ``series, model_name, model_version, training_end, run_url`` (the scoring run),
+    ``training_run_url`` (the run that trained the model, when known), ``window_start, window_end, rows`` (every
+    scored day) and ``anomalies`` (the flagged days); a dict for one series, a list for several.
     """
 
     template_fields: Sequence[str] = (
@@ -204,6 +205,13 @@ class BatchScoreOperator(FeatureSourceOperator):
                 f"model {name!r} ({stored.version}) has period {detector.period}, expected {self.expected_period}"
             )
         self.log.info("Scoring %r with model %s %s (%s)", series, name, stored.version, stored.uri)
+        # The run that trained this version, for the report's "training run" link next to the scoring run.
+        wandb_record = stored.metadata.get("wandb") or {}
+        if not hasattr(self, "_training_run_urls"):
+            self._training_run_urls = {}
+        self._training_run_urls[series] = (
+            wandb_record.get("run_url") if isinstance(wandb_record, dict) else None
+        )
         return detector, stored.version
 
     def check_inputs(self) -> list[str]:
@@ -286,6 +294,7 @@ class BatchScoreOperator(FeatureSourceOperator):
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
         names = self.check_inputs()
         hook = WandbHook(wandb_conn_id=self.wandb_conn_id)
+        self._training_run_urls: dict[str, str | None] = {}
         models = {series: self.load_model(hook.registry, series) for series in names}
         history_days = self.history_days or max(model.required_history_days for model, _ in models.values())
         start, end, features = self._window(names, history_days)
@@ -338,6 +347,7 @@ class BatchScoreOperator(FeatureSourceOperator):
             "model_version": version,
             "training_end": training_end,
             "run_url": None,
+            "training_run_url": getattr(self, "_training_run_urls", {}).get(series),
             "window_start": start.date().isoformat(),
             "window_end": end.date().isoformat(),
             "rows": rows,

@@ -25,3 +25,11 @@ def test_valid_table_names(name: str) -> None:
 def test_invalid_table_names(name: str) -> None:
     with pytest.raises(IdentifierError):
         validate_table_name(name)
+
+
+@pytest.mark.parametrize("name", ["USAGE_DATE\n", '"quoted"\n', "T\n"])
+def test_a_trailing_newline_is_not_an_identifier(name: str) -> None:
+    with pytest.raises(IdentifierError):
+        validate_identifier(name)
+    with pytest.raises(IdentifierError):
+        validate_table_name(f"DB.S.{name}")
