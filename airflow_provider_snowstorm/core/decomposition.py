@@ -7,7 +7,8 @@ anomalies barely move the baseline), and vectorised over a ``(days, series)`` ar
 
 For day ``t`` with period ``p``:
 
-- level ``L[t]``: median of the last full period ``x[t-p:t]`` (one value per season, so seasonality cancels);
+- level ``L[t]``: interquartile mean of the last full period ``x[t-p:t]`` (one value per season, so seasonality
+  cancels);
 - trend: the median of the last ``trend_periods`` period-on-period changes of ``L``, extrapolated over the
   ``(p + 1) / 2`` days between the level window's centre and ``t``;
 - seasonal ``S[t]``: the median, over the last ``seasonal_periods`` periods, of the same season's distance from its
@@ -33,6 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 __all__ = ["CausalDecomposition", "causal_decompose", "history_needed", "warm_up_days"]
 
 _MAD_TO_SIGMA = 1.4826
+_MEAN_AD_TO_SIGMA = 1.2533
 # Series are processed in blocks so that the sliding windows (days x series x window) stay small in memory.
 _SERIES_PER_BLOCK = 512
 
@@ -49,10 +51,15 @@ class CausalDecomposition:
     continuing: np.ndarray
 
 
+def scale_min_count(period: int) -> int:
+    """Residuals needed before the first scale: half a period, at least three."""
+    return max(3, period // 2)
+
+
 def warm_up_days(period: int) -> int:
-    """Days of history before the first z-score, at most: a full period for the level, half a period for the
-    centred seasonal window, a period of residuals for the scale, and up to a period until its next update."""
-    return 3 * period + (period - 1) // 2 - 1
+    """Rows of history before the first z-score: a period for the level, half a period until the first seasonal
+    ratio is known, then ``scale_min_count`` residuals for the scale."""
+    return period + (period - 1) // 2 + scale_min_count(period)
 
 
 def history_needed(
@@ -96,24 +103,36 @@ def _comparators(size: int) -> list[tuple[int, int]]:
     return [(low, high) for low, high in pairs if high < size]
 
 
-def _network_median(arrays: list[np.ndarray]) -> np.ndarray:
-    """Element-wise median of equally shaped arrays with a sorting network: vectorised, no per-row overhead.
+def _network_sort(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Element-wise sort of equally shaped arrays with a sorting network: vectorised, no per-row overhead.
 
     NaN in any input gives NaN (``np.minimum`` and ``np.maximum`` propagate it).
     """
     items = list(arrays)
     for low, high in _comparators(len(items)):
         items[low], items[high] = np.minimum(items[low], items[high]), np.maximum(items[low], items[high])
+    return items
+
+
+def _network_median(arrays: list[np.ndarray]) -> np.ndarray:
+    """Element-wise median of equally shaped arrays."""
+    items = _network_sort(arrays)
     middle = len(items) // 2
     return items[middle] if len(items) % 2 else (items[middle - 1] + items[middle]) / 2
 
 
-def _trailing_median(values: np.ndarray, window: int) -> np.ndarray:
-    """``out[t] = median(values[t-window+1 : t+1])`` along axis 0; NaN until the window is full."""
+def _trailing_level(values: np.ndarray, window: int) -> np.ndarray:
+    """``out[t]``: interquartile mean of ``values[t-window+1 : t+1]`` along axis 0; NaN until the window is full.
+
+    A median of the period would be 0 for a warehouse that runs 10 hours of 24 (or a job on two days of seven):
+    the mean of the middle half keeps the level of such series while one extreme row still cannot move it.
+    """
     days = values.shape[0]
     out = np.full(values.shape, np.nan)
     if days >= window:
-        out[window - 1 :] = _network_median([values[window - 1 - k : days - k] for k in range(window)])
+        ranked = _network_sort([values[window - 1 - k : days - k] for k in range(window)])
+        trim = window // 4
+        out[window - 1 :] = np.mean(ranked[trim : window - trim], axis=0)
     return out
 
 
@@ -141,47 +160,59 @@ def _median_of_lags(values: np.ndarray, step: int, count: int) -> np.ndarray:
 
 
 def _mad(windows: np.ndarray) -> np.ndarray:
-    """``1.4826 * MAD`` along the last axis of finite values, in float32 (a scale needs no more precision).
+    """``1.4826 * MAD`` along the last axis, in float32 (a scale needs no more precision).
 
-    ``np.partition`` on the two middle ranks instead of ``np.median`` skips the NaN check and a copy.
+    Where more than half the residuals are equal (an intermittent series: mostly zero days) the MAD is 0 and says
+    nothing about the days that do move; the mean absolute deviation (times 1.2533, its normal-consistent factor)
+    takes its place. ``np.partition`` on the two middle ranks instead of ``np.median`` skips a NaN check and a copy.
     """
     size = windows.shape[-1]
     middle = [(size - 1) // 2, size // 2]
     ranked = np.partition(windows.astype(np.float32), middle, axis=-1)
     centre = ranked[..., middle].mean(axis=-1, keepdims=True)
-    deviations = np.partition(np.abs(ranked - centre), middle, axis=-1)
-    return _MAD_TO_SIGMA * deviations[..., middle].mean(axis=-1, dtype=np.float64)
+    absolute = np.abs(ranked - centre)
+    deviations = np.partition(absolute, middle, axis=-1)
+    mad = _MAD_TO_SIGMA * deviations[..., middle].mean(axis=-1, dtype=np.float64)
+    return np.where(mad > 0, mad, _MEAN_AD_TO_SIGMA * absolute.mean(axis=-1, dtype=np.float64))
 
 
 def _anchored_mad(
-    residual: np.ndarray, window: int, period: int, first_day: int, min_count: int
+    residual: np.ndarray, window: int, period: int, first_row: int, min_count: int
 ) -> np.ndarray:
-    """``1.4826 * MAD`` of the residuals of the ``window`` days before each day's anchor.
+    """``1.4826 * MAD`` of the residuals of the ``window`` rows before each row's anchor.
 
-    Anchors are the days whose day number (days since 1970-01-01) is a multiple of ``period``; a day uses the MAD
-    computed at the latest anchor at or before it. Recomputing once per period instead of daily costs ``period``
-    times less, and anchoring on the calendar keeps a day's scale independent of where the array starts. Before a
-    full window of residuals exists, the anchor uses those there are (at least ``min_count``).
+    Anchors are the rows whose number (periods of the index since 1970-01-01) is a multiple of ``period``; a row
+    uses the MAD computed at the latest anchor at or before it. Recomputing once per period instead of every row
+    costs ``period`` times less, and anchoring on the calendar keeps a row's scale independent of where the array
+    starts. Until a full window of residuals exists (the warm-up of a short history), an anchor uses the residuals
+    there are (at least ``min_count``), and rows before the first anchor use those before them, so a model can
+    start after three periods.
     """
-    days, series = residual.shape
+    days = residual.shape[0]
     out = np.full(residual.shape, np.nan)
-    anchors = np.arange((-first_day) % period, days, period)
     # Residuals are missing only in the first rows (the decomposition's warm-up), the same rows for every series.
     finite_rows = np.isfinite(residual).all(axis=1)
-    if anchors.size == 0 or not finite_rows.any():
+    if not finite_rows.any():
         return out
     first_finite = int(np.argmax(finite_rows))
     by_series = np.ascontiguousarray(residual.T)
-    at_anchor = np.full((anchors.size, series), np.nan)
-    complete = anchors - window >= first_finite
-    if complete.any():
-        windows = sliding_window_view(by_series, window, axis=1)[:, anchors[complete] - window]
-        at_anchor[complete] = _mad(windows).T
-    for position in np.nonzero(~complete & (anchors - first_finite >= min_count))[0]:
-        at_anchor[position] = _mad(by_series[:, first_finite : anchors[position]])
-    latest_anchor = np.searchsorted(anchors, np.arange(days), side="right") - 1
-    has_anchor = latest_anchor >= 0
-    out[has_anchor] = at_anchor[latest_anchor[has_anchor]]
+    anchors = np.arange((-first_row) % period, days, period)
+    anchors = anchors[anchors - first_finite >= min_count]
+    if anchors.size:
+        at_anchor = np.empty((anchors.size, residual.shape[1]))
+        complete = anchors - window >= first_finite
+        if complete.any():
+            windows = sliding_window_view(by_series, window, axis=1)[:, anchors[complete] - window]
+            at_anchor[complete] = _mad(windows).T
+        for position in np.flatnonzero(~complete):
+            at_anchor[position] = _mad(by_series[:, first_finite : anchors[position]])
+        latest_anchor = np.searchsorted(anchors, np.arange(days), side="right") - 1
+        has_anchor = latest_anchor >= 0
+        out[has_anchor] = at_anchor[latest_anchor[has_anchor]]
+    # Rows before the first anchor with enough residuals use those before them, so a short history starts early.
+    first_anchor = int(anchors[0]) if anchors.size else days
+    for row in range(first_finite + min_count, first_anchor):
+        out[row] = _mad(by_series[:, first_finite:row])
     return out
 
 
@@ -217,7 +248,9 @@ def _decompose_block(
     trend_periods: int,
     scale_window: int,
     scale_floor: float,
-    first_day: int,
+    first_row: int,
+    rows_per_day: int,
+    min_scale: float,
     baseline_lag: int,
     rebase_after: int,
     rebase_z: float,
@@ -225,7 +258,7 @@ def _decompose_block(
     monthly_z: float,
     multiplicative: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    full_period_median = _trailing_median(values, period)  # window ends at t (inclusive)
+    full_period_median = _trailing_level(values, period)  # window ends at t (inclusive)
     level = _shift(full_period_median, 1)  # window x[t-p : t]
     trend = _median_of_lags(level - _shift(level, period), period, trend_periods) / period
     trend = np.where(np.isfinite(trend), trend, 0.0)
@@ -251,8 +284,8 @@ def _decompose_block(
 
     expected = baseline(level + trend * lag_to_centre)
     residual = values - expected
-    scale = _anchored_mad(residual, scale_window, period, first_day, min_count=period)
-    floor = np.maximum(scale_floor * np.abs(level), np.finfo(np.float64).tiny)
+    scale = _anchored_mad(residual, scale_window, period, first_row, min_count=scale_min_count(period))
+    floor = np.maximum(scale_floor * np.abs(level), max(min_scale, np.finfo(np.float64).tiny))
     scale = np.where(np.isfinite(scale), np.maximum(scale, floor), np.nan)
     continuing = np.zeros(values.shape, dtype=bool)
     if rebase_after > 0:
@@ -269,10 +302,10 @@ def _decompose_block(
         # The baseline as it was ``baseline_lag`` days ago: the end of a burst returns to it, so is not a drop.
         earlier = _shift(level, baseline_lag) + _shift(trend, baseline_lag) * (lag_to_centre + baseline_lag)
         adapted = _same_sign_minimum(adapted, values - baseline(earlier))
-    if monthly_periods > 0:
+    if monthly_periods > 0 and rows_per_day == 1:
         # Recurring day-of-month effects (month-end jobs): subtract the median residual of the same day in the
         # last ``monthly_periods`` months when it is consistently beyond ``monthly_z`` scales.
-        rows = _same_day_of_month_rows(values.shape[0], first_day, monthly_periods)
+        rows = _same_day_of_month_rows(values.shape[0], first_row, monthly_periods)
         valid = (rows >= 0).all(axis=0)
         if valid.any():
             take = rows[:, valid]
@@ -294,7 +327,9 @@ def causal_decompose(
     trend_periods: int = 4,
     scale_window: int = 56,
     scale_floor: float = 0.02,
-    first_day: int = 0,
+    first_row: int = 0,
+    rows_per_day: int = 1,
+    min_scale: float = 0.0,
     baseline_lag: int = 14,
     rebase_after: int = 3,
     rebase_z: float = 3.0,
@@ -304,8 +339,11 @@ def causal_decompose(
 ) -> CausalDecomposition:
     """Decompose each column of ``values`` (days x series), using for day ``t`` only days before ``t``.
 
-    ``first_day`` is the day number (days since 1970-01-01) of the first row; it anchors the weekly scale updates
-    and the calendar months. ``baseline_lag``, ``rebase_after`` and ``monthly_periods`` of 0 turn off the lagged
+    ``first_row`` is the number of the first row counted in the index's frequency since 1970-01-01 (the day
+    number for daily data); it anchors the scale updates and, for daily data (``rows_per_day`` 1), the calendar
+    months of the day-of-month adjustment, which is skipped at other frequencies. ``min_scale`` floors the
+    residual scale in the series' own units (money), ``scale_floor`` as a share of its level.
+    ``baseline_lag``, ``rebase_after`` and ``monthly_periods`` of 0 turn off the lagged
     baseline, the level-shift rebase and the day-of-month adjustment.
     """
     values = np.asarray(values, dtype=np.float64)
@@ -328,7 +366,9 @@ def causal_decompose(
             trend_periods,
             scale_window,
             scale_floor,
-            first_day,
+            first_row,
+            rows_per_day,
+            min_scale,
             baseline_lag,
             rebase_after,
             rebase_z,

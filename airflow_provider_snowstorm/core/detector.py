@@ -1,8 +1,11 @@
 """``DecomposeIsolationForest``: seasonal decomposition, an Isolation Forest on the residuals, and a threshold.
 
-A scikit-learn style estimator over a date-indexed frame whose columns are daily cost series. Each series keeps its
-own causal decomposition and its own threshold; the Isolation Forest sees the scale-free robust z-scores of the
-residuals, so one forest serves every series given to ``fit`` (one series gives a forest of its own).
+A scikit-learn style estimator over a time-indexed frame (daily, hourly or any fixed frequency) whose columns are
+cost series. Each series keeps its own causal decomposition and its own threshold. A row's anomaly score is its
+severity in robust standard deviations: the larger of the residual's z-score and a several-row burst z-score, so a
+300% deviation always outranks a 3% one. With ``scorer="forest"`` an Isolation Forest over the decomposition's
+scale-free features can raise rows whose combination is rarer than either feature alone. Each series' threshold is
+calibrated to a false-alarm budget with peaks over threshold on its own training scores (``core.thresholds``).
 
 Scoring is causal: the score of day D depends only on data up to D and on what ``fit`` learned, so a score never
 changes when later days arrive. The model keeps the tail of its training data that the decomposition needs, so new
@@ -12,21 +15,21 @@ days can be scored on their own right after the training span.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Literal
+from numbers import Integral, Real
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import IsolationForest
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from airflow_provider_snowstorm.core.decomposition import (
     CausalDecomposition,
     causal_decompose,
     history_needed,
-    warm_up_days,
 )
-from airflow_provider_snowstorm.core.isolation import StepScorer
 from airflow_provider_snowstorm.core.schema import (
     ANOMALY_SCORE,
     CONTINUING,
@@ -39,7 +42,7 @@ from airflow_provider_snowstorm.core.schema import (
     THRESHOLD,
     VALUE,
 )
-from airflow_provider_snowstorm.core.thresholds import cap_below_extremes, mean_std_threshold
+from airflow_provider_snowstorm.core.thresholds import budget_to_risk, tail_thresholds
 
 __all__ = ["DecomposeIsolationForest", "DetectorInputError", "min_history_days"]
 
@@ -47,6 +50,9 @@ Direction = Literal["both", "up", "down"]
 # z-scores beyond this are all "extremely anomalous"; clipping keeps them finite in the forest's float32 features.
 _Z_CLIP = 1e6
 _EPOCH = pd.Timestamp("1970-01-01")
+_ONE_DAY = pd.Timedelta(days=1)
+# The forest scores only rows whose severity reaches this: below it no calibrated threshold is ever crossed.
+_FOREST_GATE = 2.0
 
 
 class DetectorInputError(ValueError):
@@ -54,8 +60,8 @@ class DetectorInputError(ValueError):
 
 
 def min_history_days(period: int) -> int:
-    """Fewest training days: the decomposition's warm-up, then two full periods of scores for the threshold."""
-    return warm_up_days(period) + 2 * period
+    """Fewest training rows: three periods (the decomposition's warm-up, then scores for the threshold)."""
+    return 3 * period
 
 
 def _package_version(name: str) -> str:
@@ -65,17 +71,42 @@ def _package_version(name: str) -> str:
         return "unknown"
 
 
-def validate_series_frame(frame: pd.DataFrame, *, what: str) -> pd.DataFrame:
-    """A float64 copy of ``frame`` with a daily ``usage_date`` index, or a ``DetectorInputError`` naming the fault."""
+def _unit(step: pd.Timedelta) -> str:
+    return "day" if step == _ONE_DAY else "row"
+
+
+def _format_time(stamp: pd.Timestamp, step: pd.Timedelta) -> str:
+    return stamp.date().isoformat() if step >= _ONE_DAY else stamp.isoformat()
+
+
+def _index_step(index: pd.DatetimeIndex, freq: str | pd.Timedelta | None, what: str) -> pd.Timedelta:
+    """The fixed step between rows: ``freq`` if given, else one day for dates, else the smallest gap."""
+    if freq is not None:
+        try:
+            return pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+        except (TypeError, ValueError) as error:
+            raise DetectorInputError(f"freq {freq!r} is not a fixed frequency such as 'D' or 'h'") from error
+    if (index == index.normalize()).all():
+        return _ONE_DAY
+    if len(index) < 2:
+        raise DetectorInputError(f"{what} has a single timestamp: give freq to say how far apart rows are")
+    return pd.Timedelta(np.diff(index.to_numpy()).min())
+
+
+def validate_series_frame(
+    frame: pd.DataFrame, *, what: str, freq: str | pd.Timedelta | None = None
+) -> pd.DataFrame:
+    """A float64 copy of ``frame`` with a regular time index (its ``freq`` set), or a ``DetectorInputError`` naming
+    the fault and where it is."""
     if not isinstance(frame, pd.DataFrame):
         if isinstance(frame, pd.Series):
             frame = frame.to_frame()
         else:
             raise DetectorInputError(
-                f"{what} must be a pandas DataFrame of daily series, got {type(frame).__name__}"
+                f"{what} must be a pandas DataFrame of series, got {type(frame).__name__}"
             )
     if frame.empty or frame.shape[1] == 0:
-        raise DetectorInputError(f"{what} is empty: it needs at least one series column and one day")
+        raise DetectorInputError(f"{what} is empty: it needs at least one series column and one row")
     names = [str(column) for column in frame.columns]
     if len(set(names)) != len(names):
         repeated = sorted({name for name in names if names.count(name) > 1})
@@ -83,37 +114,48 @@ def validate_series_frame(frame: pd.DataFrame, *, what: str) -> pd.DataFrame:
     try:
         index = pd.DatetimeIndex(pd.to_datetime(frame.index))
     except (TypeError, ValueError) as error:
-        raise DetectorInputError(f"{what} must be indexed by date: {error}") from error
+        raise DetectorInputError(f"{what} must be indexed by date or time: {error}") from error
     if index.tz is not None:
-        index = index.tz_localize(None)
-    if not (index == index.normalize()).all():
-        raise DetectorInputError(f"{what} must hold one row per calendar day (dates without a time of day)")
+        index = index.tz_convert("UTC").tz_localize(None)
     duplicated = index[index.duplicated()]
     if len(duplicated):
         raise DetectorInputError(
-            f"{what} has duplicate dates {[day.date().isoformat() for day in duplicated.unique()[:5]]}"
+            f"{what} has duplicate dates or times {[str(t) for t in duplicated.unique()[:5]]}"
         )
     data = frame.set_axis(index, axis=0).set_axis(names, axis=1).sort_index()
-    gaps = pd.date_range(data.index[0], data.index[-1], freq="D").difference(data.index)
+    step = _index_step(data.index, freq, what)
+    offset = (data.index - data.index[0]) % step
+    if (offset != pd.Timedelta(0)).any():
+        bad = data.index[offset != pd.Timedelta(0)]
+        raise DetectorInputError(
+            f"{what} has rows off its {step} grid, such as {[str(t) for t in bad[:5]]}: one row per period"
+        )
+    full = pd.date_range(data.index[0], data.index[-1], freq=step)
+    gaps = full.difference(data.index)
     if len(gaps):
         raise DetectorInputError(
-            f"{what} skips {len(gaps)} day(s) such as {[day.date().isoformat() for day in gaps[:5]]}: "
-            "make missing days explicit (build_usage_features zero-fills them)"
+            f"{what} skips {len(gaps)} {_unit(step)}(s) such as {[_format_time(t, step) for t in gaps[:5]]}: "
+            "make missing rows explicit (build_usage_features zero-fills missing days)"
         )
+    data.index = pd.DatetimeIndex(data.index, freq=step, name=DATE)
     try:
         data = data.astype("float64")
-    except (TypeError, ValueError) as error:
-        raise DetectorInputError(f"{what} has non-numeric values: {error}") from error
+    except (TypeError, ValueError):
+        numeric = data.apply(pd.to_numeric, errors="coerce")
+        rows, columns = np.nonzero((numeric.isna() & data.notna()).to_numpy())
+        raise DetectorInputError(
+            f"{what} has non-numeric values, first {data.iat[rows[0], columns[0]]!r} in series "
+            f"{names[columns[0]]!r} on {_format_time(data.index[rows[0]], step)}"
+        ) from None
     values = data.to_numpy()
     for problem, mask in (("NaN or infinite", ~np.isfinite(values)), ("negative", values < 0)):
         if mask.any():
             rows, columns = np.nonzero(mask)
             where = sorted({names[c] for c in columns})[:5]
-            first = data.index[rows.min()].date().isoformat()
+            first = _format_time(data.index[rows.min()], step)
             raise DetectorInputError(
                 f"{what} has {int(mask.sum())} {problem} value(s) in series {where} (first on {first})"
             )
-    data.index.name = DATE
     return data
 
 
@@ -128,80 +170,149 @@ def _long_format(result: dict[str, Any]) -> pd.DataFrame:
     )
 
 
+def _burst_zscore(zscore: np.ndarray, rows: int) -> np.ndarray:
+    """``sqrt(rows) * z`` of the least extreme of the last ``rows`` z-scores when they all point the same way, else 0.
+
+    Several moderately high rows in a row are as unlikely as one very high row: a burst of +3 sigma for three days
+    scores 5.2. Using the least extreme row keeps a single spike from raising the rows after it.
+    """
+    if rows <= 1:
+        return np.zeros_like(zscore)
+    lagged = [zscore] + [
+        np.vstack([np.full((lag, zscore.shape[1]), np.nan), zscore[:-lag]]) for lag in range(1, rows)
+    ]
+    with np.errstate(invalid="ignore"):
+        low = np.minimum.reduce(lagged)
+        high = np.maximum.reduce(lagged)
+        burst = np.where(low > 0, low, np.where(high < 0, high, 0.0))
+    return np.sqrt(rows) * np.where(np.isfinite(burst), burst, 0.0)
+
+
 class DecomposeIsolationForest(BaseEstimator):
-    """Causal seasonal decomposition + Isolation Forest on the residuals' robust z-scores + a calibrated threshold.
+    """Causal seasonal decomposition, severity scores (optionally an Isolation Forest over the decomposition's
+    features) and a per-series threshold calibrated to a false-alarm budget.
 
     Parameters
     ----------
     period:
-        Season length in days (7 for weekly seasonality of daily costs).
+        Rows per season: 7 for the weekly pattern of daily costs, 24 for the daily pattern of hourly data (168 for
+        hourly data with a weekly pattern, given three weeks of history).
+    alarm_budget:
+        False alarms per series per 30.44 days you are prepared to accept on normal data. Each series' threshold is
+        the score a normal row exceeds with that probability, from a peaks-over-threshold fit of its own training
+        scores (heavy-tailed series get higher thresholds).
     threshold_cutoff:
-        The anomaly threshold is ``mean + threshold_cutoff * std`` of each series' training anomaly scores.
+        A fixed score threshold (robust standard deviations) for every series instead of the calibrated one.
     seasonal_periods, trend_periods:
         How many past periods the seasonal profile and the trend's median period-on-period change look back over.
     scale_window:
-        Days of past residuals whose MAD scales the z-score; ``None`` means eight periods.
-    scale_floor:
-        The residual scale is at least this fraction of the level, so near-constant series do not alarm on cents.
+        Rows of past residuals whose MAD scales the z-score; ``None`` means eight periods.
+    scale_floor, min_scale:
+        The residual scale is at least ``scale_floor`` times the level and at least ``min_scale`` (in the series'
+        units, per row), so near-constant series do not alarm on cents.
     direction:
-        ``"both"``, ``"up"`` (spikes only) or ``"down"`` (drops only) may be flagged.
+        ``"both"``, ``"up"`` (spikes only) or ``"down"`` (drops only) may be flagged and score.
     min_deviation, min_relative_deviation:
-        Materiality: a day is flagged only if ``|value - expected|`` is at least this amount and this fraction of
-        the expected value, like cloud cost anomaly services' impact filters.
+        Materiality: a row is flagged only if ``|value - expected|`` is at least this amount and this share of the
+        expected value, like the impact filters of cloud cost anomaly services. A deviation of zero never is.
+    burst_rows:
+        Rows of the burst score (several moderately high rows in a row); 1 turns it off.
+    scorer:
+        ``"severity"``: the larger of the z-score and the burst score. ``"forest"``: that, raised where an
+        Isolation Forest over (z, burst, relative deviation) finds the combination rarer, mapped onto the same
+        scale by quantiles; beyond the training range the severity keeps ranking.
     n_estimators, max_samples, random_state:
-        Passed to scikit-learn's ``IsolationForest``.
+        Passed to scikit-learn's ``IsolationForest`` (``scorer="forest"``).
     max_fit_samples:
-        At most this many training z-scores (drawn at random) fit the forest; its trees only see ``max_samples``
-        points each, so more only costs time.
+        At most this many training rows (drawn at random) fit the forest.
     baseline_lag:
-        Days back to a second, older baseline; a day is judged against whichever baseline it is closer to, so the
-        end of a burst (when the recent baseline is still inflated) is not flagged as a drop. 0 turns it off.
+        Rows back to a second, older baseline; a row is judged against whichever baseline it is closer to, so the
+        end of a burst is not flagged as a drop. ``None`` means two periods; 0 turns it off.
     rebase_after, rebase_z:
-        No repeated alarms after a level shift: once ``rebase_after`` days in a row sit beyond ``rebase_z`` scales in
-        the same direction, the following days of that run are marked as a continuation and not flagged. 0 turns
-        it off.
+        No repeated alarms after a level shift: once ``rebase_after`` rows in a row sit beyond ``rebase_z`` scales
+        in the same direction, the following rows of that run are marked as a continuation. 0 turns it off.
     monthly_periods, monthly_z:
-        Day-of-month adjustment: the median residual of the same day of the month over the last
-        ``monthly_periods`` months is removed when it is consistently beyond ``monthly_z`` scales (month-start jobs
-        are learned, not alarmed on). 0 turns it off.
+        Day-of-month adjustment for daily data (month-end jobs are learned, not alarmed on). 0 turns it off.
     seasonality:
-        ``"multiplicative"`` (the weekly pattern scales with the level, as costs do) or ``"additive"``.
+        ``"multiplicative"`` (the pattern scales with the level, as costs do) or ``"additive"``.
+    freq:
+        The index's frequency (``"D"``, ``"h"``, ...); ``None`` infers it (dates without a time of day are daily).
 
-    The defaults were chosen on the quality benchmark's tuning seeds (``python -m benchmarks.quality --tune``).
+    The defaults were chosen by leave-one-family-out on the quality benchmark (``python -m benchmarks.quality``).
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "period": [Interval(Integral, 2, None, closed="left")],
+        "alarm_budget": [Interval(Real, 0, 1e4, closed="neither")],
+        "threshold_cutoff": [None, Interval(Real, 0, None, closed="neither")],
+        "seasonal_periods": [Interval(Integral, 1, None, closed="left")],
+        "trend_periods": [Interval(Integral, 1, None, closed="left")],
+        "scale_window": [None, Interval(Integral, 2, None, closed="left")],
+        "scale_floor": [Interval(Real, 0, 1, closed="both")],
+        "min_scale": [Interval(Real, 0, None, closed="left")],
+        "direction": [StrOptions({"both", "up", "down"})],
+        "min_deviation": [Interval(Real, 0, None, closed="left")],
+        "min_relative_deviation": [Interval(Real, 0, None, closed="left")],
+        "burst_rows": [Interval(Integral, 1, None, closed="left")],
+        "scorer": [StrOptions({"severity", "forest"})],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "max_samples": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Real, 0, 1, closed="right"),
+        ],
+        "random_state": ["random_state"],
+        "max_fit_samples": [Interval(Integral, 1, None, closed="left")],
+        "baseline_lag": [None, Interval(Integral, 0, None, closed="left")],
+        "rebase_after": [Interval(Integral, 0, None, closed="left")],
+        "rebase_z": [Interval(Real, 0, None, closed="neither")],
+        "monthly_periods": [Interval(Integral, 0, None, closed="left")],
+        "monthly_z": [Interval(Real, 0, None, closed="neither")],
+        "seasonality": [StrOptions({"multiplicative", "additive"})],
+        "freq": [None, str],
+    }
 
     def __init__(
         self,
         period: int = 7,
-        threshold_cutoff: float = 3.5,
+        alarm_budget: float = 0.1,
         *,
+        threshold_cutoff: float | None = None,
         seasonal_periods: int = 8,
         trend_periods: int = 4,
         scale_window: int | None = None,
         scale_floor: float = 0.02,
+        min_scale: float = 0.01,
         direction: Direction = "both",
-        min_deviation: float = 0.0,
-        min_relative_deviation: float = 0.0,
+        min_deviation: float = 1.0,
+        min_relative_deviation: float = 0.05,
+        burst_rows: int = 3,
+        scorer: Literal["severity", "forest"] = "forest",
         n_estimators: int = 100,
         max_samples: int | float | str = "auto",
         random_state: int | None = None,
-        max_fit_samples: int = 200_000,
-        baseline_lag: int = 14,
+        max_fit_samples: int = 100_000,
+        baseline_lag: int | None = None,
         rebase_after: int = 3,
         rebase_z: float = 3.0,
         monthly_periods: int = 3,
         monthly_z: float = 2.0,
         seasonality: Literal["multiplicative", "additive"] = "multiplicative",
+        freq: str | None = None,
     ) -> None:
         self.period = period
+        self.alarm_budget = alarm_budget
         self.threshold_cutoff = threshold_cutoff
         self.seasonal_periods = seasonal_periods
         self.trend_periods = trend_periods
         self.scale_window = scale_window
         self.scale_floor = scale_floor
+        self.min_scale = min_scale
         self.direction = direction
         self.min_deviation = min_deviation
         self.min_relative_deviation = min_relative_deviation
+        self.burst_rows = burst_rows
+        self.scorer = scorer
         self.n_estimators = n_estimators
         self.max_samples = max_samples
         self.random_state = random_state
@@ -212,48 +323,56 @@ class DecomposeIsolationForest(BaseEstimator):
         self.monthly_periods = monthly_periods
         self.monthly_z = monthly_z
         self.seasonality = seasonality
+        self.freq = freq
 
-    # -- fitting ---------------------------------------------------------------------------------------------------
+    # -- parameters ------------------------------------------------------------------------------------------------
 
     def _check_params(self) -> None:
-        if not isinstance(self.period, int | np.integer) or self.period < 2:
-            raise DetectorInputError(f"period must be a whole number of days >= 2, got {self.period!r}")
-        if self.direction not in ("both", "up", "down"):
-            raise DetectorInputError(f"direction must be 'both', 'up' or 'down', got {self.direction!r}")
-        if not np.isfinite(self.threshold_cutoff):
-            raise DetectorInputError(
-                f"threshold_cutoff must be a finite number, got {self.threshold_cutoff!r}"
-            )
-        if self.min_deviation < 0 or self.min_relative_deviation < 0:
-            raise DetectorInputError("min_deviation and min_relative_deviation must not be negative")
+        """Every parameter against ``_parameter_constraints``; the error names the parameter and what it got."""
+        try:
+            self._validate_params()
+        except ValueError as error:  # scikit-learn's InvalidParameterError
+            raise DetectorInputError(str(error)) from error
 
     @property
     def _scale_window(self) -> int:
         return self.scale_window if self.scale_window is not None else 8 * self.period
 
     @property
+    def _baseline_lag(self) -> int:
+        return self.baseline_lag if self.baseline_lag is not None else 2 * self.period
+
+    @property
     def required_history_days(self) -> int:
-        """Days before a scored day that fully determine its score: what scoring after a gap must be given."""
-        return history_needed(
-            self.period,
-            self.seasonal_periods,
-            self.trend_periods,
-            self._scale_window,
-            self.baseline_lag,
-            self.rebase_after,
-            self.monthly_periods,
+        """Rows before a scored row that fully determine its score: what scoring after a gap must be given."""
+        return (
+            history_needed(
+                self.period,
+                self.seasonal_periods,
+                self.trend_periods,
+                self._scale_window,
+                self._baseline_lag,
+                self.rebase_after,
+                self.monthly_periods,
+            )
+            + self.burst_rows
+            - 1
         )
 
-    def _decompose(self, frame: pd.DataFrame) -> CausalDecomposition:
+    # -- fitting ---------------------------------------------------------------------------------------------------
+
+    def _decompose(self, frame: pd.DataFrame, step: pd.Timedelta) -> CausalDecomposition:
         return causal_decompose(
             frame.to_numpy(),
-            first_day=int((frame.index[0] - _EPOCH).days),
+            first_row=int((frame.index[0] - _EPOCH) // step),
+            rows_per_day=1 if step == _ONE_DAY else 0,
             period=self.period,
             seasonal_periods=self.seasonal_periods,
             trend_periods=self.trend_periods,
             scale_window=self._scale_window,
             scale_floor=self.scale_floor,
-            baseline_lag=self.baseline_lag,
+            min_scale=self.min_scale,
+            baseline_lag=self._baseline_lag,
             rebase_after=self.rebase_after,
             rebase_z=self.rebase_z,
             monthly_periods=self.monthly_periods,
@@ -261,52 +380,88 @@ class DecomposeIsolationForest(BaseEstimator):
             multiplicative=self.seasonality == "multiplicative",
         )
 
+    def _features(self, decomposition: CausalDecomposition) -> tuple[np.ndarray, np.ndarray]:
+        """Severity (rows x series) and the forest's features (rows x series x 3), both direction-aware."""
+        zscore = np.clip(decomposition.zscore, -_Z_CLIP, _Z_CLIP)
+        burst = _burst_zscore(zscore, self.burst_rows)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            relative = np.clip(decomposition.residual / np.abs(decomposition.expected), -10.0, 10.0)
+        sign = {"both": None, "up": 1.0, "down": -1.0}[self.direction]
+        if sign is None:
+            severity = np.fmax(np.abs(zscore), np.abs(burst))
+        else:
+            severity = np.clip(np.fmax(sign * zscore, sign * burst), 0.0, None)
+            severity = np.where(np.isfinite(zscore), severity, np.nan)
+        features = np.stack([zscore, burst, np.where(np.isfinite(relative), relative, 0.0)], axis=-1)
+        return severity, features
+
     def fit(self, X: pd.DataFrame, y: None = None) -> DecomposeIsolationForest:
-        """Learn each series' baseline, the forest on residual z-scores and each series' threshold."""
-        self._fit(self._validated_history(X))
+        """Learn each series' baseline, the score mapping and each series' calibrated threshold."""
+        self._fit(*self._validated_history(X))
         return self
 
-    def _validated_history(self, X: pd.DataFrame) -> pd.DataFrame:
+    def _validated_history(self, X: pd.DataFrame) -> tuple[pd.DataFrame, pd.Timedelta]:
         self._check_params()
-        history = validate_series_frame(X, what="training history")
+        history = validate_series_frame(X, what="training history", freq=self.freq)
+        step = pd.Timedelta(history.index.freq)
         needed = min_history_days(self.period)
         if len(history) < needed:
             raise DetectorInputError(
-                f"training history has {len(history)} day(s) ({history.index[0].date()} to "
-                f"{history.index[-1].date()}); a period of {self.period} days needs at least {needed}: "
-                f"{warm_up_days(self.period)} to warm up the causal decomposition and two periods to calibrate "
-                "the threshold"
+                f"training history has {len(history)} {_unit(step)}(s) ({_format_time(history.index[0], step)} to "
+                f"{_format_time(history.index[-1], step)}); a period of {self.period} rows needs at least "
+                f"{needed} (three periods)"
             )
-        return history
+        return history, step
 
-    def _fit(self, history: pd.DataFrame) -> tuple[CausalDecomposition, np.ndarray]:
+    def _forest_scores(self, severity: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """Forest scores mapped onto the severity scale (NaN where the row is not gated in)."""
+        out = np.full(severity.shape, np.nan)
+        gated = np.isfinite(severity) & (severity >= _FOREST_GATE)
+        if gated.any():
+            raw = -self.isolation_forest_.score_samples(features[gated].astype(np.float32))
+            rank = np.searchsorted(self.forest_quantiles_, raw, side="right") / len(self.forest_quantiles_)
+            out[gated] = np.quantile(self.severity_quantiles_, np.clip(rank, 0.0, 1.0))
+        return out
+
+    def _score(self, severity: np.ndarray, features: np.ndarray) -> np.ndarray:
+        if self.scorer == "severity":
+            return severity
+        return np.fmax(severity, self._forest_scores(severity, features))
+
+    def _fit(self, history: pd.DataFrame, step: pd.Timedelta) -> tuple[CausalDecomposition, np.ndarray]:
         """Fit on a validated history; return its decomposition and anomaly scores for ``fit_detect``."""
         values = history.to_numpy()
-        decomposition = self._decompose(history)
-        zscore = np.clip(decomposition.zscore, -_Z_CLIP, _Z_CLIP)
-
-        pooled = zscore[np.isfinite(zscore)]
+        decomposition = self._decompose(history, step)
+        severity, features = self._features(decomposition)
+        finite = np.isfinite(severity)
         rng = np.random.default_rng(self.random_state)
-        if pooled.size > self.max_fit_samples:
-            pooled = rng.choice(pooled, self.max_fit_samples, replace=False)
-        forest = IsolationForest(
-            n_estimators=self.n_estimators,
-            max_samples=self.max_samples,
-            random_state=self.random_state,
-        ).fit(pooled[:, None])
-        scorer = StepScorer.from_forest(forest)
-
-        self.isolation_forest_ = forest
-        self.score_breaks_ = scorer.breaks
-        self.score_steps_ = scorer.scores
-        scores = scorer.score(zscore)
-        self.threshold_ = cap_below_extremes(mean_std_threshold(scores, self.threshold_cutoff), scorer.scores)
+        if self.scorer == "forest":
+            rows = np.flatnonzero(finite.reshape(-1))
+            if rows.size > self.max_fit_samples:
+                rows = np.sort(rng.choice(rows, self.max_fit_samples, replace=False))
+            sample = features.reshape(-1, features.shape[-1])[rows].astype(np.float32)
+            forest = IsolationForest(
+                n_estimators=self.n_estimators, max_samples=self.max_samples, random_state=self.random_state
+            ).fit(sample)
+            self.isolation_forest_ = forest
+            # Quantile map from forest scores to severities of the same training rows (same rank, same score).
+            grid = np.linspace(0.0, 1.0, 201)
+            self.forest_quantiles_ = np.quantile(-forest.score_samples(sample), grid)
+            self.severity_quantiles_ = np.quantile(severity.reshape(-1)[rows], grid)
+        scores = self._score(severity, features)
+        if self.threshold_cutoff is not None:
+            self.threshold_ = np.full(values.shape[1], float(self.threshold_cutoff))
+        else:
+            # Rows that continue a reported shift are never flagged, so they do not calibrate the threshold either.
+            calibration = np.where(decomposition.continuing, np.nan, scores)
+            self.threshold_ = tail_thresholds(calibration, budget_to_risk(self.alarm_budget, _ONE_DAY / step))
         self.series_ = list(history.columns)
         self.feature_names_in_ = np.asarray(self.series_, dtype=object)
         self.n_features_in_ = len(self.series_)
+        self.step_seconds_ = int(step.total_seconds())
         self.history_ = values[-self.required_history_days :].copy()
-        self.history_end_ = history.index[-1].date().isoformat()
-        self.training_start_ = history.index[0].date().isoformat()
+        self.history_end_ = _format_time(history.index[-1], step)
+        self.training_start_ = _format_time(history.index[0], step)
         self.training_end_ = self.history_end_
         self.n_training_days_ = len(history)
         self.versions_ = {
@@ -318,25 +473,31 @@ class DecomposeIsolationForest(BaseEstimator):
     # -- scoring ---------------------------------------------------------------------------------------------------
 
     @property
+    def step_(self) -> pd.Timedelta:
+        check_is_fitted(self, "step_seconds_")
+        return pd.Timedelta(seconds=self.step_seconds_)
+
+    @property
     def thresholds(self) -> pd.Series:
         """The anomaly threshold of each series."""
         check_is_fitted(self, "threshold_")
         return pd.Series(self.threshold_, index=self.series_, name=THRESHOLD)
 
     def _with_history(self, frame: pd.DataFrame, columns: list[int]) -> pd.DataFrame:
-        """``frame`` preceded by the stored training tail, so its first days get their full history."""
+        """``frame`` preceded by the stored training tail, so its first rows get their full history."""
         end = pd.Timestamp(self.history_end_)
         first = frame.index[0]
-        if first > end + pd.Timedelta(days=1):
+        if first > end + self.step_:
             # A gap after training: the frame must bring its own history.
             return frame
-        tail_index = pd.date_range(end=end, periods=len(self.history_), freq="D", name=DATE)
+        tail_index = pd.date_range(end=end, periods=len(self.history_), freq=self.step_, name=DATE)
         tail = pd.DataFrame(self.history_[:, columns], index=tail_index, columns=frame.columns)
         return pd.concat([tail[tail.index < first], frame])
 
     def _evaluate(self, X: pd.DataFrame, start: Any = None) -> dict[str, Any]:
         check_is_fitted(self, "threshold_")
-        frame = validate_series_frame(X, what="frame to score")
+        step = self.step_
+        frame = validate_series_frame(X, what="frame to score", freq=self.freq or step)
         position = {name: index for index, name in enumerate(self.series_)}
         unknown = [name for name in frame.columns if name not in position]
         if unknown:
@@ -345,25 +506,27 @@ class DecomposeIsolationForest(BaseEstimator):
                 f"such as {self.series_[:10]})"
             )
         columns = [position[name] for name in frame.columns]
-        first_scored = frame.index[0] if start is None else pd.Timestamp(start).normalize()
+        first_scored = frame.index[0] if start is None else pd.Timestamp(start)
+        if step >= _ONE_DAY:
+            first_scored = first_scored.normalize()
         if first_scored > frame.index[-1]:
             raise DetectorInputError(
-                f"start {first_scored.date()} is after the last day of the frame ({frame.index[-1].date()})"
+                f"start {_format_time(first_scored, step)} is after the last row of the frame "
+                f"({_format_time(frame.index[-1], step)})"
             )
         combined = self._with_history(frame, columns)
         history_before = (combined.index < first_scored).sum()
-        gap_after_training = combined.index[0] > pd.Timestamp(self.history_end_) + pd.Timedelta(days=1)
+        gap_after_training = combined.index[0] > pd.Timestamp(self.history_end_) + step
         if gap_after_training and history_before < self.required_history_days:
             raise DetectorInputError(
-                f"scoring from {first_scored.date()} needs the {self.required_history_days} days before it: "
-                f"the model's training ended on {self.history_end_} and the frame starts on "
-                f"{combined.index[0].date()}; include more history in the frame"
+                f"scoring from {_format_time(first_scored, step)} needs the {self.required_history_days} "
+                f"{_unit(step)}s before it: the model's training ended on {self.history_end_} and the frame starts on "
+                f"{_format_time(combined.index[0], step)}; include more history in the frame"
             )
-        decomposition = self._decompose(combined)
+        decomposition = self._decompose(combined, step)
         keep = combined.index >= max(first_scored, frame.index[0])
-        scores = StepScorer(self.score_breaks_, self.score_steps_).score(
-            np.clip(decomposition.zscore[keep], -_Z_CLIP, _Z_CLIP)
-        )
+        severity, features = self._features(decomposition)
+        scores = self._score(severity[keep], features[keep])
         return self._assemble(combined[keep], decomposition, keep, scores, columns)
 
     def _assemble(
@@ -374,7 +537,7 @@ class DecomposeIsolationForest(BaseEstimator):
         scores: np.ndarray,
         columns: list[int],
     ) -> dict[str, Any]:
-        """Values, expectations, scores and flags of the days of ``frame`` (rows ``keep`` of the decomposition)."""
+        """Values, expectations, scores and flags of the rows of ``frame`` (rows ``keep`` of the decomposition)."""
         expected = decomposition.expected[keep]
         residual = decomposition.residual[keep]
         threshold = self.threshold_[columns]
@@ -384,8 +547,9 @@ class DecomposeIsolationForest(BaseEstimator):
                 flags &= residual > 0
             elif self.direction == "down":
                 flags &= residual < 0
-            flags &= np.abs(residual) >= self.min_deviation
-            flags &= np.abs(residual) >= self.min_relative_deviation * np.abs(expected)
+            deviation = np.abs(residual)
+            flags &= (deviation > 0) & (deviation >= self.min_deviation)
+            flags &= deviation >= self.min_relative_deviation * np.abs(expected)
         return {
             "index": frame.index,
             "series": list(frame.columns),
@@ -399,36 +563,33 @@ class DecomposeIsolationForest(BaseEstimator):
         }
 
     def score_samples(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Anomaly score per day and series: higher is more anomalous.
-
-        This is the Isolation Forest paper's ``s(x)`` (about 0.5 for ordinary days, towards 1 for anomalies);
-        scikit-learn's ``IsolationForest.score_samples`` returns its negative. NaN during the warm-up.
-        """
+        """Anomaly score per row and series: the deviation's severity in robust standard deviations (higher is
+        more anomalous, unbounded, so larger deviations always rank higher). NaN during the warm-up."""
         result = self._evaluate(X)
         return pd.DataFrame(result[ANOMALY_SCORE], index=result["index"], columns=result["series"])
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        """-1 for anomalous days and 1 for the others, as scikit-learn's outlier detectors."""
+        """-1 for anomalous rows and 1 for the others, as scikit-learn's outlier detectors."""
         result = self._evaluate(X)
         return pd.DataFrame(
             np.where(result[IS_ANOMALY], -1, 1), index=result["index"], columns=result["series"]
         )
 
     def detect(self, X: pd.DataFrame, start: Any = None) -> pd.DataFrame:
-        """Long-format results (one row per date and series) for the days of ``X`` from ``start`` on.
+        """Long-format results (one row per timestamp and series) for the rows of ``X`` from ``start`` on.
 
         Columns: usage_date, series, value, expected, residual, anomaly_score, threshold, is_anomaly, continuing.
-        Days before ``start`` in ``X`` only serve as history.
+        Rows before ``start`` in ``X`` only serve as history.
         """
         return _long_format(self._evaluate(X, start=start))
 
     def fit_detect(self, X: pd.DataFrame, y: None = None) -> pd.DataFrame:
-        """``fit(X)``, then the results of ``detect`` for the training days, decomposing ``X`` only once.
+        """``fit(X)``, then the results of ``detect`` for the training rows, decomposing ``X`` only once.
 
-        Training days are scored causally too; the first ``warm_up_days`` of them have no expected value.
+        Training rows are scored causally too; the first ``warm_up_days`` of them have no expected value.
         """
-        history = self._validated_history(X)
-        decomposition, scores = self._fit(history)
+        history, step = self._validated_history(X)
+        decomposition, scores = self._fit(history, step)
         result = self._assemble(history, decomposition, slice(None), scores, list(range(len(self.series_))))
         return _long_format(result)
 
@@ -444,6 +605,7 @@ class DecomposeIsolationForest(BaseEstimator):
                 name: float(value) for name, value in zip(self.series_, self.threshold_, strict=True)
             },
             "period": int(self.period),
+            "freq": pd.tseries.frequencies.to_offset(self.step_).freqstr,
             "training_start": self.training_start_,
             "training_end": self.training_end_,
             "n_training_days": int(self.n_training_days_),

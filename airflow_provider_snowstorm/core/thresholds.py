@@ -1,35 +1,107 @@
-"""Anomaly thresholds calibrated on a model's own training scores."""
+"""Anomaly thresholds calibrated to a false-alarm risk with peaks over threshold (POT).
+
+A mean + k * std rule on bounded scores flags whatever lies outside the training range, whatever the series' noise.
+Here each series' threshold is the score that a normal row exceeds with probability ``risk``: a high empirical
+quantile ``u`` of its training scores, plus a generalised Pareto tail fitted to the excesses over ``u`` (Siffer et
+al., "Anomaly detection in streams with extreme value theory", KDD 2017). Heavy-tailed series get a higher
+threshold, light-tailed ones a lower one.
+
+A series rarely has enough excesses for a stable shape, so the shape is shrunk towards the estimate pooled over
+all series of the model, itself shrunk towards a heavy-tailed prior; with few training scores the threshold is
+widened rather than refused.
+"""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-__all__ = ["cap_below_extremes", "mean_std_threshold"]
+__all__ = ["DAYS_PER_MONTH", "budget_to_risk", "tail_thresholds"]
+
+DAYS_PER_MONTH = 30.44
+# Prior tail shape of robust z-scores (0 is exponential, 0.25 a Student-t with 4 degrees of freedom) and how many
+# excesses it weighs like: a series needs more excesses than this before its own shape dominates.
+PRIOR_SHAPE = 0.2
+PRIOR_EXCESSES = 40
+# At least this many excesses per series define the initial threshold u (a lower quantile with little history).
+MIN_EXCESSES = 8
+TAIL_SHARE = 0.05
+# Widening of a threshold estimated from few excesses: times 1 + WIDEN / sqrt(excesses).
+WIDEN = 0.5
 
 
-def mean_std_threshold(training_scores: np.ndarray, cutoff: float) -> np.ndarray:
-    """Per series (columns): ``mean + cutoff * std`` of the finite training scores.
+def budget_to_risk(alarm_budget: float, rows_per_day: float) -> float:
+    """Per-row exceedance probability for ``alarm_budget`` false alarms per series per 30.44 days.
 
-    This is the seed's ``anomaly_threshold`` rule. Scores of a series without a single finite training score give
-    NaN, which flags nothing.
+    Consecutive flags make one alarm, so this is conservative when normal excursions last several rows.
+    """
+    return float(alarm_budget) / (DAYS_PER_MONTH * float(rows_per_day))
+
+
+def _quantile_fit(excesses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GPD shape and scale per column of NaN-padded excesses, from their median and upper quartile.
+
+    For a GPD, ``Q(0.75) / Q(0.5) = 2 ** shape + 1`` and ``Q(0.5) = scale * (2 ** shape - 1) / shape``. Quantiles,
+    unlike moments, are not carried away by the few real incidents that a training span holds.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: series without excesses
+        median, upper = np.nanquantile(excesses, [0.5, 0.75], axis=0)
+        shape = np.log2(np.maximum(upper / median - 1.0, 1e-3))
+    return np.where(np.isfinite(shape), shape, 0.0), np.where(np.isfinite(median), median, 0.0)
+
+
+def _median_to_scale(median: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.where(np.abs(shape) > 1e-6, (2.0**shape - 1.0) / shape, np.log(2.0))
+    return median / factor
+
+
+def tail_thresholds(
+    training_scores: np.ndarray,
+    risk: float,
+    *,
+    min_threshold: float = 3.0,
+    prior_shape: float = PRIOR_SHAPE,
+    prior_excesses: int = PRIOR_EXCESSES,
+) -> np.ndarray:
+    """Per series (columns of ``training_scores``, rows x series): the score exceeded by a normal row with
+    probability ``risk``, never below ``min_threshold``.
+
+    NaN scores (the decomposition's warm-up) are ignored; a series without a single finite score gets the prior
+    threshold of a series with ``MIN_EXCESSES`` scores.
     """
     scores = np.asarray(training_scores, dtype=np.float64)
     if scores.ndim == 1:
         scores = scores[:, None]
+    if not 0 < risk < 1:
+        raise ValueError(f"risk must be a probability in (0, 1), got {risk!r}")
     finite = np.isfinite(scores)
-    counts = finite.sum(axis=0)
-    filled = np.where(finite, scores, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = filled.sum(axis=0) / counts
-        variance = (np.where(finite, scores - mean, 0.0) ** 2).sum(axis=0) / counts
-    return mean + cutoff * np.sqrt(variance)
-
-
-def cap_below_extremes(thresholds: np.ndarray, step_scores: np.ndarray) -> np.ndarray:
-    """Thresholds lowered, where needed, to just below the score of the most extreme values on either side.
-
-    A one-feature forest's score is flat beyond its outermost splits; a threshold above that plateau could never be
-    crossed, so a series with very regular training scores would never alarm however large the anomaly.
-    """
-    plateau = min(step_scores[0], step_scores[-1])
-    return np.minimum(thresholds, np.nextafter(plateau, -np.inf))
+    n = finite.sum(axis=0).astype(np.float64)
+    # Initial threshold u: the (1 - TAIL_SHARE) quantile, lowered so that at least MIN_EXCESSES rows exceed it.
+    share = np.clip(np.maximum(TAIL_SHARE, MIN_EXCESSES / np.maximum(n, 1.0)), TAIL_SHARE, 0.5)
+    filled = np.where(finite, scores, np.nan)
+    with np.errstate(invalid="ignore"):
+        u = np.array(
+            [
+                np.nanquantile(filled[:, column], 1.0 - share[column]) if n[column] else 0.0
+                for column in range(scores.shape[1])
+            ]
+        )
+        above = finite & (filled > u)
+    excesses = np.where(above, filled - u, np.nan)
+    counts = above.sum(axis=0).astype(np.float64)
+    own_shape, median_excess = _quantile_fit(excesses)
+    own_shape = np.clip(own_shape, -0.5, 1.0)
+    pooled = (np.sum(counts * own_shape) + prior_excesses * prior_shape) / (counts.sum() + prior_excesses)
+    shape = np.clip((counts * own_shape + prior_excesses * pooled) / (counts + prior_excesses), -0.25, 0.75)
+    scale = np.where(counts > 0, _median_to_scale(median_excess, shape), 0.0)
+    tail = np.maximum(counts, 1.0) / np.maximum(n, 1.0)  # share of rows above u
+    ratio = np.minimum(risk / tail, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        growth = np.where(np.abs(shape) > 1e-6, (ratio ** (-shape) - 1.0) / shape, -np.log(ratio))
+    threshold = u + scale * growth
+    # Few excesses: the tail is uncertain, so widen (by WIDEN / sqrt(excesses)) instead of trusting a thin estimate.
+    threshold *= 1.0 + WIDEN / np.sqrt(np.maximum(counts, 1.0))
+    return np.maximum(np.where(np.isfinite(threshold), threshold, min_threshold), min_threshold)

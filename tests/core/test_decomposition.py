@@ -54,10 +54,10 @@ def test_multiplicative_seasonality_follows_growth_within_a_percent() -> None:
 def test_no_day_uses_its_own_or_later_values() -> None:
     rng = np.random.default_rng(3)
     values = rng.lognormal(4, 0.2, (150, 3))
-    before = causal_decompose(values, first_day=20_000)
+    before = causal_decompose(values, first_row=20_000)
     changed = values.copy()
     changed[100:] *= 5
-    after = causal_decompose(changed, first_day=20_000)
+    after = causal_decompose(changed, first_row=20_000)
     np.testing.assert_array_equal(before.scale[:101], after.scale[:101])
     # Day 100's own value only picks which past baseline it is compared with; earlier days are untouched.
     for name in ("expected", "residual", "continuing"):
@@ -68,9 +68,9 @@ def test_history_needed_is_enough_to_reproduce_the_full_computation() -> None:
     rng = np.random.default_rng(4)
     values = rng.lognormal(4, 0.2, (500, 2))
     needed = history_needed(7, 8, 4, 56, baseline_lag=14, rebase_after=3, monthly_periods=3)
-    full = causal_decompose(values, first_day=19_000)
+    full = causal_decompose(values, first_row=19_000)
     for cut in (400, 403, 406):
-        tail = causal_decompose(values[cut - needed :], first_day=19_000 + cut - needed)
+        tail = causal_decompose(values[cut - needed :], first_row=19_000 + cut - needed)
         np.testing.assert_array_equal(tail.zscore[needed:], full.zscore[cut:])
         np.testing.assert_array_equal(tail.continuing[needed:], full.continuing[cut:])
 
@@ -78,7 +78,7 @@ def test_history_needed_is_enough_to_reproduce_the_full_computation() -> None:
 def test_first_zscore_arrives_within_the_warm_up() -> None:
     values = np.random.default_rng(5).lognormal(4, 0.2, (60, 1))
     for first_day in range(7):
-        zscore = causal_decompose(values, first_day=first_day).zscore[:, 0]
+        zscore = causal_decompose(values, first_row=first_day).zscore[:, 0]
         assert np.isfinite(zscore[warm_up_days(7) :]).all()
 
 
@@ -93,7 +93,7 @@ def test_scale_floor_bounds_zscores_of_constant_series() -> None:
 def test_a_level_shift_stops_counting_as_anomalous_after_its_first_days() -> None:
     values = np.random.default_rng(6).lognormal(4, 0.03, (200, 1))
     values[150:] *= 1.8
-    result = causal_decompose(values, first_day=19_000)
+    result = causal_decompose(values, first_row=19_000)
     assert (result.zscore[150:153, 0] > 3).all()
     # The days right after the first ones continue the shift (not re-alarmed), then the baseline has adapted.
     quiet = (result.zscore[153:165, 0] <= 3) | result.continuing[153:165, 0]
@@ -103,7 +103,7 @@ def test_a_level_shift_stops_counting_as_anomalous_after_its_first_days() -> Non
 def test_the_end_of_a_burst_is_not_a_drop() -> None:
     values = np.random.default_rng(7).lognormal(4, 0.03, (200, 1))
     values[150:156] *= 2.0
-    result = causal_decompose(values, first_day=19_000)
+    result = causal_decompose(values, first_row=19_000)
     assert result.zscore[150, 0] > 3
     assert (result.zscore[156:170, 0] > -3).all()
 
@@ -114,8 +114,8 @@ def test_a_recurring_month_start_bump_is_learned() -> None:
     first_of_month = (index.astype("datetime64[M]").astype("datetime64[D]") == index)[:, None]
     values = np.where(first_of_month, values * 1.5, values)
     first_day = int((index[0] - np.datetime64("1970-01-01")).astype(int))
-    learned = causal_decompose(values, first_day=first_day).zscore[first_of_month[:, 0]][-3:, 0]
-    ignored = causal_decompose(values, first_day=first_day, monthly_periods=0).zscore[first_of_month[:, 0]][
+    learned = causal_decompose(values, first_row=first_day).zscore[first_of_month[:, 0]][-3:, 0]
+    ignored = causal_decompose(values, first_row=first_day, monthly_periods=0).zscore[first_of_month[:, 0]][
         -3:, 0
     ]
     assert (np.abs(learned) < 3).all()

@@ -101,23 +101,108 @@ def test_fit_detect_equals_fit_then_detect(costs: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(together, separately)
 
 
-def test_threshold_is_mean_plus_cutoff_std_of_training_scores(costs: pd.DataFrame) -> None:
+def test_a_fixed_threshold_cutoff_replaces_the_calibrated_threshold(costs: pd.DataFrame) -> None:
     training = costs.iloc[:TRAIN_DAYS]
-    loose = DecomposeIsolationForest(threshold_cutoff=1.0, random_state=0).fit(training)
-    strict = DecomposeIsolationForest(threshold_cutoff=3.0, random_state=0).fit(training)
-    scores = loose.score_samples(training)
-    expected = scores.mean() + 3.0 * scores.std(ddof=0)
-    # Capped just below the forest's score plateau for extreme values, so that the largest anomalies always alarm.
-    plateau = np.nextafter(min(strict.score_steps_[0], strict.score_steps_[-1]), -np.inf)
-    np.testing.assert_allclose(strict.thresholds.to_numpy(), np.minimum(expected.to_numpy(), plateau))
-    assert (strict.thresholds >= loose.thresholds).all()
+    fixed = DecomposeIsolationForest(threshold_cutoff=4.5, random_state=0).fit(training)
+    assert (fixed.thresholds == 4.5).all()
 
 
-def test_a_threshold_never_rises_above_the_score_of_extreme_values(costs: pd.DataFrame) -> None:
-    detector = DecomposeIsolationForest(threshold_cutoff=50.0, random_state=0).fit(costs.iloc[:TRAIN_DAYS])
+def test_a_larger_alarm_budget_lowers_every_threshold(costs: pd.DataFrame) -> None:
+    training = costs.iloc[:TRAIN_DAYS]
+    strict = DecomposeIsolationForest(alarm_budget=0.05, random_state=0).fit(training)
+    loose = DecomposeIsolationForest(alarm_budget=3.0, random_state=0).fit(training)
+    assert (loose.thresholds < strict.thresholds).all()
+    assert (loose.thresholds >= 3.0).all()
+
+
+def test_calibrated_false_alarms_stay_near_the_budget_on_normal_heavy_tailed_data() -> None:
+    """Student-t noise (3 degrees of freedom) on 40 series: the alarm rate on normal days is of the budget's order."""
+    rng = np.random.default_rng(11)
+    days = 900
+    index = pd.date_range("2023-01-02", periods=days, freq="D")
+    weekday = np.where(np.arange(days) % 7 < 5, 1.0, 0.5)[:, None]
+    noise = 1 + 0.15 * np.clip(rng.standard_t(3, (days, 40)), -5, 5)
+    frame = pd.DataFrame(1000 * weekday * noise, index=index, columns=[f"s{i}" for i in range(40)])
+    model = DecomposeIsolationForest(alarm_budget=0.5, random_state=0).fit(frame.iloc[:365])
+    flags = model.predict(frame.iloc[365:]).to_numpy() == -1
+    starts = flags & ~np.vstack([np.zeros((1, 40), bool), flags[:-1]])
+    alarms_per_series_month = starts.sum() / 40 / ((days - 365) / 30.44)
+    assert 0.05 < alarms_per_series_month < 1.0
+
+
+def test_scores_keep_ranking_beyond_the_training_range(
+    model: DecomposeIsolationForest, costs: pd.DataFrame
+) -> None:
     new_days = costs.iloc[TRAIN_DAYS:].copy()
-    new_days.iloc[10, 0] *= 20
-    assert detector.detect(new_days)["is_anomaly"].sum() >= 1
+    new_days.iloc[10, 0] *= 1.5
+    new_days.iloc[17, 0] *= 4.0
+    new_days.iloc[24, 0] *= 40.0
+    scores = model.score_samples(new_days)["series_0"].iloc[[10, 17, 24]].to_numpy()
+    assert scores[0] < scores[1] < scores[2]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda index: np.zeros(len(index)),
+        lambda index: np.full(len(index), 120.0),
+        lambda index: np.where(index.day_of_week < 5, 80.0, 6.0),
+    ],
+    ids=["all-zero", "flat-charge", "exact-weekly"],
+)
+def test_series_without_variation_never_alarm(make) -> None:
+    index = pd.date_range("2025-01-06", periods=200, freq="D")
+    frame = pd.DataFrame({"flat": make(index)}, index=index)
+    result = DecomposeIsolationForest(random_state=0).fit(frame.iloc[:120]).detect(frame.iloc[120:])
+    assert not result["is_anomaly"].any()
+
+
+def test_hourly_data_with_three_days_of_history_fits_and_flags_a_runaway() -> None:
+    index = pd.date_range("2025-03-03", periods=24 * 10, freq="h")
+    hour = index.hour.to_numpy()
+    rng = np.random.default_rng(2)
+    busy = np.where((hour >= 8) & (hour < 18), 10.0, 1.0) * rng.lognormal(0, 0.1, len(index))
+    frame = pd.DataFrame({"wh": busy}, index=index)
+    frame.iloc[24 * 8 + 20 : 24 * 8 + 26, 0] = 12.0  # left running at full size overnight
+    model = DecomposeIsolationForest(period=24, random_state=0).fit(frame.iloc[: 24 * 3])
+    assert model.metadata["freq"] == "h"
+    result = model.detect(frame.iloc[24 * 3 :]).set_index("usage_date")
+    flagged = result.index[result["is_anomaly"]]
+    # Three days of history give a wide threshold: the alarm comes within three hours of the start.
+    assert index[24 * 8 + 20] <= flagged.min() <= index[24 * 8 + 22]
+    assert len(flagged) <= 8
+
+
+def test_rows_off_the_frequency_grid_are_named() -> None:
+    index = pd.date_range("2025-03-03", periods=100, freq="h").delete(50)
+    frame = pd.DataFrame({"wh": np.ones(99)}, index=index)
+    with pytest.raises(DetectorInputError, match=r"skips 1 row\(s\) such as \['2025-03-05T02:00:00'\]"):
+        DecomposeIsolationForest(period=24).fit(frame)
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"seasonality": "multiplicatve"}, "seasonality"),
+        ({"threshold_cutoff": -10}, "threshold_cutoff"),
+        ({"threshold_cutoff": "3.0"}, "threshold_cutoff"),
+        ({"baseline_lag": -5}, "baseline_lag"),
+        ({"alarm_budget": 0}, "alarm_budget"),
+        ({"period": 1}, "period"),
+        ({"direction": "sideways"}, "direction"),
+        ({"scorer": "svm"}, "scorer"),
+        ({"min_deviation": -1}, "min_deviation"),
+    ],
+)
+def test_every_bad_parameter_is_named_before_any_work(costs: pd.DataFrame, params: dict, name: str) -> None:
+    with pytest.raises(DetectorInputError, match=f"'{name}' parameter"):
+        DecomposeIsolationForest(**params).fit(costs)
+
+
+def test_every_init_parameter_has_a_constraint() -> None:
+    assert set(DecomposeIsolationForest._parameter_constraints) == set(
+        DecomposeIsolationForest().get_params()
+    )
 
 
 def test_predict_marks_anomalies_with_minus_one(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
