@@ -206,7 +206,9 @@ class BatchScoreOperator(FeatureSourceOperator):
             )
         self.log.info("Scoring %r with model %s %s (%s)", series, name, stored.version, stored.uri)
         # The run that trained this version, for the report's "training run" link next to the scoring run.
-        wandb_record = stored.metadata.get("wandb") or {}
+        # The store keeps the caller's metadata (with the W&B record) under "metadata"; a W&B artifact at the top.
+        nested = stored.metadata.get("metadata")
+        wandb_record = (nested if isinstance(nested, dict) else stored.metadata).get("wandb") or {}
         if not hasattr(self, "_training_run_urls"):
             self._training_run_urls = {}
         self._training_run_urls[series] = (

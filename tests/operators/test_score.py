@@ -137,3 +137,21 @@ def test_scoring_after_a_gap_reads_the_history_the_model_needs(score, context, m
     (read_from,) = {call.kwargs["start"] for call in reader.call_args_list}
     model_history = (pd.Timestamp("2025-07-22") - pd.Timestamp(read_from)).days
     assert model_history >= 200
+
+
+def test_names_the_training_run_beside_the_scoring_run(
+    features_db: Path, wandb_offline: dict[str, Path], context: dict[str, Any], score
+) -> None:
+    """The report links both: the run that trained the model and the run that scored the window."""
+    trained = DecomposeIsolationForestOperator(
+        task_id="train",
+        series=["compute"],
+        conn_id="features_db",
+        features_table=FEATURES_TABLE,
+        training_end="2025-06-30",
+        detector_params={"random_state": 0},
+    ).execute(context)
+    summary = score().execute(context)
+    assert summary["training_run_url"] == trained[0]["run_url"]
+    assert summary["training_run_url"]
+    assert summary["training_run_url"] != summary["run_url"]
