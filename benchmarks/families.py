@@ -96,7 +96,9 @@ class _Plan:
     drop_rows: tuple[int, int] = (1, 5)
     runaway_rows: tuple[int, int] = (10, 60)
     shift_label_rows: int = SHIFT_LABEL_DAYS
-    slot_rows: int = 21  # at most one incident per slot, so incidents never overlap
+    slot_rows: int = (
+        22  # at most one incident per slot, so incidents never overlap; 22 - 7 - 1 = two weeks of starts
+    )
     scored_rate: float = 2.5  # mean incidents per series in the scored span
     train_rate: float = 1.0  # ... and in the training span
     warm_rows: int = 28  # no incident in the very first rows
@@ -113,15 +115,34 @@ def _magnitude(rng: np.random.Generator, sigma: np.ndarray, base: np.ndarray) ->
     return np.exp(rng.uniform(np.log(SUBTLE), np.log(HUGE))) * sigma
 
 
-def _slot_starts(rng: np.random.Generator, first: int, last: int, plan: _Plan, count: int) -> list[int]:
-    """Up to ``count`` sorted start rows in [first, last), one per slot of ``plan.slot_rows``."""
+def _slot_starts(
+    rng: np.random.Generator, first: int, last: int, plan: _Plan, count: int
+) -> list[tuple[int, int]]:
+    """Up to ``count`` sorted (start row, slot end) in [first, last), one per slot of ``plan.slot_rows``.
+
+    An incident starting at ``start`` must end before its slot's end, so incidents never overlap.
+    """
     slots = (last - first) // plan.slot_rows
     if slots <= 0 or count <= 0:
         return []
     chosen = np.sort(rng.choice(slots, size=min(count, slots), replace=False))
-    longest = max(plan.burst_rows[1], plan.drop_rows[1], plan.runaway_rows[1], plan.shift_label_rows)
-    room = max(plan.slot_rows - longest - 1, 1)
-    return [int(first + slot * plan.slot_rows + rng.integers(0, room)) for slot in chosen]
+    room = max(plan.slot_rows - _longest(plan) - 1, 1)
+    return [
+        (int(first + slot * plan.slot_rows + rng.integers(0, room)), int(first + (slot + 1) * plan.slot_rows))
+        for slot in chosen
+    ]
+
+
+def _longest(plan: _Plan) -> int:
+    """Rows of the longest labelled incident the plan can draw (bursts stand in for runaways without evenings)."""
+    longest = {
+        "spike": plan.spike_rows[1],
+        "burst": plan.burst_rows[1],
+        "drop": plan.drop_rows[1],
+        "runaway": max(plan.runaway_rows[1], plan.burst_rows[1]),
+        "level_shift": plan.shift_label_rows,
+    }
+    return max(longest[kind] for kind in plan.kinds)
 
 
 def _inject(
@@ -136,24 +157,23 @@ def _inject(
     """Add incidents to one series in place (values, and base/sigma after level shifts); return their labels."""
     rows = len(values)
     train = round(TRAIN_SHARE * rows)
-    longest = max(plan.burst_rows[1], plan.drop_rows[1], plan.runaway_rows[1], plan.shift_label_rows)
-    starts = _slot_starts(rng, plan.warm_rows, train - longest - 1, plan, int(rng.poisson(plan.train_rate)))
-    starts += _slot_starts(rng, train + 1, rows - longest - 1, plan, int(rng.poisson(plan.scored_rate)))
+    starts = _slot_starts(rng, plan.warm_rows, train - 1, plan, int(rng.poisson(plan.train_rate)))
+    starts += _slot_starts(rng, train + 1, rows - 1, plan, int(rng.poisson(plan.scored_rate)))
     kinds = list(plan.kinds)
     weights = np.array([plan.kinds[kind] for kind in kinds], dtype=float)
     labels = []
-    for start in starts:
+    for start, slot_end in starts:
         kind = kinds[rng.choice(len(kinds), p=weights / weights.sum())]
         if kind == "runaway":
             # The first suspended row after an active one within the slot: the warehouse is left running from there.
-            window = np.arange(start, min(start + plan.slot_rows - plan.runaway_rows[1] - 1, rows - 1))
+            window = np.arange(start, slot_end - plan.runaway_rows[1])
             evening = window[(base[window] <= 0) & (base[window - 1] > 0)]
             if evening.size == 0:
                 kind = "burst"
             else:
                 start = int(evening[0])
         if plan.active_only and kind in ("spike", "burst", "drop"):
-            window = np.arange(start, min(start + plan.slot_rows - longest - 1, rows - longest - 1))
+            window = np.arange(start, slot_end - _longest(plan))
             active = window[base[window] > 0]
             if active.size == 0:
                 continue
