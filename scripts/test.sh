@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash scripts/install_browser.sh   # Debian's Chromium + Playwright for the UI tests (tests/ui)
+bash scripts/postgres.sh install  # Debian's PostgreSQL for the contention tests (each run starts and stops its own server)
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest "$@"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -69,3 +70,35 @@ def context() -> dict[str, Any]:
         "dag": SimpleNamespace(dag_id="snowstorm_test"),
         "ti": FakeTaskInstance(),
     }
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[dict[str, Any]]:
+    """A real PostgreSQL server (Debian package, installed if missing) on a free port, stopped after the session."""
+    import socket
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "postgres.sh"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = subprocess.run(
+        ["bash", str(script), "start", str(port)], capture_output=True, text=True, timeout=600, check=False
+    )
+    if started.returncode != 0:
+        pytest.fail(f"could not start PostgreSQL with {script}: {started.stderr[-2000:]}")
+    data_dir = started.stdout.strip().splitlines()[-1]
+    try:
+        yield {"host": "127.0.0.1", "port": port, "login": "postgres", "schema": "postgres"}
+    finally:
+        subprocess.run(["bash", str(script), "stop", data_dir], capture_output=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def postgres_conn_id(postgres_server: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
+    """Airflow connection ``results_pg`` to the test server, with a fresh (empty) predictions table name space."""
+    monkeypatch.setenv("AIRFLOW_CONN_RESULTS_PG", json.dumps({"conn_type": "postgres", **postgres_server}))
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    PostgresHook(postgres_conn_id="results_pg").run("DROP TABLE IF EXISTS PREDICTIONS")
+    return "results_pg"

@@ -66,7 +66,8 @@ def test_a_training_landing_between_resolution_and_download_does_not_change_what
     trained: ModelStore, context: dict[str, Any], features_db: Path, mocker: Any
 ) -> None:
     other_run = {**context, "run_id": "manual__2025-07-20T00:00:00+00:00"}
-    new_training = train_operator(detector_params={"random_state": 0, "threshold_cutoff": 8.0})
+    # The new version is trained on a shorter history: its training end (and threshold) tell it apart from v0.
+    new_training = train_operator(training_end="2025-05-31")
     resolve = ModelStore.resolve
     landed: list[str] = []
 
@@ -85,12 +86,12 @@ def test_a_training_landing_between_resolution_and_download_does_not_change_what
     v0_file = trained.download("snowstorm-compute", features_db.parent / "v0", version="v0")
     v0_threshold = float(load_detector(v0_file).thresholds["compute"])
     # What scored the rows is what the rows and the XCom say: v0, with v0's threshold.
-    assert summary["model_version"] == "v0"
+    assert (summary["model_version"], summary["training_end"]) == ("v0", "2025-06-30")
     assert [row["threshold"] for row in summary["rows"]] == pytest.approx([v0_threshold] * 7)
     assert set(stored_rows(features_db)["MODEL_VERSION"]) == {"v0"}
     # The test can tell the versions apart: scoring again now uses v1 and its (different) threshold.
     after = score_operator().execute(context)
-    assert after["model_version"] == "v1"
+    assert (after["model_version"], after["training_end"]) == ("v1", "2025-05-31")
     assert [row["threshold"] for row in after["rows"]] != pytest.approx([v0_threshold] * 7)
 
 
