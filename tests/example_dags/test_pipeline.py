@@ -115,7 +115,7 @@ def test_features_have_every_day_and_the_total_of_all_usage(pipeline: PipelineRu
 
 
 def test_training_registers_one_model_per_category_with_latest(pipeline: PipelineRun) -> None:
-    from airflow_provider_snowstorm.hooks.model_store import ModelStore
+    from airflow_provider_snowstorm.registry import ModelStore
 
     store = ModelStore(pipeline.model_store)
     published = xcom_values(pipeline.runs["training"], "publish_models")[0]
