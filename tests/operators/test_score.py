@@ -8,11 +8,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from airflow_provider_snowstorm.hooks.model_store import ModelNotFoundError
 from airflow_provider_snowstorm.links.wandb import WANDB_RUN_URL_XCOM_KEY
 from airflow_provider_snowstorm.operators.base import SeriesInputError
 from airflow_provider_snowstorm.operators.score import BatchScoreOperator, ModelMismatchError
 from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
+from airflow_provider_snowstorm.registry import ModelNotFoundError
 from tests.operators.conftest import FEATURES_TABLE
 
 RESULTS_TABLE = "PREDICTIONS"

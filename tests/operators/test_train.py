@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from airflow_provider_snowstorm.core.persistence import load_detector
-from airflow_provider_snowstorm.hooks.model_store import ModelStore
 from airflow_provider_snowstorm.links.wandb import WANDB_RUN_URL_XCOM_KEY
 from airflow_provider_snowstorm.operators.base import SeriesInputError
 from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
+from airflow_provider_snowstorm.registry import ModelStore
 from airflow_provider_snowstorm.utils.sql import IdentifierError
 from tests.operators.conftest import FEATURES_TABLE
 
