@@ -21,8 +21,13 @@ WANDB_RUN_URL_XCOM_KEY = "snowstorm_wandb_run_url"
 
 
 def push_wandb_run_url(context: Any, url: str | None) -> None:
-    """Record the run URL for :class:`WandbRunLink`; ``None`` (entity unknown offline) records nothing."""
+    """Record the run URL for :class:`WandbRunLink`.
+
+    ``None`` (entity unknown offline) records an empty URL: the task shows no link, and ``get_link`` finds the key
+    instead of logging "XCom not found" at the end of every successful task.
+    """
     if not url:
+        context["ti"].xcom_push(key=WANDB_RUN_URL_XCOM_KEY, value="")
         return
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValueError(f"W&B run URL must be an http(s) URL, got {url!r}.")
