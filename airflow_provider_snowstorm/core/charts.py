@@ -49,8 +49,9 @@ def anomaly_figure(
 ) -> Figure:
     """The chart's figure: one panel per affected series (the ``max_panels`` with the largest impact).
 
-    Every day of an incident is marked: alarmed days in red, the days that continue a reported alarm (the detector's
-    ``continuing`` flag) in orange, and the incident's span shaded. The y axis says the currency when known.
+    Every day of an incident is marked: alarmed days in red, its other days (those that continue a reported alarm,
+    the detector's ``continuing`` flag, and those where the excursion began before the alarm) in orange, and the
+    incident's span shaded. The y axis says the currency when known.
     """
     if max_panels < 1:
         raise ValueError(f"max_panels must be at least 1, got {max_panels}")
@@ -66,8 +67,13 @@ def anomaly_figure(
     for ax, series in zip(axes, shown, strict=True):
         rows = frame[frame[SERIES] == series]
         flagged = rows[rows[IS_ANOMALY]]
-        continuing = rows[rows[CONTINUING] & ~rows[IS_ANOMALY]]
-        for start, end in incident_spans(rows):
+        spans = incident_spans(rows)
+        inside = pd.Series(False, index=rows.index)
+        for start, end in spans:
+            inside |= rows[DATE].between(start, end)
+        # Days of an incident without their own alarm: continuing after it, or the excursion's start before it.
+        continuing = rows[(inside | rows[CONTINUING]) & ~rows[IS_ANOMALY]]
+        for start, end in spans:
             ax.axvspan(
                 start - pd.Timedelta(hours=12),
                 end + pd.Timedelta(hours=12),
@@ -85,7 +91,7 @@ def anomaly_figure(
                 color="tab:orange",
                 s=30,
                 zorder=3,
-                label="continuing (same incident)",
+                label="same incident, no own alarm",
             )
         ax.set_title(series, loc="left", fontsize=10)
         ax.set_ylabel(f"Daily spend ({currency})" if currency else "Daily spend", fontsize=9)

@@ -43,6 +43,9 @@ DEFAULT_TITLE = "Snowflake spend anomalies"
 # Root cause: each account and usage type's expected spend is the median of the same weekday over this many weeks
 # before the incident; the report lists this many contributors per incident.
 DEFAULT_BASELINE_WEEKS = 4
+# Days just before an incident's first alarm belong to it when they deviate the same way by at least this share of
+# the incident's mean daily deviation.
+DEFAULT_ONSET_FRACTION = 0.5
 DEFAULT_TOP_CONTRIBUTORS = 5
 # Per-account usage rows (as USAGE_IN_CURRENCY_DAILY, any case): what the root cause reads.
 USAGE_DATE_COLUMN = "usage_date"
@@ -75,10 +78,17 @@ class Incident:
     peak_day: date
     """The day furthest from expected."""
     peak_delta: float
+    first_alarm: date | None = None
+    """The first alarmed day; later than ``start`` when the excursion began before the alarm (see
+    :func:`find_incidents`). None means ``start``."""
 
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
+
+    @property
+    def alarm_day(self) -> date:
+        return self.first_alarm or self.start
 
     @property
     def delta(self) -> float:
@@ -366,34 +376,68 @@ def _as_bool(column: pd.Series) -> pd.Series:
     return column.map(convert).astype(bool)
 
 
-def find_incidents(predictions: pd.DataFrame) -> list[Incident]:
+def find_incidents(
+    predictions: pd.DataFrame, *, onset_fraction: float = DEFAULT_ONSET_FRACTION
+) -> list[Incident]:
     """Group flagged days per cost category into incidents, largest impact first.
 
     Flagged days on consecutive calendar days merge into one incident as long as they move in the same
     direction (a spike followed directly by a drop is two incidents). Days marked ``continuing`` extend the
     incident they follow (its length and cost), but never start one: their alarm was raised before.
+
+    An alarm can come a day or two into an excursion (the first days of a burst may score just under the
+    threshold). The days right before the first alarm that already deviate in the same direction by at least
+    ``onset_fraction`` of the incident's mean daily deviation belong to it too, so its cost starts where the
+    excursion did; ``first_alarm`` keeps the alarm's day. ``onset_fraction=0`` turns this off.
     """
+    if onset_fraction < 0:
+        raise ValueError(f"onset_fraction must be >= 0, got {onset_fraction}")
     frame = normalise_predictions(predictions)
-    flagged = frame[frame[IS_ANOMALY] | frame[CONTINUING]]
     incidents: list[Incident] = []
-    for series, rows in flagged.groupby(SERIES, sort=True):
-        incidents.extend(_series_incidents(str(series), rows))
+    for series, rows in frame.groupby(SERIES, sort=True):
+        incidents.extend(_series_incidents(str(series), rows, onset_fraction))
     incidents.sort(key=lambda i: (-i.impact, i.start, i.series))
     return incidents
 
 
-def _series_incidents(series: str, rows: pd.DataFrame) -> Iterable[Incident]:
+def _series_incidents(series: str, rows: pd.DataFrame, onset_fraction: float) -> Iterable[Incident]:
+    runs: list[list[tuple[date, float, float]]] = []
     run: list[tuple[date, float, float]] = []
-    days = zip(rows[DATE], rows[VALUE], rows[EXPECTED], rows[IS_ANOMALY], strict=True)
+    flagged = rows[rows[IS_ANOMALY] | rows[CONTINUING]]
+    days = zip(flagged[DATE], flagged[VALUE], flagged[EXPECTED], flagged[IS_ANOMALY], strict=True)
     for day, value, expected, alarmed in days:
         current = (day.date(), float(value), float(expected))
         if run and not _continues(run[-1], current):
-            yield _incident(series, run)
+            runs.append(run)
             run = []
         if run or alarmed:
             run.append(current)
     if run:
-        yield _incident(series, run)
+        runs.append(run)
+    if not runs or onset_fraction <= 0:
+        yield from (_incident(series, r) for r in runs)
+        return
+
+    scored = {
+        day.date(): (float(value), float(expected))
+        for day, value, expected in zip(rows[DATE], rows[VALUE], rows[EXPECTED], strict=True)
+        if not (pd.isna(value) or pd.isna(expected))
+    }
+    taken = {day for r in runs for day, _, _ in r}
+    for r in runs:
+        spike = r[0][1] >= r[0][2]
+        floor = onset_fraction * math.fsum(abs(v - e) for _, v, e in r) / len(r)
+        lead: list[tuple[date, float, float]] = []
+        day = r[0][0] - timedelta(days=1)
+        while day in scored and day not in taken:
+            value, expected = scored[day]
+            deviation = value - expected
+            if deviation == 0 or (deviation > 0) != spike or abs(deviation) < floor:
+                break
+            lead.insert(0, (day, value, expected))
+            taken.add(day)
+            day -= timedelta(days=1)
+        yield _incident(series, [*lead, *r], first_alarm=r[0][0] if lead else None)
 
 
 def _continues(previous: tuple[date, float, float], current: tuple[date, float, float]) -> bool:
@@ -402,7 +446,7 @@ def _continues(previous: tuple[date, float, float], current: tuple[date, float, 
     return next_day and same_direction
 
 
-def _incident(series: str, run: list[tuple[date, float, float]]) -> Incident:
+def _incident(series: str, run: list[tuple[date, float, float]], first_alarm: date | None = None) -> Incident:
     deltas = [value - expected for _, value, expected in run]
     peak_index = max(range(len(run)), key=lambda i: abs(deltas[i]))
     extra_cost = math.fsum(deltas)
@@ -416,6 +460,7 @@ def _incident(series: str, run: list[tuple[date, float, float]]) -> Incident:
         extra_cost=extra_cost,
         peak_day=run[peak_index][0],
         peak_delta=deltas[peak_index],
+        first_alarm=first_alarm,
     )
 
 
@@ -636,6 +681,7 @@ def build_report(
     usage: pd.DataFrame | None = None,
     baseline_weeks: int = DEFAULT_BASELINE_WEEKS,
     top_contributors: int = DEFAULT_TOP_CONTRIBUTORS,
+    onset_fraction: float = DEFAULT_ONSET_FRACTION,
 ) -> AnomalyReport:
     """Build the report from the scoring tasks' results (one dict per series; None for a missing result).
 
@@ -684,7 +730,7 @@ def build_report(
         starts.append(predictions[DATE].min().date())
     if not ends and not predictions.empty:
         ends.append(predictions[DATE].max().date())
-    incidents = find_incidents(predictions)
+    incidents = find_incidents(predictions, onset_fraction=onset_fraction)
     groups = explain_groups(
         group_incidents(incidents), usage, baseline_weeks=baseline_weeks, top=top_contributors
     )
@@ -858,9 +904,10 @@ def render_markdown(report: AnomalyReport, *, chart_filename: str | None = None)
             + " |"
         )
     for number, group in enumerate(report.groups, start=1):
-        if not group.members and not group.contributors:
+        if not group.members and not group.contributors and group.lead.first_alarm is None:
             continue
-        lines += ["", f"### {number}. {group.label}, {_when(group)}", ""]
+        alarm = f" (first alarm {group.lead.alarm_day.isoformat()})" if group.lead.first_alarm else ""
+        lines += ["", f"### {number}. {group.label}, {_when(group)}{alarm}", ""]
         if group.contributors:
             lines += [
                 "What drove it (accounts and usage types against their own expected spend):",

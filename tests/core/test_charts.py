@@ -87,7 +87,7 @@ def test_every_day_of_an_incident_is_marked_including_continuing_days() -> None:
         for collection in ax.collections
     }
     assert marked["anomaly"] == ["2026-01-04"]
-    assert marked["continuing (same incident)"] == ["2026-01-05", "2026-01-06"]
+    assert marked["same incident, no own alarm"] == ["2026-01-05", "2026-01-06"]
     (span,) = ax.patches  # one shaded incident: day 3 to day 5
     left, right = (mdates.num2date(x).date() for x in (span.get_x(), span.get_x() + span.get_width()))
     assert (left.isoformat(), right.isoformat()) == ("2026-01-03", "2026-01-06")

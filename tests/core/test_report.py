@@ -401,3 +401,35 @@ def test_contributors_below_one_percent_of_the_deviation_are_left_out() -> None:
         ("PROD", "storage"),
     ]
     assert group.extra_cost == pytest.approx(310.5)
+
+
+# -- onset: the days of an excursion before its first alarm ----------------------------------------------------
+
+
+def test_days_before_the_first_alarm_that_already_deviate_belong_to_the_incident() -> None:
+    """A burst alarmed on its third day: its first two days (deviating >= half the mean) count, the quiet one not."""
+    result = make_result("compute", [100, 140, 260, 300, 400, 300, 100], [100] * 7, [0, 0, 0, 0, 1, 0, 0])
+    (incident,) = find_incidents(frame(result))
+    assert (incident.start, incident.alarm_day, incident.end) == (
+        START + timedelta(days=2),
+        START + timedelta(days=4),
+        START + timedelta(days=4),
+    )
+    assert incident.extra_cost == 160 + 200 + 300
+    markdown = build_report([result]).markdown
+    assert "(first alarm 2026-01-05)" in markdown
+    assert "est. extra cost +660.00" in markdown.splitlines()[0]
+
+
+def test_onset_stops_at_a_day_moving_the_other_way_and_can_be_turned_off() -> None:
+    result = make_result("compute", [100, 300, 50, 300, 400, 100, 100], [100] * 7, [0, 0, 0, 0, 1, 0, 0])
+    (incident,) = find_incidents(frame(result))
+    assert incident.start == START + timedelta(days=3)  # day 2 dropped below expected: not part of the burst
+    (plain,) = find_incidents(frame(result), onset_fraction=0)
+    assert (plain.start, plain.first_alarm) == (START + timedelta(days=4), None)
+
+
+def test_onset_never_takes_days_of_the_previous_incident() -> None:
+    result = make_result("compute", [100, 400, 400, 400, 100], [100] * 5, [0, 1, 0, 1, 0])
+    incidents = sorted(find_incidents(frame(result)), key=lambda i: i.start)
+    assert [(i.start.day, i.end.day) for i in incidents] == [(2, 2), (3, 4)]
