@@ -18,7 +18,6 @@ from matplotlib.figure import Figure
 from airflow_provider_snowstorm.core.report import DEFAULT_MAX_PANELS, find_incidents, normalise_predictions
 from airflow_provider_snowstorm.core.schema import (
     ANOMALY_SCORE,
-    CONTINUING,
     DATE,
     EXPECTED,
     IS_ANOMALY,
@@ -71,8 +70,9 @@ def anomaly_figure(
         inside = pd.Series(False, index=rows.index)
         for start, end in spans:
             inside |= rows[DATE].between(start, end)
-        # Days of an incident without their own alarm: continuing after it, or the excursion's start before it.
-        continuing = rows[(inside | rows[CONTINUING]) & ~rows[IS_ANOMALY]]
+        # Days of an incident without their own alarm: continuing after it, or the excursion's start before it. A
+        # continuing flag outside every incident (no alarm before it) is no incident, as in the report.
+        continuing = rows[inside & ~rows[IS_ANOMALY]]
         for start, end in spans:
             ax.axvspan(
                 start - pd.Timedelta(hours=12),
@@ -99,7 +99,7 @@ def anomaly_figure(
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    axes[0].legend(loc="upper left", fontsize=8, ncols=4)
+    axes[0].legend(loc="upper right", fontsize=8, ncols=4)
     heading = title or "Snowflake spend: actual vs expected"
     if len(series_to_plot) > len(shown):
         heading += f" (top {len(shown)} of {len(series_to_plot)} affected categories)"

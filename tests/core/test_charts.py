@@ -97,3 +97,11 @@ def test_every_day_of_an_incident_is_marked_including_continuing_days() -> None:
 def test_axis_without_currency_says_daily_spend() -> None:
     (ax,) = anomaly_figure(predictions({"compute": [3]})).axes
     assert ax.get_ylabel() == "Daily spend"
+
+
+def test_a_continuing_flag_outside_every_incident_is_not_marked() -> None:
+    """As in the report: a day marked continuing with no alarm before it is no incident."""
+    frame = predictions({"compute": [3]})
+    frame["continuing"] = frame["usage_date"] == "2026-01-09"
+    (ax,) = anomaly_figure(frame).axes
+    assert [c.get_label() for c in ax.collections] == ["anomaly"]
