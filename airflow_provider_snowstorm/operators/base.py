@@ -133,7 +133,19 @@ class FeatureSourceOperator(BaseOperator):
         conn_id = conn_id or self.conn_id
         if not conn_id:
             raise SeriesInputError(f"{self.task_id}: give conn_id (with features_table or sql) or features")
-        return BaseHook.get_connection(conn_id).get_hook()
+        from airflow.sdk.exceptions import AirflowException
+
+        connection = BaseHook.get_connection(conn_id)
+        try:
+            return connection.get_hook()
+        except AirflowException as error:
+            if "Unknown hook type" not in str(error):
+                raise
+            raise AirflowException(
+                f"connection {conn_id!r} has type {connection.conn_type!r}, which no installed Airflow provider "
+                f"serves: install that database's provider on every worker (for a {connection.conn_type!r} "
+                f"connection usually apache-airflow-providers-{connection.conn_type}); Snowflake's is included"
+            ) from error
 
     def _features_query(self, start: str | None, end: str | None, placeholder: str) -> tuple[str, list[Any]]:
         if self.sql:

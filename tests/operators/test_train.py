@@ -121,3 +121,18 @@ def test_the_api_key_is_nowhere_in_the_store_or_runs(train, context, wandb_offli
         for path in root.rglob("*"):
             if path.is_file():
                 assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_connection_type_without_its_provider_names_the_provider(
+    monkeypatch: pytest.MonkeyPatch, context: dict[str, Any]
+) -> None:
+    """Features from "any SQL connection" need that database's Airflow provider; the error says which."""
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_X", '{"conn_type": "no_such_db", "host": "h"}')
+    operator = DecomposeIsolationForestOperator(
+        task_id="train", series="compute", conn_id="warehouse_x", features_table="FEATURES"
+    )
+    from airflow.sdk.exceptions import AirflowException
+
+    with pytest.raises(AirflowException, match=r"apache-airflow-providers-no_such_db") as raised:
+        operator.get_db_hook()
+    assert "'warehouse_x'" in str(raised.value)
