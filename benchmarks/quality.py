@@ -390,7 +390,8 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
         "the other families, then reported on the held-out family. Event-wise: an incident is found once if any "
         "labelled row is flagged; each run of flags outside incidents is one false alarm. 'Normal rows flagged' is "
         "the point-wise share of unlabelled scored rows flagged; 'Budget' is our detector's configured "
-        "`alarm_budget` (— when it has none).",
+        "`alarm_budget` (— when it has none). Pooled AP ranks all families' scores together (it also judges "
+        "whether scores mean the same on every family); 'Mean family AP' averages the per-family APs.",
         "",
         markdown(
             [
@@ -441,6 +442,7 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
                 "Pooled F1": f"{pooled.counts.f1:.3f}",
                 "Pooled precision": f"{pooled.counts.precision:.3f}",
                 "Pooled AP": f"{pooled.ap:.3f}",
+                "Mean family AP": f"{np.nanmean(list(aps.values())):.3f}",
                 "Pooled FA / series / month": f"{pooled.counts.false_alarms_per_series_month:.3f}",
                 "Worst family (F1)": worst,
                 "Its F1": f"{per_family[worst].counts.f1:.3f}",
