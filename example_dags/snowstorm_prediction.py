@@ -15,6 +15,7 @@ from typing import Any
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, BaseHook, Param, get_current_context, task
 
+from airflow_provider_snowstorm.core.report import ROOT_CAUSE_COLUMNS, build_report, root_cause_records
 from airflow_provider_snowstorm.notifications.anomaly_report import send_anomaly_report
 from airflow_provider_snowstorm.operators.score import BatchScoreOperator
 from airflow_provider_snowstorm.pipeline import (
@@ -23,6 +24,7 @@ from airflow_provider_snowstorm.pipeline import (
     PREDICTIONS_TABLE,
     RAW_USAGE_TABLE,
     REPORT_PATH,
+    ROOT_CAUSES_TABLE,
     SLACK_CHANNEL,
     SLACK_CONN_ID,
     SNOWFLAKE_CONN_ID,
@@ -32,7 +34,7 @@ from airflow_provider_snowstorm.pipeline import (
     features,
     isolation_forest_model,
 )
-from airflow_provider_snowstorm.utils.sql import read_dataframe
+from airflow_provider_snowstorm.utils.sql import read_dataframe, replace_rows
 
 BASELINE_WEEKS = 4  # the report's root cause: same weekday, this many weeks before each incident
 
@@ -72,6 +74,30 @@ with DAG(
         wandb_conn_id=WANDB_CONN_ID,
     ).expand(series=cost_models())
 
+    def write_root_causes(results: list[dict[str, Any]], usage: Any) -> None:
+        """The report's root causes beside the predictions, replaced per scored window (idempotent)."""
+        report = build_report(results, usage=usage)
+        start = min(r["window_start"] for r in results)
+        end = max(r["window_end"] for r in results)
+        hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
+        hook.run(
+            f"""CREATE TABLE IF NOT EXISTS {ROOT_CAUSES_TABLE} (
+                WINDOW_START DATE NOT NULL, WINDOW_END DATE NOT NULL, INCIDENT_START DATE, INCIDENT_END DATE,
+                FIRST_ALARM DATE, SERIES VARCHAR, CATEGORIES VARCHAR, DIRECTION VARCHAR, ACCOUNT_NAME VARCHAR,
+                USAGE_TYPE VARCHAR, ACTUAL FLOAT, EXPECTED FLOAT, EXTRA_COST FLOAT, SHARE FLOAT, CURRENCY VARCHAR
+            )"""
+        )
+        window = (date.fromisoformat(start), date.fromisoformat(end))
+        rows = [(*window, *(record[c] for c in ROOT_CAUSE_COLUMNS)) for record in root_cause_records(report)]
+        replace_rows(
+            hook,
+            ROOT_CAUSES_TABLE,
+            ["WINDOW_START", "WINDOW_END", *(c.upper() for c in ROOT_CAUSE_COLUMNS)],
+            rows,
+            where=f"WINDOW_START = {hook.placeholder} AND WINDOW_END = {hook.placeholder}",
+            where_parameters=window,
+        )
+
     @task
     def report(ti: Any = None) -> dict[str, Any]:
         """One report for every category; each incident's root cause from the per-account usage rows."""
@@ -98,6 +124,8 @@ with DAG(
             channel=SLACK_CHANNEL,
             usage=usage,
         )
+        if results:
+            write_root_causes(results, usage)
         return {
             "report": str(delivery.markdown_path),
             "chart": str(delivery.chart_path) if delivery.chart_path else None,

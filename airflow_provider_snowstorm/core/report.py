@@ -179,6 +179,11 @@ class IncidentGroup:
         return self.lead.series
 
     @property
+    def first_alarm(self) -> date:
+        """The first day any of its series alarmed (the incident can start earlier, where the excursion did)."""
+        return min(i.alarm_day for i in self.incidents)
+
+    @property
     def categories(self) -> tuple[str, ...]:
         """What explains it: the categories inside the lead that alarmed too, else the lead itself."""
         return tuple(dict.fromkeys(m.series for m in self.members)) or (self.lead.series,)
@@ -781,6 +786,48 @@ def _parse_date(value: object, where: str) -> date:
         raise ValueError(f"{where} is not a date: {value!r}") from err
 
 
+ROOT_CAUSE_COLUMNS: tuple[str, ...] = (
+    "incident_start",
+    "incident_end",
+    "first_alarm",
+    "series",
+    "categories",
+    "direction",
+    "account_name",
+    "usage_type",
+    "actual",
+    "expected",
+    "extra_cost",
+    "share",
+    "currency",
+)
+
+
+def root_cause_records(report: AnomalyReport) -> list[dict[str, Any]]:
+    """One row per incident and contributor (the markdown's "What drove it" tables), for a table next to the
+    predictions; incidents without a root cause are left out. Dates are ``datetime.date``; columns
+    :data:`ROOT_CAUSE_COLUMNS`."""
+    return [
+        {
+            "incident_start": group.start,
+            "incident_end": group.end,
+            "first_alarm": group.first_alarm,
+            "series": group.series,
+            "categories": ",".join(group.categories),
+            "direction": group.direction,
+            "account_name": contributor.account,
+            "usage_type": contributor.usage_type,
+            "actual": round(contributor.observed, 2),
+            "expected": round(contributor.expected, 2),
+            "extra_cost": round(contributor.extra_cost, 2),
+            "share": None if contributor.share is None else round(contributor.share, 4),
+            "currency": report.currency,
+        }
+        for group in report.groups
+        for contributor in group.contributors
+    ]
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Formatting helpers
 
@@ -904,9 +951,10 @@ def render_markdown(report: AnomalyReport, *, chart_filename: str | None = None)
             + " |"
         )
     for number, group in enumerate(report.groups, start=1):
-        if not group.members and not group.contributors and group.lead.first_alarm is None:
+        late = group.first_alarm > group.start
+        if not group.members and not group.contributors and not late:
             continue
-        alarm = f" (first alarm {group.lead.alarm_day.isoformat()})" if group.lead.first_alarm else ""
+        alarm = f" (first alarm {group.first_alarm.isoformat()})" if late else ""
         lines += ["", f"### {number}. {group.label}, {_when(group)}{alarm}", ""]
         if group.contributors:
             lines += [

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from airflow_provider_snowstorm.core.report import (
+    ROOT_CAUSE_COLUMNS,
     SlackLimits,
     build_report,
     explain,
@@ -17,6 +18,7 @@ from airflow_provider_snowstorm.core.report import (
     normalise_usage,
     parent_series,
     render_markdown,
+    root_cause_records,
     slack_messages,
     usage_currency,
 )
@@ -433,3 +435,33 @@ def test_onset_never_takes_days_of_the_previous_incident() -> None:
     result = make_result("compute", [100, 400, 400, 400, 100], [100] * 5, [0, 1, 0, 1, 0])
     incidents = sorted(find_incidents(frame(result)), key=lambda i: i.start)
     assert [(i.start.day, i.end.day) for i in incidents] == [(2, 2), (3, 4)]
+
+
+def test_root_cause_records_are_one_row_per_incident_and_contributor() -> None:
+    report = build_report(burst_results(), usage=usage_rows())
+    (record,) = root_cause_records(report)
+    assert set(record) == set(ROOT_CAUSE_COLUMNS)
+    assert record["incident_start"] == START + timedelta(days=2)
+    assert (record["series"], record["categories"], record["account_name"], record["usage_type"]) == (
+        "total_usage",
+        "compute",
+        "PROD",
+        "compute",
+    )
+    assert (record["extra_cost"], record["share"], record["currency"]) == (300.0, 1.0, "EUR")
+    assert root_cause_records(build_report(burst_results())) == []  # no usage, no root cause
+
+
+def test_the_group_first_alarm_is_the_earliest_of_its_series() -> None:
+    """total_usage alarmed on day 5 (its excursion began on day 3); compute alarmed on day 3: no late alarm."""
+    results = [
+        make_result("total_usage", [500, 500, 700, 700, 700, 500, 500], [500] * 7, [0, 0, 0, 0, 1, 0, 0]),
+        make_result("compute", [300, 300, 500, 500, 500, 300, 300], [300] * 7, [0, 0, 1, 1, 1, 0, 0]),
+    ]
+    (group,) = build_report(results).groups
+    assert (group.lead.alarm_day, group.first_alarm, group.start) == (
+        START + timedelta(days=4),
+        START + timedelta(days=2),
+        START + timedelta(days=2),
+    )
+    assert "first alarm" not in build_report(results).markdown

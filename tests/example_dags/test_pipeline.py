@@ -186,6 +186,18 @@ def test_report_headline_counts_the_burst_once_and_names_its_cause(pipeline: Pip
     assert top.startswith(f"| {account} | compute |"), markdown
 
 
+def test_root_causes_are_written_beside_the_predictions(pipeline: PipelineRun) -> None:
+    from airflow_provider_snowstorm.pipeline import ROOT_CAUSES_TABLE
+
+    causes = pipeline.hook.get_records(
+        f"SELECT ACCOUNT_NAME, USAGE_TYPE, SHARE, CURRENCY FROM {ROOT_CAUSES_TABLE} ORDER BY EXTRA_COST DESC"
+    )
+    account = pipeline.usage.labels["account_name"].iloc[-1]
+    assert causes[0][:2] == (account, "compute")
+    assert causes[0][2] > 0.9
+    assert causes[0][3] == "USD"
+
+
 def test_rerunning_the_dags_for_the_same_dates_changes_no_row_counts(pipeline: PipelineRun) -> None:
     from airflow_provider_snowstorm.pipeline import FEATURES_TABLE, PREDICTIONS_TABLE, RAW_USAGE_TABLE
 
