@@ -654,6 +654,12 @@ def explain_groups(
             explained.append(group)
             continue
         totals, contributors = result
+        net = totals[0] - totals[1]
+        if net == 0 or (net > 0) != (group.direction == "spike"):
+            # The usage rows do not show the move the model saw (other rows, or a baseline that already had it):
+            # keep the model's amounts rather than report a spike as a saving.
+            explained.append(group)
+            continue
         explained.append(
             IncidentGroup(
                 lead=group.lead,

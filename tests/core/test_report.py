@@ -352,6 +352,10 @@ def test_root_cause_names_the_account_and_usage_type_with_amount_and_share() -> 
     assert others == []  # nothing else moved
     assert report.currency == "EUR"
     assert report.extra_cost == pytest.approx(300)
+    # The usage rows show no storage drop (the model saw one): the model's amounts stay, without a root cause.
+    storage = report.groups[1]
+    assert (storage.series, storage.breakdown, storage.contributors) == ("storage", None, ())
+    assert report.shortfall == 30
     markdown = report.markdown
     assert "| PROD | compute | " in markdown
     assert "| +300.00 EUR | 100% |" in markdown
