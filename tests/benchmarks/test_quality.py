@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,13 +51,10 @@ def test_peers_score_hourly_data_with_period_24() -> None:
 
 @pytest.mark.slow
 def test_quick_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    started = time.perf_counter()
-    quality.main(["--quick"])
-    elapsed = time.perf_counter() - started
+    quality.main(["--quick"])  # about 20 s on 2 idle cores
     output = capsys.readouterr().out
     assert "## As shipped" in output
     assert "## Pooled over held-out families" in output
     assert "## Worst family beside pooled" in output
     for name in FAMILIES:
         assert f"### {name}" in output
-    assert elapsed < 120
