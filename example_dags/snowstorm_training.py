@@ -36,7 +36,12 @@ with DAG(
     params={
         "cost_models": cost_models_param(),
         "training_end": Param(None, type=["null", "string"], format="date", description="Last training day."),
-        "threshold_cutoff": Param(3.0, type="number", exclusiveMinimum=0),
+        "alarm_budget": Param(
+            0.1,
+            type="number",
+            exclusiveMinimum=0,
+            description="False alarms per cost category per month accepted on normal data.",
+        ),
     },
     tags=["snowstorm", "training", "mlops"],
     doc_md=__doc__,
@@ -47,7 +52,7 @@ with DAG(
         conn_id=SNOWFLAKE_CONN_ID,
         features_table=FEATURES_TABLE,
         training_end="{{ params.training_end or '' }}",
-        detector_params={"threshold_cutoff": "{{ params.threshold_cutoff }}", "random_state": 0},
+        detector_params={"alarm_budget": "{{ params.alarm_budget }}", "random_state": 0},
         wandb_conn_id=WANDB_CONN_ID,
     ).expand(series=cost_models())
 

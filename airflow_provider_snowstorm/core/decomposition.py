@@ -77,9 +77,12 @@ def history_needed(
     this tail of its training data.
     """
     expected_reach = max(seasonal_periods * period + (period - 1) // 2, (trend_periods + 1) * period)
-    base = scale_window + period - 1 + expected_reach + max(baseline_lag, rebase_after)
-    # The same day of the month ``monthly_periods`` months back is at most 31 days per month away.
-    return base + 31 * monthly_periods
+    # The scale looks back over a window ending up to a period before t, and at the same position in past periods.
+    scale_reach = max(scale_window + period - 1, seasonal_periods * period)
+    base = scale_reach + expected_reach + max(baseline_lag, rebase_after)
+    # The same calendar position ``monthly_periods`` months back is at most 31 days per month away, and the same
+    # business day before the month's end up to three days more.
+    return base + (31 * monthly_periods + 3 if monthly_periods else 0)
 
 
 def _comparators(size: int) -> list[tuple[int, int]]:
@@ -216,21 +219,42 @@ def _anchored_mad(
     return out
 
 
-def _same_day_of_month_rows(days: int, first_day: int, months: int) -> np.ndarray:
-    """``rows[m, t]``: the row of the same day of the month ``m + 1`` months before row ``t``, or -1 if none."""
+def _calendar_alignments(days: int, first_day: int, months: int) -> list[np.ndarray]:
+    """For each way a monthly job can be scheduled, ``rows[m, t]``: the row with the same calendar position as row
+    ``t`` in the month ``m + 1`` months before it, or -1 if there is none.
+
+    Positions: the day of the month (the 1st, the 15th), the days to the month's end (the last day), and the
+    business days to the month's end (the last business day: month-end batch runs). Weekend days have no
+    business-day position.
+    """
     dates = np.datetime64("1970-01-01", "D") + first_day + np.arange(days)
     month = dates.astype("datetime64[M]")
-    day_of_month = (dates - month.astype("datetime64[D]")).astype(np.int64)
-    rows = np.full((months, days), -1, dtype=np.int64)
-    for lag in range(1, months + 1):
-        earlier_month = month - lag
-        month_length = (
-            (earlier_month + 1).astype("datetime64[D]") - earlier_month.astype("datetime64[D]")
-        ).astype(np.int64)
-        earlier = earlier_month.astype("datetime64[D]") + day_of_month
-        row = np.arange(days) - (dates - earlier).astype(np.int64)
-        rows[lag - 1] = np.where((day_of_month < month_length) & (row >= 0), row, -1)
-    return rows
+    month_start = month.astype("datetime64[D]")
+    month_end = (month + 1).astype("datetime64[D]")
+    is_business = np.is_busday(dates)
+    business_left = (
+        np.busday_count(dates, month_end) - is_business
+    )  # business days after this one in its month
+    positions = {
+        "day_of_month": (dates - month_start).astype(np.int64),
+        "days_to_end": (month_end - dates).astype(np.int64),
+        "business_days_to_end": np.where(is_business, business_left, -1),
+    }
+    month_number = month.astype(np.int64)
+    alignments = []
+    for position in positions.values():
+        known = position >= 0
+        codes = np.where(known, month_number * 64 + position, np.iinfo(np.int64).max)
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        rows = np.full((months, days), -1, dtype=np.int64)
+        for lag in range(1, months + 1):
+            wanted = (month_number - lag) * 64 + position
+            found = np.clip(np.searchsorted(sorted_codes, wanted), 0, days - 1)
+            match = known & (sorted_codes[found] == wanted)
+            rows[lag - 1] = np.where(match, order[found], -1)
+        alignments.append(rows)
+    return alignments
 
 
 def _same_sign_minimum(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -274,17 +298,22 @@ def _decompose_block(
         factor = _median_of_lags(ratio, period, seasonal_periods)
 
         def baseline(base_level: np.ndarray) -> np.ndarray:
-            return base_level * factor
+            # Costs are never negative: a falling trend extrapolated below zero expects zero.
+            return np.maximum(base_level * factor, 0.0)
 
     else:
         seasonal = _median_of_lags(values - centred, period, seasonal_periods)
 
         def baseline(base_level: np.ndarray) -> np.ndarray:
-            return base_level + seasonal
+            return np.maximum(base_level + seasonal, 0.0)
 
     expected = baseline(level + trend * lag_to_centre)
     residual = values - expected
     scale = _anchored_mad(residual, scale_window, period, first_row, min_count=scale_min_count(period))
+    # Noise often depends on the season's position (busy hours and idle nights, weekdays and weekends): the scale
+    # is at least the typical |residual| of the same position in the last ``seasonal_periods`` periods.
+    position = _MAD_TO_SIGMA * _median_of_lags(np.abs(residual), period, seasonal_periods)
+    scale = np.fmax(np.where(np.isfinite(scale), position, np.nan), scale)
     floor = np.maximum(scale_floor * np.abs(level), max(min_scale, np.finfo(np.float64).tiny))
     scale = np.where(np.isfinite(scale), np.maximum(scale, floor), np.nan)
     continuing = np.zeros(values.shape, dtype=bool)
@@ -303,19 +332,25 @@ def _decompose_block(
         earlier = _shift(level, baseline_lag) + _shift(trend, baseline_lag) * (lag_to_centre + baseline_lag)
         adapted = _same_sign_minimum(adapted, values - baseline(earlier))
     if monthly_periods > 0 and rows_per_day == 1:
-        # Recurring day-of-month effects (month-end jobs): subtract the median residual of the same day in the
-        # last ``monthly_periods`` months when it is consistently beyond ``monthly_z`` scales.
-        rows = _same_day_of_month_rows(values.shape[0], first_row, monthly_periods)
-        valid = (rows >= 0).all(axis=0)
-        if valid.any():
+        # Recurring monthly effects (month-end jobs): subtract the median residual of the same calendar position in
+        # the last ``monthly_periods`` months when it is consistently beyond ``monthly_z`` scales, taking whichever
+        # position (day of month, days or business days to the month's end) recurs most strongly.
+        best_z = np.zeros(values.shape)
+        adjustment = np.zeros(values.shape)
+        for rows in _calendar_alignments(values.shape[0], first_row, monthly_periods):
+            valid = (rows >= 0).all(axis=0)
+            if not valid.any():
+                continue
             take = rows[:, valid]
             with np.errstate(invalid="ignore", divide="ignore"):
-                past = [adapted[row] for row in take]
-                past_z = [adapted[row] / scale[row] for row in take]
-                typical = _network_median(past)
-                typical_z = _network_median(past_z)
-                recurring = np.where(np.abs(typical_z) >= monthly_z, typical, 0.0)
-            adapted[valid] -= np.where(np.isfinite(recurring), recurring, 0.0)
+                typical = _network_median([adapted[row] for row in take])
+                typical_z = _network_median([adapted[row] / scale[row] for row in take])
+            stronger = (
+                np.isfinite(typical) & (np.abs(typical_z) >= monthly_z) & (np.abs(typical_z) > best_z[valid])
+            )
+            best_z[valid] = np.where(stronger, np.abs(typical_z), best_z[valid])
+            adjustment[valid] = np.where(stronger, typical, adjustment[valid])
+        adapted -= adjustment
     return values - adapted, adapted, scale, continuing
 
 

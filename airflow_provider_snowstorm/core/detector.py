@@ -1,11 +1,12 @@
-"""``DecomposeIsolationForest``: seasonal decomposition, an Isolation Forest on the residuals, and a threshold.
+"""``DecomposeIsolationForest``: causal seasonal decomposition, severity scores, and a calibrated threshold.
 
 A scikit-learn style estimator over a time-indexed frame (daily, hourly or any fixed frequency) whose columns are
 cost series. Each series keeps its own causal decomposition and its own threshold. A row's anomaly score is its
 severity in robust standard deviations: the larger of the residual's z-score and a several-row burst z-score, so a
 300% deviation always outranks a 3% one. With ``scorer="forest"`` an Isolation Forest over the decomposition's
-scale-free features can raise rows whose combination is rarer than either feature alone. Each series' threshold is
-calibrated to a false-alarm budget with peaks over threshold on its own training scores (``core.thresholds``).
+scale-free features raises, by up to half, rows whose combination is rarer than usual (on the quality benchmark it
+did not beat the plain severity, so it is not the default). Each series' threshold is calibrated to a false-alarm
+budget with peaks over threshold on its own training scores (``core.thresholds``).
 
 Scoring is causal: the score of day D depends only on data up to D and on what ``fit`` learned, so a score never
 changes when later days arrive. The model keeps the tail of its training data that the decomposition needs, so new
@@ -51,8 +52,10 @@ Direction = Literal["both", "up", "down"]
 _Z_CLIP = 1e6
 _EPOCH = pd.Timestamp("1970-01-01")
 _ONE_DAY = pd.Timedelta(days=1)
-# The forest scores only rows whose severity reaches this: below it no calibrated threshold is ever crossed.
+# The forest scores only rows whose severity reaches this (below it no calibrated threshold is ever crossed) and
+# raises their score by at most this share, so a rare combination ranks higher but scores never tie.
 _FOREST_GATE = 2.0
+_FOREST_BOOST = 0.5
 
 
 class DetectorInputError(ValueError):
@@ -218,9 +221,10 @@ class DecomposeIsolationForest(BaseEstimator):
     burst_rows:
         Rows of the burst score (several moderately high rows in a row); 1 turns it off.
     scorer:
-        ``"severity"``: the larger of the z-score and the burst score. ``"forest"``: that, raised where an
-        Isolation Forest over (z, burst, relative deviation) finds the combination rarer, mapped onto the same
-        scale by quantiles; beyond the training range the severity keeps ranking.
+        ``"severity"``: the larger of the z-score and the burst score. ``"forest"``: that, raised by up to half
+        where an Isolation Forest over (z, burst, relative deviation) ranks the row's combination rarer than the
+        median training row; the score stays proportional to the severity, so it keeps ranking beyond the
+        training range and never ties.
     n_estimators, max_samples, random_state:
         Passed to scikit-learn's ``IsolationForest`` (``scorer="forest"``).
     max_fit_samples:
@@ -287,7 +291,7 @@ class DecomposeIsolationForest(BaseEstimator):
         min_deviation: float = 1.0,
         min_relative_deviation: float = 0.05,
         burst_rows: int = 3,
-        scorer: Literal["severity", "forest"] = "forest",
+        scorer: Literal["severity", "forest"] = "severity",
         n_estimators: int = 100,
         max_samples: int | float | str = "auto",
         random_state: int | None = None,
@@ -413,20 +417,21 @@ class DecomposeIsolationForest(BaseEstimator):
             )
         return history, step
 
-    def _forest_scores(self, severity: np.ndarray, features: np.ndarray) -> np.ndarray:
-        """Forest scores mapped onto the severity scale (NaN where the row is not gated in)."""
-        out = np.full(severity.shape, np.nan)
+    def _forest_boost(self, severity: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """1 + up to ``_FOREST_BOOST``: how much rarer the forest finds a row's feature combination than the median
+        training row (its rank among the training rows' forest scores above one half)."""
+        boost = np.ones(severity.shape)
         gated = np.isfinite(severity) & (severity >= _FOREST_GATE)
         if gated.any():
             raw = -self.isolation_forest_.score_samples(features[gated].astype(np.float32))
-            rank = np.searchsorted(self.forest_quantiles_, raw, side="right") / len(self.forest_quantiles_)
-            out[gated] = np.quantile(self.severity_quantiles_, np.clip(rank, 0.0, 1.0))
-        return out
+            rank = np.interp(raw, self.forest_quantiles_, np.linspace(0.0, 1.0, len(self.forest_quantiles_)))
+            boost[gated] = 1.0 + _FOREST_BOOST * np.clip(2.0 * rank - 1.0, 0.0, 1.0)
+        return boost
 
     def _score(self, severity: np.ndarray, features: np.ndarray) -> np.ndarray:
         if self.scorer == "severity":
             return severity
-        return np.fmax(severity, self._forest_scores(severity, features))
+        return severity * self._forest_boost(severity, features)
 
     def _fit(self, history: pd.DataFrame, step: pd.Timedelta) -> tuple[CausalDecomposition, np.ndarray]:
         """Fit on a validated history; return its decomposition and anomaly scores for ``fit_detect``."""
@@ -444,10 +449,7 @@ class DecomposeIsolationForest(BaseEstimator):
                 n_estimators=self.n_estimators, max_samples=self.max_samples, random_state=self.random_state
             ).fit(sample)
             self.isolation_forest_ = forest
-            # Quantile map from forest scores to severities of the same training rows (same rank, same score).
-            grid = np.linspace(0.0, 1.0, 201)
-            self.forest_quantiles_ = np.quantile(-forest.score_samples(sample), grid)
-            self.severity_quantiles_ = np.quantile(severity.reshape(-1)[rows], grid)
+            self.forest_quantiles_ = np.quantile(-forest.score_samples(sample), np.linspace(0.0, 1.0, 201))
         scores = self._score(severity, features)
         if self.threshold_cutoff is not None:
             self.threshold_ = np.full(values.shape[1], float(self.threshold_cutoff))

@@ -22,11 +22,11 @@ __all__ = ["DAYS_PER_MONTH", "budget_to_risk", "tail_thresholds"]
 DAYS_PER_MONTH = 30.44
 # Prior tail shape of robust z-scores (0 is exponential, 0.25 a Student-t with 4 degrees of freedom) and how many
 # excesses it weighs like: a series needs more excesses than this before its own shape dominates.
-PRIOR_SHAPE = 0.2
-PRIOR_EXCESSES = 40
+PRIOR_SHAPE = 0.35
+PRIOR_EXCESSES = 200
 # At least this many excesses per series define the initial threshold u (a lower quantile with little history).
 MIN_EXCESSES = 8
-TAIL_SHARE = 0.05
+TAIL_SHARE = 0.1
 # Widening of a threshold estimated from few excesses: times 1 + WIDEN / sqrt(excesses).
 WIDEN = 0.5
 

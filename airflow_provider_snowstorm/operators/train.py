@@ -36,7 +36,7 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
 
     :param training_start: First day of training history (inclusive, ISO date); templated. Default: all history.
     :param training_end: Last day of training history (inclusive); templated. Default: up to the latest day.
-    :param detector_params: Parameters of ``DecomposeIsolationForest`` (period, threshold_cutoff, direction,
+    :param detector_params: Parameters of ``DecomposeIsolationForest`` (period, alarm_budget, direction,
         min_deviation, random_state, ...). Templated.
     :param aliases: Extra registry aliases besides ``latest`` and the DAG run id.
 
