@@ -125,13 +125,13 @@ def test_a_recurring_month_start_bump_is_learned() -> None:
 def test_a_job_on_the_last_business_day_of_each_month_is_learned() -> None:
     index = np.datetime64("2024-01-01") + np.arange(400)
     values = np.random.default_rng(9).lognormal(4, 0.03, (400, 1))
-    month_end = (index + 1).astype("datetime64[M]").astype("datetime64[D]")
-    last_business_day = np.busday_offset(month_end, -1, roll="forward") == index
-    values = np.where(last_business_day[:, None], values * 3.0, values)
+    next_month = (index.astype("datetime64[M]") + 1).astype("datetime64[D]")
+    last_business_day = np.busday_offset(next_month, -1, roll="forward") == index
+    values = np.where(last_business_day[:, None], values * 1.5, values)
     first_day = int((index[0] - np.datetime64("1970-01-01")).astype(int))
     learned = causal_decompose(values, first_row=first_day).zscore[last_business_day][-4:, 0]
     ignored = causal_decompose(values, first_row=first_day, monthly_periods=0).zscore[last_business_day][
         -4:, 0
     ]
-    assert (np.abs(learned) < 3).all()
-    assert (ignored > 3).all()
+    assert (np.abs(learned) < 4).all()
+    assert (ignored > 3 * np.abs(learned).max()).all()
