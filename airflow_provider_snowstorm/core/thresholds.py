@@ -39,16 +39,22 @@ def budget_to_risk(alarm_budget: float, rows_per_day: float) -> float:
     return float(alarm_budget) / (DAYS_PER_MONTH * float(rows_per_day))
 
 
-def _quantile_fit(excesses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """GPD shape and scale per column of NaN-padded excesses, from their median and upper quartile.
+_SHAPE_GRID = np.linspace(-0.5, 1.0, 301)
+_SHAPE_GRID[np.abs(_SHAPE_GRID) < 1e-9] = 1e-9
+# For a GPD, Q(0.5) / Q(0.25) of the excesses = (2 ** shape - 1) / ((4 / 3) ** shape - 1), increasing in shape.
+_QUARTILE_RATIO = (2.0**_SHAPE_GRID - 1.0) / ((4.0 / 3.0) ** _SHAPE_GRID - 1.0)
 
-    For a GPD, ``Q(0.75) / Q(0.5) = 2 ** shape + 1`` and ``Q(0.5) = scale * (2 ** shape - 1) / shape``. Quantiles,
-    unlike moments, are not carried away by the few real incidents that a training span holds.
+
+def _quantile_fit(excesses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GPD shape and the median excess per column of NaN-padded excesses, from their lower quartile and median.
+
+    Quantiles, unlike moments, are not carried away by the few real incidents that a training span holds, and the
+    lower half of the excesses is the part least touched by them.
     """
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: series without excesses
-        median, upper = np.nanquantile(excesses, [0.5, 0.75], axis=0)
-        shape = np.log2(np.maximum(upper / median - 1.0, 1e-3))
+        lower, median = np.nanquantile(excesses, [0.25, 0.5], axis=0)
+        shape = np.interp(median / lower, _QUARTILE_RATIO, _SHAPE_GRID)
     return np.where(np.isfinite(shape), shape, 0.0), np.where(np.isfinite(median), median, 0.0)
 
 
