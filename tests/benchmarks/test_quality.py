@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from benchmarks import quality
@@ -9,13 +8,17 @@ from benchmarks.families import FAMILIES
 from benchmarks.metrics import EventCounts
 
 
-def test_adapter_keeps_daily_frames_and_gives_hourly_frames_a_daily_index() -> None:
-    daily = FAMILIES["lognormal_weekly"](1, 2).values
-    assert quality._as_detector_frame(daily) is daily
-    hourly = FAMILIES["hourly_warehouse"](1, 2).values
-    adapted = quality._as_detector_frame(hourly)
-    assert (adapted.index[1] - adapted.index[0]) == pd.Timedelta(days=1)
-    np.testing.assert_array_equal(adapted.to_numpy(), hourly.to_numpy())
+def test_ours_scores_hourly_families_on_their_hourly_index() -> None:
+    data = FAMILIES["hourly_warehouse"](1, 2)
+    scored = quality.run_ours(data)
+    assert scored.error is None
+    assert scored.scores.shape == (len(data.values) - data.train_rows, 2)
+    assert np.isfinite(scored.scores).all()
+
+
+def test_the_ablation_names_only_candidates() -> None:
+    assert set(quality.ABLATION) <= set(quality.OURS_CANDIDATES)
+    assert quality.ABLATION[0] == next(iter(quality.OURS_CANDIDATES))
 
 
 def _evaluation(found: int, missed: int, false_alarms: int) -> quality.Evaluation:
