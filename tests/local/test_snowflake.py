@@ -93,6 +93,11 @@ def _public_only_bundle() -> str:
     return Path(certifi.where()).read_text()
 
 
+# The stock hook's own get_df is what these tests prove works; pandas warns on every such read (see read_dataframe).
+STOCK_GET_DF_WARNING = "ignore:pandas only supports SQLAlchemy connectable:UserWarning"
+
+
+@pytest.mark.filterwarnings(STOCK_GET_DF_WARNING)
 def test_connection_points_the_stock_hook_at_the_emulator(snowflake_hook: SnowflakeHook) -> None:
     frame = snowflake_hook.get_df("SELECT CURRENT_DATABASE() AS DB, CURRENT_SCHEMA() AS SCH, 1 + 1 AS TWO")
 
@@ -178,6 +183,7 @@ def test_seed_refuses_rows_without_the_view_columns(snowflake_hook: SnowflakeHoo
 # --- what the stock hook can do against the emulator ----------------------------------------------------------
 
 
+@pytest.mark.filterwarnings(STOCK_GET_DF_WARNING)
 def test_get_df_and_get_pandas_df_read_dates_as_dates(
     snowflake_hook: SnowflakeHook, checks_table: str
 ) -> None:
