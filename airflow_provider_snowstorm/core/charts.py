@@ -99,7 +99,12 @@ def anomaly_figure(
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    axes[0].legend(loc="upper right", fontsize=8, ncols=4)
+    # Below the panels, never over the data; one entry per kind of mark that any panel uses.
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    figure.legend(list(entries.values()), list(entries), loc="outside lower center", fontsize=8, ncols=4)
     heading = title or "Snowflake spend: actual vs expected"
     if len(series_to_plot) > len(shown):
         heading += f" (top {len(shown)} of {len(series_to_plot)} affected categories)"

@@ -105,3 +105,10 @@ def test_a_continuing_flag_outside_every_incident_is_not_marked() -> None:
     frame["continuing"] = frame["usage_date"] == "2026-01-09"
     (ax,) = anomaly_figure(frame).axes
     assert [c.get_label() for c in ax.collections] == ["anomaly"]
+
+
+def test_the_legend_sits_below_the_panels_not_over_the_data() -> None:
+    figure = anomaly_figure(predictions({"compute": [3], "storage": [5]}))
+    assert all(ax.get_legend() is None for ax in figure.axes)
+    (legend,) = figure.legends
+    assert [text.get_text() for text in legend.get_texts()] == ["actual", "expected", "anomaly"]
