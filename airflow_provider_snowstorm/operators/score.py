@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.sdk import Context
 
-    from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
+    from airflow_provider_snowstorm.core.interface import AnomalyDetector
 
 __all__ = ["BatchScoreOperator", "ModelMismatchError", "results_table_ddl"]
 
@@ -179,7 +179,7 @@ class BatchScoreOperator(FeatureSourceOperator):
 
     # -- model -------------------------------------------------------------------------------------------------------
 
-    def load_model(self, registry: ModelRegistry, series: str) -> tuple[DecomposeIsolationForest, str]:
+    def load_model(self, registry: ModelRegistry, series: str) -> tuple[AnomalyDetector, str]:
         """Fetch the model of ``series`` (one alias resolution: the file and its version agree) and load it."""
         # scikit-learn and skops load here, not when the scheduler parses DAG files.
         from airflow_provider_snowstorm.core.persistence import load_detector
@@ -200,9 +200,10 @@ class BatchScoreOperator(FeatureSourceOperator):
             raise ModelMismatchError(
                 f"model {name!r} ({stored.version}) was trained on series {detector.series_}, not {series!r}"
             )
-        if self.expected_period is not None and detector.period != self.expected_period:
+        period = detector.metadata.get("period")
+        if self.expected_period is not None and period != self.expected_period:
             raise ModelMismatchError(
-                f"model {name!r} ({stored.version}) has period {detector.period}, expected {self.expected_period}"
+                f"model {name!r} ({stored.version}) has period {period}, expected {self.expected_period}"
             )
         self.log.info("Scoring %r with model %s %s (%s)", series, name, stored.version, stored.uri)
         # The run that trained this version, for the report's "training run" link next to the scoring run.
@@ -313,7 +314,9 @@ class BatchScoreOperator(FeatureSourceOperator):
             predictions[MODEL_VERSION] = version
             predictions[SCORED_AT] = scored_at
             frames.append(predictions)
-            summaries.append(self._summary(series, version, start, end, predictions, detector.training_end_))
+            summaries.append(
+                self._summary(series, version, start, end, predictions, detector.metadata["training_end"])
+            )
         combined = pd.concat(frames, ignore_index=True)
         if self.results_table:
             self.write_predictions(self.get_db_hook(self.results_conn_id), combined, start, end)

@@ -7,6 +7,7 @@ retry replace its own registry version instead of adding one.
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,11 +24,15 @@ from airflow_provider_snowstorm.registry import validate_alias
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["DecomposeIsolationForestOperator"]
+__all__ = ["DEFAULT_DETECTOR_CLASS", "DecomposeIsolationForestOperator"]
+
+# A dotted path, so parsing a DAG file does not import scikit-learn; resolved when the task runs.
+DEFAULT_DETECTOR_CLASS = "airflow_provider_snowstorm.core.detector.DecomposeIsolationForest"
 
 
 class DecomposeIsolationForestOperator(FeatureSourceOperator):
-    """Fit ``DecomposeIsolationForest`` on the history of each cost series and log it as a W&B model.
+    """Fit a detector (``DecomposeIsolationForest`` by default) on the history of each cost series and log it as a
+    W&B model.
 
     For each series: one W&B run (job type ``train``, grouped by the DAG run id) with the config, the
     ``anomaly_threshold`` metric, a decomposition chart and a training-score chart, and the model (skops) as a
@@ -36,8 +41,11 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
 
     :param training_start: First day of training history (inclusive, ISO date); templated. Default: all history.
     :param training_end: Last day of training history (inclusive); templated. Default: up to the latest day.
-    :param detector_params: Parameters of ``DecomposeIsolationForest`` (period, alarm_budget, direction,
-        min_deviation, random_state, ...). Templated.
+    :param detector_params: Parameters of the detector class (for ``DecomposeIsolationForest``: period,
+        alarm_budget, direction, min_deviation, random_state, ...). Templated.
+    :param detector_class: Keyword-only. The detector class, or its dotted import path: any class implementing
+        ``core.interface.AnomalyDetector`` that is registered with ``core.persistence.register_detector_class``.
+        Default ``DecomposeIsolationForest``.
     :param aliases: Extra registry aliases besides ``latest`` and the DAG run id.
 
     Returns (XCom) a JSON-safe summary per series: model name and version, threshold, training span, run URL; a dict
@@ -59,9 +67,11 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         training_end: str | None = None,
         detector_params: Mapping[str, Any] | None = None,
         aliases: Sequence[str] = (),
+        detector_class: type | str = DEFAULT_DETECTOR_CLASS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.detector_class = detector_class
         self.training_start = training_start
         self.training_end = training_end
         self.detector_params = detector_params
@@ -79,7 +89,7 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         self.aliases = aliases
         if self.detector_params is not None and not isinstance(self.detector_params, Mapping):
             raise SeriesInputError(
-                f"detector_params must be a mapping of DecomposeIsolationForest parameters, "
+                f"detector_params must be a mapping of {self._detector_class_label()} parameters, "
                 f"got {type(self.detector_params).__name__}"
             )
         for parameter in ("training_start", "training_end"):
@@ -93,8 +103,41 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
                     raise SeriesInputError(f"{parameter} {value!r} is not a date (expected YYYY-MM-DD)")
         return names
 
+    def _detector_class_label(self) -> str:
+        cls = self.detector_class
+        return cls.rsplit(".", 1)[-1] if isinstance(cls, str) else getattr(cls, "__qualname__", repr(cls))
+
+    def resolve_detector_class(self) -> type:
+        """The detector class (imported from its dotted path if given as a string), refused unless registered."""
+        from airflow_provider_snowstorm.core.persistence import (
+            detector_class_name,
+            registered_detector_classes,
+        )
+
+        cls = self.detector_class
+        if isinstance(cls, str):
+            module_name, _, attribute = cls.rpartition(".")
+            if not module_name:
+                raise SeriesInputError(f"detector_class {cls!r} is not a dotted import path (module.Class)")
+            try:
+                cls = getattr(importlib.import_module(module_name), attribute)
+            except (ImportError, AttributeError) as error:
+                raise SeriesInputError(
+                    f"detector_class {self.detector_class!r} cannot be imported: {error}"
+                ) from None
+        registered = registered_detector_classes()
+        if cls not in registered:
+            names = [detector_class_name(known) for known in registered]
+            shown = detector_class_name(cls) if isinstance(cls, type) else repr(cls)
+            raise SeriesInputError(
+                f"detector_class {shown} is not registered (registered: {names}); "
+                "register it with airflow_provider_snowstorm.core.persistence.register_detector_class"
+            )
+        return cls
+
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
         names = self.check_inputs()
+        self.resolve_detector_class()  # before features are read
         features = self.load_features(names, start=self.training_start, end=self.training_end)
         hook = WandbHook(wandb_conn_id=self.wandb_conn_id)
         summaries = [self._train_one(hook, features[[name]], name, context) for name in names]
@@ -106,16 +149,21 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
             render_decomposition_chart,
             render_training_scores_chart,
         )
-        from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
         from airflow_provider_snowstorm.core.persistence import save_detector
 
         params = dict(self.detector_params or {})
-        detector = DecomposeIsolationForest(**params)
+        detector = self.resolve_detector_class()(**params)
         try:
-            detections = detector.fit_detect(history)
+            if hasattr(detector, "fit_detect"):  # one pass: fit and score the training rows causally
+                detections = detector.fit_detect(history)
+            else:
+                detections = detector.fit(history).detect(history)
         except ValueError as error:
             raise ValueError(f"cannot train a model for cost series {series!r}: {error}") from error
         threshold = float(detector.thresholds[series])
+        metadata = detector.metadata
+        training_start, training_end = metadata["training_start"], metadata["training_end"]
+        training_days = int(metadata.get("n_training_days", len(history)))
         model_name = self.model_name_for(series)
         dag_run_id = context["run_id"]
         flagged = detections[detections[SERIES] == series][IS_ANOMALY]
@@ -123,10 +171,10 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
             "series": series,
             "model_name": model_name,
             "detector": type(detector).__name__,
-            **{f"detector.{key}": value for key, value in detector.get_params().items()},
-            "training_start": detector.training_start_,
-            "training_end": detector.training_end_,
-            "training_days": int(detector.n_training_days_),
+            **{f"detector.{key}": value for key, value in (metadata.get("params") or {}).items()},
+            "training_start": training_start,
+            "training_end": training_end,
+            "training_days": training_days,
             "dag_id": context["dag"].dag_id,
             "dag_run_id": dag_run_id,
             "task_id": self.task_id,
@@ -140,7 +188,7 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
             hook.log_metrics(
                 {
                     "anomaly_threshold": threshold,
-                    "training_days": int(detector.n_training_days_),
+                    "training_days": training_days,
                     "training_anomalies": int(flagged.sum()),
                 },
                 run=run,
@@ -160,15 +208,15 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
                     model_path,
                     model_name,
                     aliases=list(self.aliases),
-                    metadata={**detector.metadata, "dag_run_id": dag_run_id, "series_name": series},
+                    metadata={**metadata, "dag_run_id": dag_run_id, "series_name": series},
                     idempotency_alias=dag_run_id,
                 )
         self.log.info(
             "Trained %s for %r on %s..%s: threshold %.4f, registered as %s %s (%s)",
             type(detector).__name__,
             series,
-            detector.training_start_,
-            detector.training_end_,
+            training_start,
+            training_end,
             threshold,
             model_name,
             version.version,
@@ -180,8 +228,8 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
             "model_version": version.version,
             "aliases": list(version.aliases),
             "threshold": threshold,
-            "training_start": detector.training_start_,
-            "training_end": detector.training_end_,
-            "training_days": int(detector.n_training_days_),
+            "training_start": training_start,
+            "training_end": training_end,
+            "training_days": training_days,
             "run_url": run_url,
         }

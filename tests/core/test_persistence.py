@@ -42,7 +42,7 @@ def test_other_types_are_refused(tmp_path: Path) -> None:
 def test_a_different_estimator_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "forest.skops"
     sio.dump(IsolationForest(n_estimators=2).fit([[0.0], [1.0]]), path)
-    with pytest.raises(UnsafeModelError, match="not a DecomposeIsolationForest"):
+    with pytest.raises(UnsafeModelError, match="not a registered detector class"):
         load_detector(path)
 
 
