@@ -8,8 +8,8 @@ Every family is a function ``(seed, n_series) -> LabelledSet``: deterministic pe
 rounded to cents on a fixed-frequency ``DatetimeIndex``, and one label row per injected incident (``series``,
 ``start``, ``end`` inclusive, ``kind``). Incident kinds:
 
-- ``spike``: one row (daily) or 1-3 hours (hourly) above normal.
-- ``burst``: several consecutive days (hourly: hours) above normal.
+- ``spike``: one row (daily), 1-3 hours (hourly) or 1-6 intervals (5-minute) above normal.
+- ``burst``: several consecutive days (hourly: hours; 5-minute: 12-72 intervals) above normal.
 - ``level_shift``: a permanent step from ``start`` on; only its first ``SHIFT_LABEL_DAYS`` days are labelled, so a
   detector should alarm once at the start and then adapt.
 - ``drop``: an outage or partial drop over one or more days (hours).
@@ -33,6 +33,7 @@ __all__ = [
     "DAILY_DAYS",
     "FAMILIES",
     "HOURLY_DAYS",
+    "MINUTE_DAYS",
     "TRAIN_SHARE",
     "LabelledSet",
     "batch_jobs",
@@ -40,18 +41,21 @@ __all__ = [
     "hourly_warehouse",
     "intermittent",
     "lognormal_weekly",
+    "minute_metrics",
     "package_generator",
     "smooth_storage",
 ]
 
 DAILY_DAYS = 540
 HOURLY_DAYS = 90
+MINUTE_DAYS = 21
 TRAIN_SHARE = 0.4
 SHIFT_LABEL_DAYS = 3
 SUBTLE, HUGE = 3.0, 40.0
 GROSS_SHARE = 0.2  # share of incidents sized 2-20x the level rather than in noise scales
 DAILY_START = "2024-01-01"
 HOURLY_START = "2024-03-04"  # a Monday
+MINUTE_START = "2024-05-06"  # a Monday
 LABEL_COLUMNS = ("series", "start", "end", "kind")
 
 
@@ -106,13 +110,16 @@ class _Plan:
     active_only: bool = False  # spikes, bursts and drops start on rows with positive expected value
     drop_outage_share: float = 0.4
     floor: np.ndarray | None = field(default=None)  # spikes lift the value to at least this before adding
+    scales: tuple[float, float] = (SUBTLE, HUGE)  # noise scales of a magnitude, drawn log-uniform
+    gross_share: float = GROSS_SHARE
 
 
-def _magnitude(rng: np.random.Generator, sigma: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Deviation per row: k noise scales (k log-uniform SUBTLE..HUGE), or a gross 2-20x of the level."""
-    if rng.random() < GROSS_SHARE:
+def _magnitude(rng: np.random.Generator, sigma: np.ndarray, base: np.ndarray, plan: _Plan) -> np.ndarray:
+    """Deviation per row: k noise scales (k log-uniform over ``plan.scales``), or a gross 2-20x of the level."""
+    if rng.random() < plan.gross_share:
         return rng.uniform(2.0, 20.0) * np.maximum(base, sigma)
-    return np.exp(rng.uniform(np.log(SUBTLE), np.log(HUGE))) * sigma
+    low, high = plan.scales
+    return np.exp(rng.uniform(np.log(low), np.log(high))) * sigma
 
 
 def _slot_starts(
@@ -190,14 +197,14 @@ def _inject(
             length = plan.shift_label_rows
         span = slice(start, start + length)
         if kind in ("spike", "burst"):
-            deviation = _magnitude(rng, sigma[span], base[span]) * rng.lognormal(0.0, 0.1, length)
+            deviation = _magnitude(rng, sigma[span], base[span], plan) * rng.lognormal(0.0, 0.1, length)
             lifted = values[span] if plan.floor is None else np.maximum(values[span], plan.floor[span])
             values[span] = lifted + deviation
         elif kind == "drop":
             if rng.random() < plan.drop_outage_share:
                 keep = 0.0
             else:
-                relative = _magnitude(rng, sigma[start], base[start]) / max(base[start], 1e-9)
+                relative = _magnitude(rng, sigma[start], base[start], plan) / max(base[start], 1e-9)
                 keep = float(np.clip(1.0 - relative, 0.0, 0.9))
             values[span] *= keep
         elif kind == "runaway":
@@ -206,7 +213,7 @@ def _inject(
             values[span] += level * rng.lognormal(0.0, 0.1, length)
         else:  # level_shift from ``start`` to the end of the series
             after = slice(start, rows)
-            relative = _magnitude(rng, sigma[start], base[start]) / max(base[start], 1e-9)
+            relative = _magnitude(rng, sigma[start], base[start], plan) / max(base[start], 1e-9)
             if plan.additive_shift:
                 step = relative * max(base[start], sigma[start])
                 values[after] += step * rng.lognormal(-0.02, 0.2, rows - start)
@@ -465,6 +472,75 @@ def hourly_warehouse(seed: int, n_series: int) -> LabelledSet:
     return _assemble(columns, labels, index, 24, "h")
 
 
+def minute_metrics(seed: int, n_series: int) -> LabelledSet:
+    """NAB-like operational metrics every 5 minutes over 21 days (period 288 = one day).
+
+    Four styles: a smooth daily cycle (sinusoid, amplitude 20-60% of the level) with Gaussian noise of 3-10%;
+    request counts (Poisson with a daily-cycle rate of 5-2,000 per interval); a slowly wandering, mean-reverting
+    level (AR(1), no daily cycle) with noise; and a bursty metric near a floor with brief natural bursts of 1-3
+    intervals (about 1% of rows, normal and unlabelled). Incidents (3-30 noise scales): spikes of 1-6 intervals,
+    bursts of 12-72, level shifts (first 36 intervals labelled), drops of 6-60 intervals to zero or a fraction.
+    """
+    _check(n_series)
+    rng = _rng(seed, "minute_metrics")
+    rows = MINUTE_DAYS * 288
+    index = pd.date_range(MINUTE_START, periods=rows, freq="5min", name="metric_time")
+    angle = 2.0 * np.pi * np.arange(rows) / 288
+    plan = _Plan(
+        kinds={"spike": 0.3, "burst": 0.25, "level_shift": 0.2, "drop": 0.25},
+        spike_rows=(1, 6),
+        burst_rows=(12, 72),
+        drop_rows=(6, 60),
+        shift_label_rows=36,
+        slot_rows=288,
+        warm_rows=288,
+        scored_rate=3.0,
+        train_rate=1.5,
+        drop_outage_share=0.5,
+        scales=(3.0, 30.0),
+        gross_share=0.0,
+    )
+    columns, labels = {}, []
+    for number in range(n_series):
+        name = f"mm{number:03d}"
+        style = rng.choice(["cycle", "counts", "wander", "bursty"])
+        if style == "cycle":
+            level = np.exp(rng.uniform(np.log(1.0), np.log(10_000.0)))
+            base = level * (1.0 + rng.uniform(0.2, 0.6) * np.sin(angle + rng.uniform(0.0, 2.0 * np.pi)))
+            sigma = np.full(rows, level * rng.uniform(0.03, 0.10))
+            values = base + sigma * rng.standard_normal(rows)
+        elif style == "counts":
+            rate = np.exp(rng.uniform(np.log(5.0), np.log(2_000.0)))
+            base = rate * (1.0 + rng.uniform(0.2, 0.8) * np.sin(angle + rng.uniform(0.0, 2.0 * np.pi)))
+            values = rng.poisson(base).astype(float)
+            sigma = np.maximum(np.sqrt(base), 1.0)
+        elif style == "wander":
+            level = np.exp(rng.uniform(np.log(1.0), np.log(10_000.0)))
+            phi = rng.uniform(0.98, 0.998)
+            spread = rng.uniform(0.05, 0.25)  # stationary standard deviation of the log level
+            shocks = spread * np.sqrt(1.0 - phi**2) * rng.standard_normal(rows)
+            wander = np.empty(rows)
+            wander[0] = spread * rng.standard_normal()
+            for row in range(1, rows):
+                wander[row] = phi * wander[row - 1] + shocks[row]
+            base = level * np.exp(wander)
+            sigma = base * rng.uniform(0.02, 0.08)
+            values = base + sigma * rng.standard_normal(rows)
+        else:  # bursty: near a floor, with brief natural bursts (normal, unlabelled)
+            floor = np.exp(rng.uniform(np.log(1.0), np.log(500.0)))
+            noise = rng.uniform(0.03, 0.15)
+            values = floor * np.abs(1.0 + noise * rng.standard_normal(rows))
+            starts = rng.choice(rows - 3, size=int(rng.poisson(rows * 0.01 / 2.0)), replace=False)
+            heights = floor * rng.uniform(1.0, 5.0, starts.size)
+            for start, length, height in zip(starts, rng.integers(1, 4, starts.size), heights, strict=True):
+                values[start : start + length] += height * rng.lognormal(0.0, 0.2, length)
+            base = np.full(rows, floor)
+            sigma = np.full(rows, floor * np.hypot(noise, 0.3))  # bursts count in the noise scale
+        labels += _inject(rng, name, values, base, sigma, index, plan)
+        columns[name] = values
+    return _assemble(columns, labels, index, 288, "5min")
+
+
 _PACKAGE_KINDS = {"runaway_spike": "spike", "outage": "drop"}
 
 
@@ -488,5 +564,6 @@ FAMILIES: dict[str, Callable[[int, int], LabelledSet]] = {
     "smooth_storage": smooth_storage,
     "batch_jobs": batch_jobs,
     "hourly_warehouse": hourly_warehouse,
+    "minute_metrics": minute_metrics,
     "package_generator": package_generator,
 }

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,8 @@ import pytest
 from benchmarks.families import FAMILIES, FLAT_SERIES, TRAIN_SHARE, LabelledSet, smooth_storage
 
 N_SERIES = 8
+# Rows labelled from the start of a level shift, per period (daily: 3 days; hourly: 24 hours; 5-minute: 36 rows).
+SHIFT_LABEL_ROWS = {7: 3, 24: 24, 288: 36}
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))
@@ -22,6 +26,7 @@ def test_at_least_the_required_families() -> None:
         "smooth_storage",
         "batch_jobs",
         "hourly_warehouse",
+        "minute_metrics",
         "package_generator",
     }
     assert required <= set(FAMILIES)
@@ -48,9 +53,9 @@ def test_values_are_a_fixed_frequency_frame_of_non_negative_floats(family: tuple
     assert values.dtype == np.float64
     assert np.isfinite(values).all()
     assert (values >= 0).all()
-    assert data.period == (24 if data.rows_per_day == 24 else 7)
+    assert data.period == (7 if data.rows_per_day == 1 else data.rows_per_day)
     days = len(index) / data.rows_per_day
-    assert 80 <= days <= 600
+    assert 21 <= days <= 600
 
 
 def test_labels_lie_within_the_index_and_name_known_series(family: tuple[str, LabelledSet]) -> None:
@@ -103,7 +108,7 @@ def test_level_shifts_label_only_their_first_days(family: tuple[str, LabelledSet
     _, data = family
     shifts = data.labels[data.labels["kind"] == "level_shift"]
     lengths = (shifts["end"] - shifts["start"]) / (data.values.index[1] - data.values.index[0]) + 1
-    assert (lengths <= (24 if data.period == 24 else 3)).all()
+    assert (lengths <= SHIFT_LABEL_ROWS[data.period]).all()
 
 
 def test_label_mask_marks_exactly_the_labelled_rows() -> None:
@@ -117,3 +122,23 @@ def test_unknown_sizes_are_rejected() -> None:
     for function in FAMILIES.values():
         with pytest.raises(ValueError, match="n_series"):
             function(1, 0)
+
+
+def test_minute_family_is_five_minutely_with_a_daily_period_and_its_incident_lengths() -> None:
+    started = time.perf_counter()
+    data = FAMILIES["minute_metrics"](2, 60)
+    assert time.perf_counter() - started < 5.0  # about 0.25 s; generous for slow machines
+    assert data.freq == "5min"
+    assert data.period == 288
+    assert data.rows_per_day == 288
+    assert data.values.shape == (21 * 288, 60)
+    assert (np.diff(data.values.index.asi8) == pd.Timedelta(minutes=5).value).all()
+    labels = data.labels
+    rows = (labels["end"] - labels["start"]) / pd.Timedelta(minutes=5) + 1
+    bounds = {"spike": (1, 6), "burst": (12, 72), "level_shift": (36, 36), "drop": (6, 60)}
+    assert set(labels["kind"]) == set(bounds)
+    for kind, (low, high) in bounds.items():
+        assert rows[labels["kind"] == kind].between(low, high).all(), kind
+    # Outages reach zero, and nearly every series carries a labelled incident.
+    assert (data.values.to_numpy() == 0).any()
+    assert labels["series"].nunique() >= 50
