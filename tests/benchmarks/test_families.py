@@ -132,7 +132,7 @@ def test_minute_family_is_five_minutely_with_a_daily_period_and_its_incident_len
     assert data.period == 288
     assert data.rows_per_day == 288
     assert data.values.shape == (21 * 288, 60)
-    assert (np.diff(data.values.index.asi8) == pd.Timedelta(minutes=5).value).all()
+    assert (data.values.index[1:] - data.values.index[:-1] == pd.Timedelta(minutes=5)).all()
     labels = data.labels
     rows = (labels["end"] - labels["start"]) / pd.Timedelta(minutes=5) + 1
     bounds = {"spike": (1, 6), "burst": (12, 72), "level_shift": (36, 36), "drop": (6, 60)}
