@@ -1,51 +1,85 @@
-"""Turn batch-scoring output into an anomaly report: incidents, a markdown file and Slack messages.
+"""Turn batch-scoring output into an anomaly report: incidents explained by usage, rendered as markdown.
 
-Pure functions and dataclasses (no Airflow), so the report reads the same in a file, in Slack and in tests.
+Pure functions and dataclasses (no Airflow), so the report reads the same in a file, in every channel and in tests.
+Incident grouping lives in ``core.incidents`` (its names are re-exported here); the Slack layout lives beside its
+only user, in ``notifications.slack_layout`` (``SlackLimits``, ``SlackMessage`` and ``slack_messages`` still import
+from here, with a ``DeprecationWarning``).
 
 Input is what each scoring task returns (one JSON-safe dict per series)::
 
     {"series": "compute", "model_name": "...", "model_version": "v3", "run_url": "https://..." | None,
      "window_start": "2026-01-01", "window_end": "2026-01-31",
      "rows": [{prediction columns, dates as ISO strings}, ...], "anomalies": [rows with is_anomaly true]}
-
-Slack rendering: Slack's mrkdwn has no tables, so the incident table is aligned plain text inside a ``` code
-block (monospace, readable on desktop and mobile). A long report is split between table rows into several
-section blocks and messages; every piece of the table repeats the header.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Any, Literal
+from datetime import date
+from typing import Any
 
 import pandas as pd
 
+from airflow_provider_snowstorm.core.incidents import (
+    DEFAULT_BASELINE_WEEKS,
+    DEFAULT_ONSET_FRACTION,
+    REQUIRED_PREDICTION_COLUMNS,
+    Contributor,
+    Direction,
+    Incident,
+    IncidentGroup,
+    find_incidents,
+    group_incidents,
+    normalise_predictions,
+    parent_series,
+)
 from airflow_provider_snowstorm.core.schema import (
-    CONTINUING,
     DATE,
-    EXPECTED,
-    IS_ANOMALY,
     MODEL_NAME,
     MODEL_VERSION,
-    SCORED_AT,
     SERIES,
     TOTAL_USAGE,
-    VALUE,
 )
+
+__all__ = [
+    "ACCOUNT_COLUMN",
+    "COST_COLUMN",
+    "CURRENCY_COLUMN",
+    "DEFAULT_BASELINE_WEEKS",
+    "DEFAULT_MAX_PANELS",
+    "DEFAULT_ONSET_FRACTION",
+    "DEFAULT_TITLE",
+    "DEFAULT_TOP_CONTRIBUTORS",
+    "REQUIRED_PREDICTION_COLUMNS",
+    "ROOT_CAUSE_COLUMNS",
+    "USAGE_DATE_COLUMN",
+    "USAGE_TYPE_COLUMN",
+    "AnomalyReport",
+    "Contributor",
+    "Direction",
+    "Incident",
+    "IncidentGroup",
+    "SeriesModel",
+    "build_report",
+    "explain",
+    "explain_groups",
+    "find_incidents",
+    "group_incidents",
+    "headline",
+    "normalise_predictions",
+    "normalise_usage",
+    "parent_series",
+    "render_markdown",
+    "root_cause_records",
+    "usage_currency",
+]
 
 # Charts show at most this many affected series, largest impact first.
 DEFAULT_MAX_PANELS = 8
 
 DEFAULT_TITLE = "Snowflake spend anomalies"
-# Root cause: each account and usage type's expected spend is the median of the same weekday over this many weeks
-# before the incident; the report lists this many contributors per incident.
-DEFAULT_BASELINE_WEEKS = 4
-# Days just before an incident's first alarm belong to it when they deviate the same way by at least this share of
-# the incident's mean daily deviation.
-DEFAULT_ONSET_FRACTION = 0.5
 DEFAULT_TOP_CONTRIBUTORS = 5
 # Per-account usage rows (as USAGE_IN_CURRENCY_DAILY, any case): what the root cause reads.
 USAGE_DATE_COLUMN = "usage_date"
@@ -53,58 +87,6 @@ ACCOUNT_COLUMN = "account_name"
 USAGE_TYPE_COLUMN = "usage_type"
 COST_COLUMN = "usage_in_currency"
 CURRENCY_COLUMN = "currency"
-REQUIRED_PREDICTION_COLUMNS: tuple[str, ...] = (DATE, SERIES, VALUE, EXPECTED, IS_ANOMALY)
-
-Direction = Literal["spike", "drop"]
-
-_TRUE_STRINGS = frozenset({"true", "t", "1", "yes", "y"})
-_FALSE_STRINGS = frozenset({"false", "f", "0", "no", "n", ""})
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    """Consecutive flagged days of one cost category that moved in the same direction."""
-
-    series: str
-    start: date
-    end: date
-    direction: Direction
-    observed: float
-    """Actual spend summed over the incident's days."""
-    expected: float
-    """Expected spend summed over the incident's days."""
-    extra_cost: float
-    """Sum of (value - expected) over the incident's days; negative for drops."""
-    peak_day: date
-    """The day furthest from expected."""
-    peak_delta: float
-    first_alarm: date | None = None
-    """The first alarmed day; later than ``start`` when the excursion began before the alarm (see
-    :func:`find_incidents`). None means ``start``."""
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @property
-    def alarm_day(self) -> date:
-        return self.first_alarm or self.start
-
-    @property
-    def delta(self) -> float:
-        """Observed minus expected total: the same amount as ``extra_cost``."""
-        return self.extra_cost
-
-    @property
-    def delta_pct(self) -> float | None:
-        """Delta in percent of the expected total; None when nothing was expected."""
-        if self.expected == 0:
-            return None
-        return self.extra_cost / abs(self.expected) * 100.0
-
-    @property
-    def impact(self) -> float:
-        return abs(self.extra_cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,108 +100,6 @@ class SeriesModel:
     """The scoring run."""
     training_run_url: str | None = None
     """The run that trained the model, when the scoring result carries it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Contributor:
-    """One account and usage type inside an incident, against its own expected spend over the incident's days."""
-
-    account: str
-    usage_type: str
-    observed: float
-    expected: float
-    share: float | None
-    """This contributor's part of the incident's net deviation (0.9 = 90%); None when the net is zero."""
-
-    @property
-    def extra_cost(self) -> float:
-        return self.observed - self.expected
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentGroup:
-    """One incident as it is counted: the highest-level series that alarmed, and the categories inside it.
-
-    Costs nest (``total_usage`` is the sum of every usage type; ``ACCOUNT:compute`` is inside ``ACCOUNT:total_usage``),
-    so a burst in compute also alarms in the total. The group counts that cost once: its amounts are the lead
-    incident's (the outermost series), or, with per-account usage, the sum over the accounts and usage types of
-    actual minus their own expected spend (``contributors`` then say which ones drove it).
-    """
-
-    lead: Incident
-    members: tuple[Incident, ...] = ()
-    """Incidents of series inside the lead's, overlapping it in time, in the same direction."""
-    contributors: tuple[Contributor, ...] = ()
-    breakdown: tuple[float, float] | None = None
-    """(actual, expected) summed over every account and usage type on the group's days, when usage was given."""
-    baseline_weeks: int = DEFAULT_BASELINE_WEEKS
-
-    @property
-    def incidents(self) -> tuple[Incident, ...]:
-        return (self.lead, *self.members)
-
-    @property
-    def start(self) -> date:
-        return min(i.start for i in self.incidents)
-
-    @property
-    def end(self) -> date:
-        return max(i.end for i in self.incidents)
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @property
-    def direction(self) -> Direction:
-        return self.lead.direction
-
-    @property
-    def series(self) -> str:
-        return self.lead.series
-
-    @property
-    def first_alarm(self) -> date:
-        """The first day any of its series alarmed (the incident can start earlier, where the excursion did)."""
-        return min(i.alarm_day for i in self.incidents)
-
-    @property
-    def categories(self) -> tuple[str, ...]:
-        """What explains it: the categories inside the lead that alarmed too, else the lead itself."""
-        return tuple(dict.fromkeys(m.series for m in self.members)) or (self.lead.series,)
-
-    @property
-    def observed(self) -> float:
-        return self.breakdown[0] if self.breakdown else self.lead.observed
-
-    @property
-    def expected(self) -> float:
-        return self.breakdown[1] if self.breakdown else self.lead.expected
-
-    @property
-    def extra_cost(self) -> float:
-        return self.observed - self.expected if self.breakdown else self.lead.extra_cost
-
-    @property
-    def delta_pct(self) -> float | None:
-        if self.expected == 0:
-            return None
-        return self.extra_cost / abs(self.expected) * 100.0
-
-    @property
-    def impact(self) -> float:
-        return abs(self.extra_cost)
-
-    @property
-    def peak_day(self) -> date:
-        return self.lead.peak_day
-
-    @property
-    def label(self) -> str:
-        """``compute`` alone, or ``total_usage (compute, storage)`` when categories explain the lead."""
-        if not self.members:
-            return self.lead.series
-        return f"{self.lead.series} ({', '.join(self.categories)})"
 
 
 @dataclass(frozen=True)
@@ -272,264 +152,7 @@ class AnomalyReport:
         return render_markdown(self)
 
 
-@dataclass(frozen=True, slots=True)
-class SlackLimits:
-    """Slack's message limits; smaller values are useful in tests."""
-
-    max_blocks: int = 50
-    max_section_chars: int = 3000
-    max_message_chars: int = 40_000
-
-    def __post_init__(self) -> None:
-        if self.max_blocks < 2:
-            raise ValueError(f"SlackLimits.max_blocks must be at least 2, got {self.max_blocks}")
-        if self.max_section_chars < 200:
-            raise ValueError(
-                f"SlackLimits.max_section_chars must be at least 200, got {self.max_section_chars}"
-            )
-        if self.max_message_chars < self.max_section_chars:
-            raise ValueError("SlackLimits.max_message_chars must be at least max_section_chars")
-
-
-@dataclass(frozen=True, slots=True)
-class SlackMessage:
-    """One ``chat.postMessage`` payload: ``text`` is the notification fallback, ``blocks`` are shown."""
-
-    text: str
-    blocks: tuple[dict[str, Any], ...]
-
-    @property
-    def chars(self) -> int:
-        return sum(len(_block_text(b)) for b in self.blocks)
-
-
 # ------------------------------------------------------------------------------------------------------------
-# Predictions -> incidents
-
-
-def normalise_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Validate and coerce a long-format predictions frame (dates, floats, booleans), one row per series/date.
-
-    Shared by the report and the chart so both read scoring output the same way.
-    """
-    missing = [c for c in REQUIRED_PREDICTION_COLUMNS if c not in predictions.columns]
-    if missing:
-        raise ValueError(
-            f"predictions are missing column(s) {missing}; "
-            f"expected at least {list(REQUIRED_PREDICTION_COLUMNS)}"
-        )
-    frame = predictions.copy()
-    if frame.empty:
-        frame[DATE] = pd.Series(dtype="datetime64[ns]")
-        frame[IS_ANOMALY] = frame[IS_ANOMALY].astype(bool)
-        frame[CONTINUING] = frame[CONTINUING].astype(bool) if CONTINUING in frame.columns else False
-        return frame.reset_index(drop=True)
-    try:
-        frame[DATE] = pd.to_datetime(frame[DATE]).dt.normalize()
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"predictions column {DATE!r} has values that are not dates: {err}") from err
-    frame[SERIES] = frame[SERIES].astype(str)
-    for column in (VALUE, EXPECTED):
-        try:
-            frame[column] = pd.to_numeric(frame[column]).astype(float)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"predictions column {column!r} has values that are not numbers: {err}") from err
-    frame[IS_ANOMALY] = _as_bool(frame[IS_ANOMALY])
-    # Results written before the detector marked continuing days have no such column: nothing continues.
-    frame[CONTINUING] = _as_bool(frame[CONTINUING]) if CONTINUING in frame.columns else False
-
-    flagged = frame[frame[IS_ANOMALY]]
-    bad = flagged[flagged[VALUE].isna() | flagged[EXPECTED].isna()]
-    if not bad.empty:
-        first = bad.iloc[0]
-        raise ValueError(
-            f"anomaly rows need both {VALUE!r} and {EXPECTED!r}: series {first[SERIES]!r} on "
-            f"{first[DATE].date()} has value={first[VALUE]} expected={first[EXPECTED]}"
-        )
-
-    duplicated = frame.duplicated([SERIES, DATE], keep=False)
-    if duplicated.any():
-        if SCORED_AT not in frame.columns:
-            first = frame[duplicated].iloc[0]
-            raise ValueError(
-                f"predictions have several rows for series {first[SERIES]!r} on {first[DATE].date()}; "
-                f"give one row per series and date (or a {SCORED_AT!r} column to keep the latest)"
-            )
-        frame = frame.sort_values(SCORED_AT, kind="stable").drop_duplicates([SERIES, DATE], keep="last")
-    return frame.sort_values([SERIES, DATE], kind="stable").reset_index(drop=True)
-
-
-def _as_bool(column: pd.Series) -> pd.Series:
-    """Booleans from bools, 0/1 or 'true'/'false' strings; ``astype(bool)`` would read 'false' as True."""
-    if pd.api.types.is_bool_dtype(column):
-        return column.fillna(False).astype(bool)
-    if pd.api.types.is_numeric_dtype(column):
-        return column.fillna(0).astype(float) != 0
-
-    def convert(value: object) -> bool:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return False
-        if isinstance(value, (bool, int, float)):
-            return bool(value)
-        text = str(value).strip().lower()
-        if text in _TRUE_STRINGS:
-            return True
-        if text in _FALSE_STRINGS:
-            return False
-        raise ValueError(f"predictions column {IS_ANOMALY!r} has a value that is not a boolean: {value!r}")
-
-    return column.map(convert).astype(bool)
-
-
-def find_incidents(
-    predictions: pd.DataFrame, *, onset_fraction: float = DEFAULT_ONSET_FRACTION
-) -> list[Incident]:
-    """Group flagged days per cost category into incidents, largest impact first.
-
-    Flagged days on consecutive calendar days merge into one incident as long as they move in the same
-    direction (a spike followed directly by a drop is two incidents). Days marked ``continuing`` extend the
-    incident they follow (its length and cost), but never start one: their alarm was raised before.
-
-    An alarm can come a day or two into an excursion (the first days of a burst may score just under the
-    threshold). The days right before the first alarm that already deviate in the same direction by at least
-    ``onset_fraction`` of the incident's mean daily deviation belong to it too, so its cost starts where the
-    excursion did; ``first_alarm`` keeps the alarm's day. ``onset_fraction=0`` turns this off.
-    """
-    if onset_fraction < 0:
-        raise ValueError(f"onset_fraction must be >= 0, got {onset_fraction}")
-    frame = normalise_predictions(predictions)
-    incidents: list[Incident] = []
-    for series, rows in frame.groupby(SERIES, sort=True):
-        incidents.extend(_series_incidents(str(series), rows, onset_fraction))
-    incidents.sort(key=lambda i: (-i.impact, i.start, i.series))
-    return incidents
-
-
-def _series_incidents(series: str, rows: pd.DataFrame, onset_fraction: float) -> Iterable[Incident]:
-    runs: list[list[tuple[date, float, float]]] = []
-    run: list[tuple[date, float, float]] = []
-    flagged = rows[rows[IS_ANOMALY] | rows[CONTINUING]]
-    days = zip(flagged[DATE], flagged[VALUE], flagged[EXPECTED], flagged[IS_ANOMALY], strict=True)
-    for day, value, expected, alarmed in days:
-        current = (day.date(), float(value), float(expected))
-        if run and not _continues(run[-1], current):
-            runs.append(run)
-            run = []
-        if run or alarmed:
-            run.append(current)
-    if run:
-        runs.append(run)
-    if not runs or onset_fraction <= 0:
-        yield from (_incident(series, r) for r in runs)
-        return
-
-    scored = {
-        day.date(): (float(value), float(expected))
-        for day, value, expected in zip(rows[DATE], rows[VALUE], rows[EXPECTED], strict=True)
-        if not (pd.isna(value) or pd.isna(expected))
-    }
-    taken = {day for r in runs for day, _, _ in r}
-    for r in runs:
-        spike = r[0][1] >= r[0][2]
-        floor = onset_fraction * math.fsum(abs(v - e) for _, v, e in r) / len(r)
-        lead: list[tuple[date, float, float]] = []
-        day = r[0][0] - timedelta(days=1)
-        while day in scored and day not in taken:
-            value, expected = scored[day]
-            deviation = value - expected
-            if deviation == 0 or (deviation > 0) != spike or abs(deviation) < floor:
-                break
-            lead.insert(0, (day, value, expected))
-            taken.add(day)
-            day -= timedelta(days=1)
-        yield _incident(series, [*lead, *r], first_alarm=r[0][0] if lead else None)
-
-
-def _continues(previous: tuple[date, float, float], current: tuple[date, float, float]) -> bool:
-    next_day = current[0] - previous[0] == timedelta(days=1)
-    same_direction = (previous[1] >= previous[2]) == (current[1] >= current[2])
-    return next_day and same_direction
-
-
-def _incident(series: str, run: list[tuple[date, float, float]], first_alarm: date | None = None) -> Incident:
-    deltas = [value - expected for _, value, expected in run]
-    peak_index = max(range(len(run)), key=lambda i: abs(deltas[i]))
-    extra_cost = math.fsum(deltas)
-    return Incident(
-        series=series,
-        start=run[0][0],
-        end=run[-1][0],
-        direction="spike" if run[0][1] >= run[0][2] else "drop",
-        observed=math.fsum(value for _, value, _ in run),
-        expected=math.fsum(expected for _, _, expected in run),
-        extra_cost=extra_cost,
-        peak_day=run[peak_index][0],
-        peak_delta=deltas[peak_index],
-        first_alarm=first_alarm,
-    )
-
-
-# ------------------------------------------------------------------------------------------------------------
-# The hierarchy of costs: incidents -> groups counted once; root cause from per-account usage
-
-
-def parent_series(series: str) -> str | None:
-    """The series a cost series is part of: a category is inside ``total_usage``, ``ACCOUNT:compute`` inside
-    ``ACCOUNT:total_usage``, which is inside ``total_usage``; ``total_usage`` is the top."""
-    if series == TOTAL_USAGE:
-        return None
-    account, separator, name = series.rpartition(":")
-    if separator and name != TOTAL_USAGE:
-        return f"{account}:{TOTAL_USAGE}"
-    return TOTAL_USAGE
-
-
-def _ancestors(series: str) -> list[str]:
-    chain = []
-    parent = parent_series(series)
-    while parent is not None:
-        chain.append(parent)
-        parent = parent_series(parent)
-    return chain
-
-
-def _overlap(a: Incident, b: Incident) -> bool:
-    return a.start <= b.end and b.start <= a.end
-
-
-def group_incidents(incidents: Sequence[Incident]) -> list[IncidentGroup]:
-    """Nest incidents by the hierarchy of costs so each cost is counted once, largest impact first.
-
-    An incident joins the group of an incident in one of its enclosing series (see :func:`parent_series`) that
-    overlaps it in time and moves in the same direction; otherwise it leads a group of its own. Only series that were
-    scored can nest: a compute incident alone (``total_usage`` not scored or not alarming) is its own group.
-    """
-    leads: list[Incident] = []
-    members: dict[int, list[Incident]] = {}
-    for incident in sorted(
-        incidents, key=lambda i: (len(_ancestors(i.series)), -i.impact, i.start, i.series)
-    ):
-        ancestors = _ancestors(incident.series)
-        home = next(
-            (
-                index
-                for index, lead in enumerate(leads)
-                if lead.series in ancestors
-                and lead.direction == incident.direction
-                and _overlap(lead, incident)
-            ),
-            None,
-        )
-        if home is None:
-            leads.append(incident)
-            members[len(leads) - 1] = []
-        else:
-            members[home].append(incident)
-    groups = [IncidentGroup(lead=lead, members=tuple(members[index])) for index, lead in enumerate(leads)]
-    groups.sort(key=lambda g: (-g.impact, g.start, g.series))
-    return groups
-
-
 def normalise_usage(usage: pd.DataFrame) -> pd.DataFrame:
     """Per-account usage rows (``USAGE_DATE, ACCOUNT_NAME, USAGE_TYPE, USAGE_IN_CURRENCY[, CURRENCY]``, any case)
     summed per day, account and usage type; usage types snake_cased as the feature columns are."""
@@ -1017,232 +640,21 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Slack
+# Moved to ``notifications.slack_layout`` (beside the Slack channel, their only user); importable from here for now.
+_MOVED_TO_SLACK_LAYOUT = frozenset({"SlackLimits", "SlackMessage", "slack_messages"})
 
 
-_SLACK_CATEGORY_WIDTH = 24
-_SLACK_MODEL_SERIES_WIDTH = 60
-# Room kept in each message for the "part i/n" context block.
-_CONTINUATION_RESERVE = 100
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_SLACK_LAYOUT:
+        import warnings
 
-
-def slack_messages(
-    report: AnomalyReport,
-    *,
-    limits: SlackLimits | None = None,
-    max_incidents: int = 50,
-    report_location: str | None = None,
-) -> list[SlackMessage]:
-    """The report as Slack ``chat.postMessage`` payloads within Slack's limits.
-
-    The top ``max_incidents`` incidents are listed; the rest are summarised in one line pointing at the full
-    report. Tables are split only between rows, and each piece repeats the header.
-    """
-    limits = limits or SlackLimits()
-    if max_incidents < 1:
-        raise ValueError(f"max_incidents must be at least 1, got {max_incidents}")
-    section_limit = limits.max_section_chars
-    sections: list[str] = []
-
-    if not report.has_anomalies:
-        text = f":white_check_mark: *{_escape(headline(report))}*\n" + _escape(
-            f"No anomalies in the scored window {_window(report)} "
-            f"({_plural(report.series_count, 'cost category', 'cost categories')} scored)."
+        warnings.warn(
+            f"airflow_provider_snowstorm.core.report.{name} moved to "
+            f"airflow_provider_snowstorm.notifications.slack_layout.{name}; the old import will be removed",
+            DeprecationWarning,
+            stacklevel=2,
         )
-        if report.missing_results:
-            text += "\n" + _escape(_summary_lines(report)[-1])
-        if report_location:
-            text += f"\nReport: `{_escape(report_location)}`"
-        sections.append(_fit(text, section_limit))
-    else:
-        header = [f":rotating_light: *{_escape(headline(report))}*", *map(_escape, _summary_lines(report))]
-        if report_location:
-            header.append(f"Full report: `{_escape(report_location)}`")
-        sections += _chunk_lines(header, [], section_limit)
+        from airflow_provider_snowstorm.notifications import slack_layout
 
-        shown = report.groups[:max_incidents]
-        table_header, table_rows = _slack_table(shown, report.currency)
-        sections += _chunk_code_block(table_header, table_rows, section_limit)
-        causes = [
-            f"*#{number} drivers:* "
-            + _escape(
-                ", ".join(
-                    f"{c.account} · {c.usage_type} {_amount(c.extra_cost, None, signed=True)} ({_share(c.share)})"
-                    for c in group.contributors
-                )
-            )
-            for number, group in enumerate(shown, start=1)
-            if group.contributors
-        ]
-        if causes:
-            sections += _chunk_lines(causes, [], section_limit)
-        hidden = report.groups[max_incidents:]
-        if hidden:
-            hidden_cost = sum(i.extra_cost for i in hidden)
-            where = "the full report" if not report_location else f"`{_escape(report_location)}`"
-            sections.append(
-                _fit(
-                    f"…and {_plural(len(hidden), 'more incident')} "
-                    f"(net {_escape(_amount(hidden_cost, report.currency, signed=True))} vs expected), "
-                    f"see {where}.",
-                    section_limit,
-                )
-            )
-        model_lines = ["*Models*"] + [_slack_model_line(m) for m in report.affected_models]
-        sections += _chunk_lines(model_lines, [], section_limit)
-
-    return _pack(sections, headline(report), limits)
-
-
-def _escape(text: str) -> str:
-    """Slack mrkdwn control characters (&, <, >) must be escaped in plain text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _truncate(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _slack_table(incidents: Sequence[IncidentGroup], currency: str | None) -> tuple[list[str], list[str]]:
-    """Aligned monospace rows, narrow enough (~80 chars) not to wrap in a Slack code block.
-
-    One width per column for the whole table, so every piece of a split table lines up the same way. The sign
-    of "Extra" tells spikes from drops.
-    """
-    unit = f" ({currency})" if currency else ""
-    columns = ["#", "Category", "When", "Days", f"Actual{unit}", "Expected", "Extra", "vs exp."]
-    right_aligned = {0, 3, 4, 5, 6, 7}
-    cells = [
-        [
-            str(number),
-            _truncate(i.label, _SLACK_CATEGORY_WIDTH),
-            _compact_when(i),
-            str(i.days),
-            _amount(i.observed, None),
-            _amount(i.expected, None),
-            _amount(i.extra_cost, None, signed=True),
-            _pct(i.delta_pct),
-        ]
-        for number, i in enumerate(incidents, start=1)
-    ]
-    widths = [max(len(row[k]) for row in [columns, *cells]) for k in range(len(columns))]
-
-    def line(row: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(w) if k in right_aligned else cell.ljust(w)
-            for k, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        return _escape("  ".join(parts).rstrip())
-
-    header = [line(columns), "-" * len(line(columns))]
-    return header, [line(row) for row in cells]
-
-
-def _compact_when(incident: Incident | IncidentGroup) -> str:
-    """``2026-01-03`` or ``2026-01-03→01-05`` (the end's year only when it differs)."""
-    if incident.start == incident.end:
-        return incident.start.isoformat()
-    end = (
-        incident.end.isoformat()
-        if incident.end.year != incident.start.year
-        else incident.end.strftime("%m-%d")
-    )
-    return f"{incident.start.isoformat()}→{end}"
-
-
-def _slack_model_line(model: SeriesModel) -> str:
-    label = (
-        f"• {_escape(_truncate(model.series, _SLACK_MODEL_SERIES_WIDTH))}: `{_escape(_model_label(model))}`"
-    )
-    runs = [
-        f"<{url}|{name}>" if url else f"{name} offline"
-        for name, url in (("training run", model.training_run_url), ("scoring run", model.run_url))
-    ]
-    return f"{label} · " + " · ".join(runs)
-
-
-def _chunk_code_block(header: list[str], rows: list[str], limit: int) -> list[str]:
-    """Rows in ``` blocks of at most ``limit`` chars; each block starts with the header."""
-    chunks: list[str] = []
-    current: list[str] = []
-
-    def render(body: list[str]) -> str:
-        return "```\n" + "\n".join([*header, *body]) + "\n```"
-
-    for row in rows:
-        if current and len(render([*current, row])) > limit:
-            chunks.append(render(current))
-            current = []
-        if not current and len(render([row])) > limit:
-            overflow = len(render([row])) - limit
-            row = _truncate(row, max(1, len(row) - overflow))
-        current.append(row)
-    if current:
-        chunks.append(render(current))
-    return chunks
-
-
-def _chunk_lines(lines: list[str], header: list[str], limit: int) -> list[str]:
-    """Whole lines joined into texts of at most ``limit`` chars (a too-long single line is shortened)."""
-    chunks: list[str] = []
-    current: list[str] = []
-    for text in lines:
-        if current and len("\n".join([*header, *current, text])) > limit:
-            chunks.append("\n".join([*header, *current]))
-            current = []
-        if not current:
-            text = _fit(text, limit - len("\n".join(header)) - (1 if header else 0))
-        current.append(text)
-    if current:
-        chunks.append("\n".join([*header, *current]))
-    return chunks
-
-
-def _fit(text: str, limit: int) -> str:
-    return _truncate(text, limit)
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _block_text(block: Mapping[str, Any]) -> str:
-    if "text" in block:
-        return str(block["text"].get("text", ""))
-    return "".join(str(e.get("text", "")) for e in block.get("elements", []))
-
-
-def _pack(sections: list[str], notification: str, limits: SlackLimits) -> list[SlackMessage]:
-    """Greedily fill messages with sections, keeping one block and some chars for a "part i/n" note."""
-    groups: list[list[str]] = []
-    current: list[str] = []
-    chars = 0
-    max_blocks = limits.max_blocks - 1
-    max_chars = limits.max_message_chars - _CONTINUATION_RESERVE
-    for text in sections:
-        if current and (len(current) >= max_blocks or chars + len(text) > max_chars):
-            groups.append(current)
-            current, chars = [], 0
-        current.append(text)
-        chars += len(text)
-    if current:
-        groups.append(current)
-
-    messages: list[SlackMessage] = []
-    total = len(groups)
-    for number, group in enumerate(groups, start=1):
-        blocks: list[dict[str, Any]] = []
-        text = _truncate(notification, 3000)
-        if total > 1:
-            text = f"{text} (part {number}/{total})"
-            if number > 1:
-                blocks.append(
-                    {
-                        "type": "context",
-                        "elements": [{"type": "mrkdwn", "text": f"_continued, part {number}/{total}_"}],
-                    }
-                )
-        blocks += [_section(s) for s in group]
-        messages.append(SlackMessage(text=text, blocks=tuple(blocks)))
-    return messages
+        return getattr(slack_layout, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,6 @@ import pytest
 
 from airflow_provider_snowstorm.core.report import (
     ROOT_CAUSE_COLUMNS,
-    SlackLimits,
     build_report,
     explain,
     find_incidents,
@@ -19,9 +18,9 @@ from airflow_provider_snowstorm.core.report import (
     parent_series,
     render_markdown,
     root_cause_records,
-    slack_messages,
     usage_currency,
 )
+from airflow_provider_snowstorm.notifications.slack_layout import SlackLimits, slack_messages
 from tests.scoring_results import START, make_rows
 from tests.scoring_results import make_result as build_result
 
@@ -469,3 +468,26 @@ def test_the_group_first_alarm_is_the_earliest_of_its_series() -> None:
         START + timedelta(days=2),
     )
     assert "first alarm" not in build_report(results).markdown
+
+
+def test_incidents_and_the_slack_layout_still_import_from_the_report_module() -> None:
+    """Incidents moved to core.incidents (re-exported); the Slack layout to notifications (deprecated here)."""
+    from airflow_provider_snowstorm.core import incidents, report
+    from airflow_provider_snowstorm.notifications import slack_layout
+
+    for name in (
+        "Incident",
+        "IncidentGroup",
+        "Contributor",
+        "find_incidents",
+        "group_incidents",
+        "parent_series",
+    ):
+        assert getattr(report, name) is getattr(incidents, name)
+    for name in ("SlackLimits", "SlackMessage", "slack_messages"):
+        with pytest.warns(
+            DeprecationWarning, match=f"moved to airflow_provider_snowstorm.notifications.slack_layout.{name}"
+        ):
+            assert getattr(report, name) is getattr(slack_layout, name)
+    with pytest.raises(AttributeError):
+        report.no_such_name  # noqa: B018

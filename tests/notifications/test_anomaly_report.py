@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_snowstorm.core.report import SlackLimits
 from airflow_provider_snowstorm.notifications.anomaly_report import (
     AnomalyReportError,
     AnomalyReportNotifier,
     SlackDeliveryError,
     send_anomaly_report,
 )
+from airflow_provider_snowstorm.notifications.slack_layout import SlackLimits
 from tests.notifications import slack_api_server as fake_slack
 from tests.notifications.slack_api_server import FakeSlackApi, set_slack_connection
 from tests.scoring_results import make_result as build_result
