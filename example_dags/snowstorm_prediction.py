@@ -144,8 +144,11 @@ with DAG(
             for result in results
         }
         stale = sorted(series for series, age in ages.items() if age.days > params["retrain_after_days"])
+        limit = params["retrain_after_days"]
+        ages_text = ", ".join(f"{series} {age.days} days" for series, age in sorted(ages.items()))
         print(
-            f"Model age at the window's end: { {series: age.days for series, age in ages.items()} }; stale: {stale}"
+            f"Model age at the window's end: {ages_text}; "
+            + (f"older than {limit} days: {', '.join(stale)}" if stale else f"none older than {limit} days")
         )
         return bool(stale)
 

@@ -18,4 +18,7 @@ if [ -z "$UV" ]; then
   fi
   UV=.venv/bin/uv
 fi
+# The system's certificate store, not only uv's bundled one: behind a TLS-inspecting proxy (corporate networks) the
+# proxy's CA is trusted there, as pip trusts it.
+export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-true}"
 "$UV" pip install --quiet --python .venv/bin/python -e ".[dev]"

@@ -98,6 +98,9 @@ SLACK_CONNECTION_VARIABLE = "AIRFLOW_CONN_SLACK_API_DEFAULT"
 DEFAULT_UI_PORT = 8080
 
 
+QUIET_WARNING = "ignore:Using `httpx` with `starlette.testclient` is deprecated"
+
+
 def venv_bin() -> Path:
     """The folder of the interpreter running this (the venv's ``bin``), not resolved through its symlinks."""
     return Path(os.path.abspath(sys.executable)).parent
@@ -115,6 +118,10 @@ def write_env_file(setup: LocalSetup, environment: Mapping[str, str]) -> None:
         f'export PATH={shlex.quote(str(venv_bin()))}:"$PATH"',
         f'export AIRFLOW__API__PORT="${{{UI_PORT_VARIABLE}:-{DEFAULT_UI_PORT}}}"',
         'export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:${AIRFLOW__API__PORT}/execution/"',
+        # Airflow's in-process API client uses Starlette's TestClient, which warns on every start: not ours to fix.
+        'export PYTHONWARNINGS="${PYTHONWARNINGS:+$PYTHONWARNINGS,}'
+        + QUIET_WARNING.replace("`", "\\`")
+        + '"',
     ]
     lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(environment.items())]
     setup.env_file.write_text("\n".join(lines) + "\n")

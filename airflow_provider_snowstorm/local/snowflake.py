@@ -50,6 +50,7 @@ CA_BUNDLE_ENV = "REQUESTS_CA_BUNDLE"
 
 _SERVER_MODULE = "airflow_provider_snowstorm.local.fakesnow_server"
 _STATE_FILE = "server.json"
+_LAST_PORT_FILE = "last_port"  # kept after a stop, so the next start reuses the port
 _LOG_FILE = "server.log"
 _LOCK_FILE = ".lock"
 # Servers started by this process, kept so they can be reaped (a dead child stays a zombie until waited for).
@@ -99,8 +100,10 @@ def start_emulator(
 ) -> EmulatorHandle:
     """Start the emulator in the background, or return the one already running for this state directory.
 
-    ``port=None`` picks a free port. Raises :class:`EmulatorError` if a different port was asked for than the
-    running server's, if the port is taken, or if the server does not answer within ``timeout`` seconds.
+    ``port=None`` reuses the port of the last start when it is free (connections written for it, such as
+    ``.snowstorm/env.sh``, keep working after a stop and start), else picks a free port. Raises
+    :class:`EmulatorError` if a different port was asked for than the running server's, if the port is taken, or if
+    the server does not answer within ``timeout`` seconds.
     """
     if port is not None and not 0 < port < 65536:
         raise ValueError(f"port must be between 1 and 65535, got {port}")
@@ -115,7 +118,7 @@ def start_emulator(
                 )
             return running
         tls = ensure_certificates(root / "tls")
-        chosen_port = port or _free_port(host)
+        chosen_port = port or _previous_port(root, host) or _free_port(host)
         if _port_in_use(host, chosen_port):
             raise EmulatorError(f"Port {chosen_port} on {host} is already in use; choose another port.")
         command = [
@@ -302,6 +305,7 @@ def _write_state(root: Path, handle: EmulatorHandle) -> None:
     temporary = root / f"{_STATE_FILE}.tmp"
     temporary.write_text(json.dumps(state, indent=2))
     temporary.replace(root / _STATE_FILE)
+    (root / _LAST_PORT_FILE).write_text(str(handle.port))
 
 
 @contextlib.contextmanager
@@ -397,6 +401,15 @@ def _log_tail(handle: EmulatorHandle, lines: int = 20) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def _previous_port(root: Path, host: str) -> int | None:
+    """The port this state directory's emulator used last, if it is free now."""
+    try:
+        port = int((root / _LAST_PORT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return port if 0 < port < 65536 and not _port_in_use(host, port) else None
 
 
 def _free_port(host: str) -> int:

@@ -355,8 +355,10 @@ def test_data_survives_a_restart_and_stop_cleans_up(
     assert not _process_exists(first.pid)
     assert not stop_emulator(tmp_path)
 
-    second = start_emulator(tmp_path, port=first.port)
+    # No port given: the restart reuses the last one, so connections written for it (env.sh) keep working.
+    second = start_emulator(tmp_path)
     try:
+        assert second.port == first.port
         assert hook_for(second).get_first(f"SELECT COUNT(*) FROM {USAGE_TABLE}") == (16,)
     finally:
         stop_emulator(second)
