@@ -41,8 +41,27 @@ _TRUE_STRINGS = frozenset({"true", "t", "1", "yes", "y"})
 _FALSE_STRINGS = frozenset({"false", "f", "0", "no", "n", ""})
 
 
+class _Deviation:
+    """Relative deviation and impact of anything with ``expected`` and ``extra_cost`` (an incident, a group)."""
+
+    __slots__ = ()
+    expected: float
+    extra_cost: float
+
+    @property
+    def delta_pct(self) -> float | None:
+        """Extra cost in percent of the expected total; None when nothing was expected."""
+        if self.expected == 0:
+            return None
+        return self.extra_cost / abs(self.expected) * 100.0
+
+    @property
+    def impact(self) -> float:
+        return abs(self.extra_cost)
+
+
 @dataclass(frozen=True, slots=True)
-class Incident:
+class Incident(_Deviation):
     """Consecutive flagged days of one cost category that moved in the same direction."""
 
     series: str
@@ -75,17 +94,6 @@ class Incident:
         """Observed minus expected total: the same amount as ``extra_cost``."""
         return self.extra_cost
 
-    @property
-    def delta_pct(self) -> float | None:
-        """Delta in percent of the expected total; None when nothing was expected."""
-        if self.expected == 0:
-            return None
-        return self.extra_cost / abs(self.expected) * 100.0
-
-    @property
-    def impact(self) -> float:
-        return abs(self.extra_cost)
-
 
 @dataclass(frozen=True, slots=True)
 class Contributor:
@@ -104,7 +112,7 @@ class Contributor:
 
 
 @dataclass(frozen=True, slots=True)
-class IncidentGroup:
+class IncidentGroup(_Deviation):
     """One incident as it is counted: the highest-level series that alarmed, and the categories inside it.
 
     Costs nest (``total_usage`` is the sum of every usage type; ``ACCOUNT:compute`` is inside ``ACCOUNT:total_usage``),
@@ -166,16 +174,6 @@ class IncidentGroup:
     @property
     def extra_cost(self) -> float:
         return self.observed - self.expected if self.breakdown else self.lead.extra_cost
-
-    @property
-    def delta_pct(self) -> float | None:
-        if self.expected == 0:
-            return None
-        return self.extra_cost / abs(self.expected) * 100.0
-
-    @property
-    def impact(self) -> float:
-        return abs(self.extra_cost)
 
     @property
     def peak_day(self) -> date:

@@ -12,10 +12,46 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from airflow_provider_snowstorm.operators.score import BatchScoreOperator
+from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
 from tests.core.conftest import weekly_costs
 
 FEATURES_TABLE = "DAILY_FEATURES"
 FEATURE_DAYS = 200
+RESULTS_TABLE = "PREDICTIONS"
+
+
+def train_operator(**overrides: Any) -> DecomposeIsolationForestOperator:
+    """Training of ``compute`` from the features table up to 2025-06-30 (before the spike); ``overrides`` win."""
+    arguments: dict[str, Any] = {
+        "task_id": "train",
+        "series": "compute",
+        "conn_id": "features_db",
+        "features_table": FEATURES_TABLE,
+        "training_end": "2025-06-30",
+        "detector_params": {"random_state": 0},
+    }
+    return DecomposeIsolationForestOperator(**{**arguments, **overrides})
+
+
+def score_operator(**overrides: Any) -> BatchScoreOperator:
+    """Scoring of ``compute`` over 2025-07-12..18 (the spike is on the 15th) into ``RESULTS_TABLE``."""
+    arguments: dict[str, Any] = {
+        "task_id": "score",
+        "series": "compute",
+        "conn_id": "features_db",
+        "features_table": FEATURES_TABLE,
+        "window_start": "2025-07-12",
+        "window_end": "2025-07-18",
+        "results_table": RESULTS_TABLE,
+    }
+    return BatchScoreOperator(**{**arguments, **overrides})
+
+
+def stored_rows(db: Path) -> pd.DataFrame:
+    """The predictions table of the features database, in a stable order."""
+    with sqlite3.connect(db) as conn:
+        return pd.read_sql(f"SELECT * FROM {RESULTS_TABLE} ORDER BY SERIES, USAGE_DATE", conn)
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import skops.io as sio
 
-from airflow_provider_snowstorm.core import persistence
+from airflow_provider_snowstorm.core import persistence, schema
 from airflow_provider_snowstorm.core.interface import METADATA_KEYS, AnomalyDetector
 from airflow_provider_snowstorm.core.persistence import (
     UnsafeModelError,
@@ -17,23 +16,10 @@ from airflow_provider_snowstorm.core.persistence import (
     register_detector_class,
     save_detector,
 )
-from airflow_provider_snowstorm.core.schema import (
-    ANOMALY_SCORE,
-    CONTINUING,
-    DATE,
-    EXPECTED,
-    IS_ANOMALY,
-    PREDICTION_COLUMNS,
-    RESIDUAL,
-    SERIES,
-    THRESHOLD,
-    VALUE,
-)
 from airflow_provider_snowstorm.operators.base import SeriesInputError
-from airflow_provider_snowstorm.operators.score import BatchScoreOperator
 from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
 from airflow_provider_snowstorm.registry import ModelStore
-from tests.operators.conftest import FEATURES_TABLE
+from tests.operators.conftest import score_operator, train_operator
 
 
 class MedianDetector:
@@ -60,19 +46,19 @@ class MedianDetector:
             parts.append(
                 pd.DataFrame(
                     {
-                        DATE: rows.index,
-                        SERIES: name,
-                        VALUE: rows[name].to_numpy(),
-                        EXPECTED: self.median_[name],
-                        RESIDUAL: residual.to_numpy(),
-                        ANOMALY_SCORE: score.to_numpy(),
-                        THRESHOLD: self.cutoff,
-                        IS_ANOMALY: (score > self.cutoff).to_numpy(),
-                        CONTINUING: False,
+                        schema.DATE: rows.index,
+                        schema.SERIES: name,
+                        schema.VALUE: rows[name].to_numpy(),
+                        schema.EXPECTED: self.median_[name],
+                        schema.RESIDUAL: residual.to_numpy(),
+                        schema.ANOMALY_SCORE: score.to_numpy(),
+                        schema.THRESHOLD: self.cutoff,
+                        schema.IS_ANOMALY: (score > self.cutoff).to_numpy(),
+                        schema.CONTINUING: False,
                     }
                 )
             )
-        return pd.concat(parts, ignore_index=True)[list(PREDICTION_COLUMNS)]
+        return pd.concat(parts, ignore_index=True)[list(schema.PREDICTION_COLUMNS)]
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -93,7 +79,7 @@ class MedianDetector:
 
     @property
     def thresholds(self) -> pd.Series:
-        return pd.Series(self.cutoff, index=self.series_, name=THRESHOLD)
+        return pd.Series(self.cutoff, index=self.series_, name=schema.THRESHOLD)
 
 
 class UnregisteredDetector(MedianDetector):
@@ -108,16 +94,8 @@ def registered(monkeypatch: pytest.MonkeyPatch) -> type[MedianDetector]:
 
 
 def train(**overrides: Any) -> DecomposeIsolationForestOperator:
-    arguments: dict[str, Any] = {
-        "task_id": "train",
-        "series": ["compute", "total_usage"],
-        "conn_id": "features_db",
-        "features_table": FEATURES_TABLE,
-        "training_end": "2025-06-30",
-        "detector_class": MedianDetector,
-        "detector_params": {"cutoff": 6.0},
-    }
-    return DecomposeIsolationForestOperator(**{**arguments, **overrides})
+    arguments = {"series": ["compute", "total_usage"], "detector_class": MedianDetector}
+    return train_operator(**{**arguments, "detector_params": {"cutoff": 6.0}, **overrides})
 
 
 def test_the_default_detector_implements_the_interface(feature_frame: pd.DataFrame) -> None:
@@ -140,14 +118,7 @@ def test_a_registered_detector_is_trained_and_scored_by_the_operators(
     model = load_detector(store.download("snowstorm-compute", wandb_offline["model_store"].parent / "dl"))
     assert type(model) is MedianDetector
 
-    summary = BatchScoreOperator(
-        task_id="score",
-        series="compute",
-        conn_id="features_db",
-        features_table=FEATURES_TABLE,
-        window_start="2025-07-12",
-        window_end="2025-07-18",
-    ).execute(context)
+    summary = score_operator().execute(context)
     assert summary["model_version"] == summaries[0]["model_version"]
     assert summary["training_end"] == "2025-06-30"
     assert len(summary["rows"]) == 7
@@ -173,9 +144,13 @@ def test_an_unregistered_detector_class_is_refused_before_training(
     assert not wandb_offline["model_store"].exists() or not any(wandb_offline["model_store"].rglob("*.skops"))
 
 
+# skops.io.dump scans every imported module's attributes, touching Airflow's deprecated-import shims.
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
 def test_an_unregistered_class_in_a_model_file_is_refused_on_load(
     registered, feature_frame: pd.DataFrame, tmp_path: Path
 ) -> None:
+    import skops.io as sio  # here, not at import: its module scan warns about Airflow's deprecated shims
+
     path = tmp_path / "model.skops"
     sio.dump(UnregisteredDetector().fit(feature_frame), path)
     with pytest.raises(UnsafeModelError, match=r"not trusted: \[.*UnregisteredDetector'\]"):

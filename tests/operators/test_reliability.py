@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,48 +16,18 @@ import pytest
 
 from airflow_provider_snowstorm.core.persistence import load_detector
 from airflow_provider_snowstorm.operators.base import SeriesInputError
-from airflow_provider_snowstorm.operators.score import BatchScoreOperator
-from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
 from airflow_provider_snowstorm.registry import ModelStore
-from tests.operators.conftest import FEATURES_TABLE
-
-RESULTS_TABLE = "PREDICTIONS"
-
-
-def train_operator(**overrides: Any) -> DecomposeIsolationForestOperator:
-    arguments: dict[str, Any] = {
-        "task_id": "train",
-        "series": "compute",
-        "conn_id": "features_db",
-        "features_table": FEATURES_TABLE,
-        "training_end": "2025-06-30",
-        "detector_params": {"random_state": 0},
-    }
-    return DecomposeIsolationForestOperator(**{**arguments, **overrides})
-
-
-def score_operator(**overrides: Any) -> BatchScoreOperator:
-    arguments: dict[str, Any] = {
-        "task_id": "score",
-        "series": "compute",
-        "conn_id": "features_db",
-        "features_table": FEATURES_TABLE,
-        "window_start": "2025-07-12",
-        "window_end": "2025-07-18",
-        "results_table": RESULTS_TABLE,
-    }
-    return BatchScoreOperator(**{**arguments, **overrides})
+from tests.operators.conftest import (
+    score_operator,
+    stored_rows,
+    train_operator,
+)
 
 
 @pytest.fixture
 def trained(features_db: Path, wandb_offline: dict[str, Path], context: dict[str, Any]) -> ModelStore:
     train_operator().execute(context)
     return ModelStore(wandb_offline["model_store"])
-
-
-def stored_rows(db: Path) -> pd.DataFrame:
-    with sqlite3.connect(db) as conn:
-        return pd.read_sql(f"SELECT * FROM {RESULTS_TABLE} ORDER BY SERIES, USAGE_DATE", conn)
 
 
 # -- 1. one resolution: a training that lands mid-scoring -----------------------------------------------------------

@@ -10,47 +10,21 @@ import pytest
 
 from airflow_provider_snowstorm.links.wandb import WANDB_RUN_URL_XCOM_KEY
 from airflow_provider_snowstorm.operators.base import SeriesInputError
-from airflow_provider_snowstorm.operators.score import BatchScoreOperator, ModelMismatchError
-from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
+from airflow_provider_snowstorm.operators.score import ModelMismatchError
 from airflow_provider_snowstorm.registry import ModelNotFoundError
-from tests.operators.conftest import FEATURES_TABLE
+from tests.operators.conftest import RESULTS_TABLE, score_operator, stored_rows, train_operator
 
-RESULTS_TABLE = "PREDICTIONS"
 SPIKE_DAY = "2025-07-15"  # day 190 of the features
 
 
 @pytest.fixture
 def trained(features_db: Path, wandb_offline: dict[str, Path], context: dict[str, Any]) -> None:
-    DecomposeIsolationForestOperator(
-        task_id="train",
-        series=["compute", "total_usage"],
-        conn_id="features_db",
-        features_table=FEATURES_TABLE,
-        training_end="2025-06-30",
-        detector_params={"random_state": 0},
-    ).execute(context)
+    train_operator(series=["compute", "total_usage"]).execute(context)
 
 
 @pytest.fixture
 def score(trained: None):
-    def make(**overrides: Any) -> BatchScoreOperator:
-        arguments: dict[str, Any] = {
-            "task_id": "score",
-            "series": "compute",
-            "conn_id": "features_db",
-            "features_table": FEATURES_TABLE,
-            "window_start": "2025-07-12",
-            "window_end": "2025-07-18",
-            "results_table": RESULTS_TABLE,
-        }
-        return BatchScoreOperator(**{**arguments, **overrides})
-
-    return make
-
-
-def stored_rows(db: Path) -> pd.DataFrame:
-    with sqlite3.connect(db) as conn:
-        return pd.read_sql(f"SELECT * FROM {RESULTS_TABLE} ORDER BY SERIES, USAGE_DATE", conn)
+    return score_operator
 
 
 def test_scores_the_window_and_finds_the_spike(score, context) -> None:
@@ -143,14 +117,7 @@ def test_names_the_training_run_beside_the_scoring_run(
     features_db: Path, wandb_offline: dict[str, Path], context: dict[str, Any], score
 ) -> None:
     """The report links both: the run that trained the model and the run that scored the window."""
-    trained = DecomposeIsolationForestOperator(
-        task_id="train",
-        series=["compute"],
-        conn_id="features_db",
-        features_table=FEATURES_TABLE,
-        training_end="2025-06-30",
-        detector_params={"random_state": 0},
-    ).execute(context)
+    trained = train_operator(series=["compute"]).execute(context)
     summary = score().execute(context)
     assert summary["training_run_url"] == trained[0]["run_url"]
     assert summary["training_run_url"]

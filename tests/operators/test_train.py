@@ -13,23 +13,12 @@ from airflow_provider_snowstorm.operators.base import SeriesInputError
 from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
 from airflow_provider_snowstorm.registry import ModelStore
 from airflow_provider_snowstorm.utils.sql import IdentifierError
-from tests.operators.conftest import FEATURES_TABLE
+from tests.operators.conftest import train_operator
 
 
 @pytest.fixture
 def train(features_db: Path, wandb_offline: dict[str, Path]):
-    def make(**overrides: Any) -> DecomposeIsolationForestOperator:
-        arguments: dict[str, Any] = {
-            "task_id": "train",
-            "series": "compute",
-            "conn_id": "features_db",
-            "features_table": FEATURES_TABLE,
-            "training_end": "2025-06-30",
-            "detector_params": {"random_state": 0},
-        }
-        return DecomposeIsolationForestOperator(**{**arguments, **overrides})
-
-    return make
+    return train_operator
 
 
 def test_trains_registers_latest_and_returns_a_json_safe_summary(train, context, wandb_offline) -> None:
