@@ -51,8 +51,8 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "leave empty to run offline",
                         "project": "snowstorm",
                         "mode": "online",
-                        "model_store": "./.snowstorm/model-store",
-                        "run_dir": "./.snowstorm/wandb",
+                        "model_store": "default: $AIRFLOW_HOME/snowstorm/model-store; s3://... when shared",
+                        "run_dir": "default: $AIRFLOW_HOME/snowstorm/wandb",
                     },
                 },
                 "conn-fields": {
@@ -73,8 +73,12 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "model_store": {
                         "label": "Model store",
-                        "description": "Path or URL (file://, s3://, gs://) of the model store.",
-                        "schema": {"type": ["string", "null"], "default": "./.snowstorm/model-store"},
+                        "description": (
+                            "Path or URL (file://, s3://, gs://) of the model store; shared storage when workers "
+                            "run on several machines. Default: $SNOWSTORM_HOME/model-store, else "
+                            "$AIRFLOW_HOME/snowstorm/model-store."
+                        ),
+                        "schema": {"type": ["string", "null"]},
                     },
                     "run_dir": {
                         "label": "Run directory",

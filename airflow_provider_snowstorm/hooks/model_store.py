@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 
 from airflow_provider_snowstorm.registry.store import (
-    DEFAULT_MODEL_STORE,
     LATEST_ALIAS,
     ModelIntegrityError,
     ModelNotFoundError,
@@ -19,6 +18,9 @@ from airflow_provider_snowstorm.registry.store import (
     validate_alias,
     validate_model_name,
 )
+
+# The old default, kept for imports: the default store is now ``utils.paths.default_model_store()``.
+DEFAULT_MODEL_STORE = "./.snowstorm/model-store"
 
 __all__ = [
     "DEFAULT_MODEL_STORE",

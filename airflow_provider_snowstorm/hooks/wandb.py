@@ -29,12 +29,12 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_snowstorm.registry.store import (
-    DEFAULT_MODEL_STORE,
     LATEST_ALIAS,
     ModelStore,
     ModelVersion,
     normalise_alias,
 )
+from airflow_provider_snowstorm.utils.paths import default_model_store, default_run_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["ModelVersion", "WandbConnectionSettings", "WandbHook", "wandb_alias"]
 
 DEFAULT_PROJECT = "snowstorm"
-DEFAULT_RUN_DIR = "./.snowstorm/wandb"
 DEFAULT_REGISTRY = "model"
 DEFAULT_INIT_TIMEOUT = 30.0
 MODEL_ARTIFACT_TYPE = "model"
@@ -170,8 +169,8 @@ class WandbHook(BaseHook):
             project=self._overrides["project"] or extras.get("project") or DEFAULT_PROJECT,
             entity=self._overrides["entity"] or extras.get("entity") or None,
             base_url=_base_url(conn),
-            model_store=self._overrides["model_store"] or extras.get("model_store") or DEFAULT_MODEL_STORE,
-            run_dir=self._overrides["run_dir"] or extras.get("run_dir") or DEFAULT_RUN_DIR,
+            model_store=self._overrides["model_store"] or extras.get("model_store") or default_model_store(),
+            run_dir=self._overrides["run_dir"] or extras.get("run_dir") or default_run_dir(),
             registry=extras.get("registry") or DEFAULT_REGISTRY,
             init_timeout=init_timeout,
             offline_reason=offline_reason,

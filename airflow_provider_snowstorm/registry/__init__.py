@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_snowstorm.registry.store import (
-    DEFAULT_MODEL_STORE,
     LATEST_ALIAS,
     ModelIntegrityError,
     ModelNotFoundError,
@@ -51,7 +50,6 @@ if TYPE_CHECKING:
     from airflow_provider_snowstorm.hooks.wandb import WandbHook
 
 __all__ = [
-    "DEFAULT_MODEL_STORE",
     "LATEST_ALIAS",
     "MODEL_ARTIFACT_TYPE",
     "ModelIntegrityError",

@@ -38,8 +38,9 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_snowstorm.utils.paths import default_model_store
+
 __all__ = [
-    "DEFAULT_MODEL_STORE",
     "LATEST_ALIAS",
     "ModelIntegrityError",
     "ModelNotFoundError",
@@ -52,7 +53,6 @@ __all__ = [
     "validate_version",
 ]
 
-DEFAULT_MODEL_STORE = "./.snowstorm/model-store"
 LATEST_ALIAS = "latest"
 ALIASES_FILE = "aliases.json"
 METADATA_FILE = "metadata.json"
@@ -142,7 +142,9 @@ def _as_storage_path(root: str | os.PathLike[str] | ObjectStoragePath) -> Object
 class ModelStore:
     """Versioned, alias-addressed model files with sha256 integrity checks. See the module docstring."""
 
-    def __init__(self, root: str | os.PathLike[str] | ObjectStoragePath = DEFAULT_MODEL_STORE) -> None:
+    def __init__(self, root: str | os.PathLike[str] | ObjectStoragePath | None = None) -> None:
+        if root is None:
+            root = default_model_store()
         self.root = _as_storage_path(root)
 
     def __repr__(self) -> str:

@@ -85,16 +85,29 @@ def test_offline_triggers(
     assert reason in (settings.offline_reason or "")
 
 
-def test_missing_default_connection_means_offline_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_default_connection_means_offline_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_WANDB_DEFAULT", raising=False)
+    monkeypatch.delenv("SNOWSTORM_HOME", raising=False)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
 
     settings = WandbHook().settings
 
-    assert (settings.mode, settings.project, settings.model_store) == (
+    # One place per machine (under Airflow's home), whatever the worker's working directory.
+    assert (settings.mode, settings.project, settings.model_store, settings.run_dir) == (
         "offline",
         "snowstorm",
-        "./.snowstorm/model-store",
+        str(tmp_path / "airflow" / "snowstorm" / "model-store"),
+        str(tmp_path / "airflow" / "snowstorm" / "wandb"),
     )
+
+
+def test_snowstorm_home_overrides_the_default_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_WANDB_DEFAULT", raising=False)
+    monkeypatch.setenv("SNOWSTORM_HOME", str(tmp_path / "shared"))
+
+    assert WandbHook().settings.model_store == str(tmp_path / "shared" / "model-store")
 
 
 def test_missing_named_connection_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
