@@ -1,7 +1,7 @@
 """Independent families of labelled cost series for the quality benchmark (issue #9).
 
 Each family has its own generator of normal behaviour, written here and not derived from the package's
-``core/synthetic.py`` (that generator is one family among the others, ``package_generator``), so a detector tuned on
+``datasets/`` (that generator is one family among the others, ``package_generator``), so a detector tuned on
 some families can be judged on another it was never tuned on (leave-one-family-out in ``benchmarks.quality``).
 
 Every family is a function ``(seed, n_series) -> LabelledSet``: deterministic per seed, values non-negative and
@@ -546,7 +546,7 @@ _PACKAGE_KINDS = {"runaway_spike": "spike", "outage": "drop"}
 
 def package_generator(seed: int, n_series: int) -> LabelledSet:
     """The package's own ``generate_cost_series`` (540 days), labels renamed to this module's kinds."""
-    from airflow_provider_snowstorm.core.synthetic import generate_cost_series
+    from airflow_provider_snowstorm.datasets import generate_cost_series
 
     _check(n_series)
     data = generate_cost_series(n_series, DAILY_DAYS, seed=int(seed) + 7919, start=DAILY_START)

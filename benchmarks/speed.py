@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 
 from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
-from airflow_provider_snowstorm.core.synthetic import generate_cost_series
+from airflow_provider_snowstorm.datasets import generate_cost_series
 from benchmarks.seed_method import seed_fit_score
 
 SEED = 7

@@ -163,7 +163,7 @@ def _injected_in_window(labels: pd.DataFrame, start: date, series: Sequence[str]
 
 
 def run(setup: LocalSetup) -> int:
-    from airflow_provider_snowstorm.core.synthetic import generate_organization_usage
+    from airflow_provider_snowstorm.datasets import generate_organization_usage
     from airflow_provider_snowstorm.local.seed import seed_usage
     from airflow_provider_snowstorm.local.snowflake import airflow_environment, start_emulator
 

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_snowstorm.core import features
 from airflow_provider_snowstorm.core.schema import DATE, USAGE_COLUMNS
-from airflow_provider_snowstorm.core.synthetic import (
+from airflow_provider_snowstorm.datasets import (
     KINDS,
     USAGE_ROW_COLUMNS,
     SyntheticSeries,
@@ -420,3 +420,41 @@ def test_cost_series_rejects_bad_input(kwargs: dict[str, object], message: str) 
     arguments: dict[str, object] = {"n_series": 3, "days": 30} | kwargs
     with pytest.raises(ValueError, match=message):
         generate_cost_series(**arguments)  # type: ignore[arg-type]
+
+
+def test_old_core_synthetic_module_still_imports_with_a_deprecation_warning() -> None:
+    import importlib
+    import sys
+
+    sys.modules.pop("airflow_provider_snowstorm.core.synthetic", None)
+    with pytest.warns(DeprecationWarning, match="airflow_provider_snowstorm.datasets"):
+        module = importlib.import_module("airflow_provider_snowstorm.core.synthetic")
+
+    assert module.generate_organization_usage is generate_organization_usage
+    assert module.generate_cost_series is generate_cost_series
+    assert module.SyntheticUsage is SyntheticUsage
+    assert module.SyntheticSeries is SyntheticSeries
+    assert module.KINDS == KINDS
+    assert module.USAGE_ROW_COLUMNS == USAGE_ROW_COLUMNS
+
+
+def test_core_does_not_import_datasets() -> None:
+    import json
+    import pkgutil
+    import subprocess
+    import sys
+
+    from airflow_provider_snowstorm import core
+
+    modules = [
+        f"airflow_provider_snowstorm.core.{info.name}"
+        for info in pkgutil.iter_modules(core.__path__)
+        if info.name != "synthetic"  # the deprecated re-export of ``datasets``
+    ]
+    code = (
+        "import json, sys\n"
+        + "".join(f"import {module}\n" for module in modules)
+        + "print(json.dumps([name for name in sys.modules if name.startswith('airflow_provider_snowstorm.datasets')]))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert json.loads(loaded.strip().splitlines()[-1]) == []

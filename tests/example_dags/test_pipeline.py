@@ -59,7 +59,7 @@ def pipeline(
 ) -> Iterator[PipelineRun]:
     from airflow.sdk import BaseHook
 
-    from airflow_provider_snowstorm.core.synthetic import generate_organization_usage
+    from airflow_provider_snowstorm.datasets import generate_organization_usage
     from airflow_provider_snowstorm.local.seed import seed_usage
 
     home = tmp_path_factory.mktemp("pipeline")

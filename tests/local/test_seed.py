@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from airflow_provider_snowstorm.core.synthetic import USAGE_ROW_COLUMNS
+from airflow_provider_snowstorm.datasets import USAGE_ROW_COLUMNS
 from airflow_provider_snowstorm.local.seed import (
     USAGE_VIEW_COLUMNS,
     json_insert_sql,

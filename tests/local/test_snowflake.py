@@ -158,7 +158,7 @@ def test_seed_twice_replaces_the_rows(snowflake_hook: SnowflakeHook) -> None:
 
 
 def test_seed_of_two_synthetic_years_is_fast_and_exact(snowflake_hook: SnowflakeHook) -> None:
-    from airflow_provider_snowstorm.core.synthetic import generate_organization_usage
+    from airflow_provider_snowstorm.datasets import generate_organization_usage
 
     rows = generate_organization_usage("2024-01-01", 730, accounts=3, seed=0).rows
     started = time.perf_counter()
