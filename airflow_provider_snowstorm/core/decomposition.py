@@ -26,12 +26,12 @@ level shift has already been reported, so it alarms once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["CausalDecomposition", "causal_decompose", "history_needed", "warm_up_days"]
+__all__ = ["CausalDecomposition", "DecompositionConfig", "causal_decompose", "history_needed", "warm_up_days"]
 
 _MAD_TO_SIGMA = 1.4826
 _MEAN_AD_TO_SIGMA = 1.2533
@@ -62,27 +62,44 @@ def warm_up_days(period: int) -> int:
     return period + (period - 1) // 2 + scale_min_count(period)
 
 
-def history_needed(
-    period: int,
-    seasonal_periods: int,
-    trend_periods: int,
-    scale_window: int,
-    baseline_lag: int = 0,
-    rebase_after: int = 0,
-    monthly_periods: int = 0,
-) -> int:
+@dataclass(frozen=True)
+class DecompositionConfig:
+    """The decomposition's parameters, given once to ``causal_decompose`` and ``history_needed``.
+
+    ``period`` is in rows (days for daily data). ``min_scale`` floors the residual scale in the series' own units
+    (money), ``scale_floor`` as a share of its level. ``baseline_lag``, ``rebase_after`` and ``monthly_periods`` of 0
+    turn off the lagged baseline, the level-shift rebase and the day-of-month adjustment; ``multiplicative`` False
+    makes the seasonality additive.
+    """
+
+    period: int = 7
+    seasonal_periods: int = 8
+    trend_periods: int = 4
+    scale_window: int = 56
+    scale_floor: float = 0.02
+    min_scale: float = 0.0
+    baseline_lag: int = 14
+    rebase_after: int = 3
+    rebase_z: float = 3.0
+    monthly_periods: int = 3
+    monthly_z: float = 2.0
+    multiplicative: bool = True
+
+
+def history_needed(config: DecompositionConfig) -> int:
     """Days before day ``t`` that fully determine its expected value, residual and scale.
 
     Scoring with this much history gives exactly the result of scoring with all of it, which lets a model carry only
     this tail of its training data.
     """
-    expected_reach = max(seasonal_periods * period + (period - 1) // 2, (trend_periods + 1) * period)
+    period, seasonal_periods = config.period, config.seasonal_periods
+    expected_reach = max(seasonal_periods * period + (period - 1) // 2, (config.trend_periods + 1) * period)
     # The scale looks back over a window ending up to a period before t, and at the same position in past periods.
-    scale_reach = max(scale_window + period - 1, seasonal_periods * period)
-    base = scale_reach + expected_reach + max(baseline_lag, rebase_after)
+    scale_reach = max(config.scale_window + period - 1, seasonal_periods * period)
+    base = scale_reach + expected_reach + max(config.baseline_lag, config.rebase_after)
     # The same calendar position ``monthly_periods`` months back is at most 31 days per month away, and the same
     # business day before the month's end up to three days more.
-    return base + (31 * monthly_periods + 3 if monthly_periods else 0)
+    return base + (31 * config.monthly_periods + 3 if config.monthly_periods else 0)
 
 
 def _comparators(size: int) -> list[tuple[int, int]]:
@@ -266,32 +283,21 @@ def _same_sign_minimum(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def _decompose_block(
-    values: np.ndarray,
-    period: int,
-    seasonal_periods: int,
-    trend_periods: int,
-    scale_window: int,
-    scale_floor: float,
-    first_row: int,
-    rows_per_day: int,
-    min_scale: float,
-    baseline_lag: int,
-    rebase_after: int,
-    rebase_z: float,
-    monthly_periods: int,
-    monthly_z: float,
-    multiplicative: bool,
+    values: np.ndarray, config: DecompositionConfig, first_row: int, rows_per_day: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    period, seasonal_periods, baseline_lag = config.period, config.seasonal_periods, config.baseline_lag
+    rebase_after, rebase_z = config.rebase_after, config.rebase_z
+    monthly_periods, monthly_z = config.monthly_periods, config.monthly_z
     full_period_median = _trailing_level(values, period)  # window ends at t (inclusive)
     level = _shift(full_period_median, 1)  # window x[t-p : t]
-    trend = _median_of_lags(level - _shift(level, period), period, trend_periods) / period
+    trend = _median_of_lags(level - _shift(level, period), period, config.trend_periods) / period
     trend = np.where(np.isfinite(trend), trend, 0.0)
     lag_to_centre = (period + 1) / 2
     # Centred full-period median of day j ends at j + p - 1 - (p - 1) // 2: known at t when that is before t.
     ahead = period - 1 - (period - 1) // 2
     centred = np.full(values.shape, np.nan)
     centred[: values.shape[0] - ahead] = full_period_median[ahead:]
-    if multiplicative:
+    if config.multiplicative:
         # Spend scales its weekly pattern with its level: after a level shift, weekday and weekend move together.
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(centred > 0, values / centred, np.where(np.isfinite(centred), 1.0, np.nan))
@@ -309,12 +315,12 @@ def _decompose_block(
 
     expected = baseline(level + trend * lag_to_centre)
     residual = values - expected
-    scale = _anchored_mad(residual, scale_window, period, first_row, min_count=scale_min_count(period))
+    scale = _anchored_mad(residual, config.scale_window, period, first_row, min_count=scale_min_count(period))
     # Noise often depends on the season's position (busy hours and idle nights, weekdays and weekends): the scale
     # is at least the typical |residual| of the same position in the last ``seasonal_periods`` periods.
     position = _MAD_TO_SIGMA * _median_of_lags(np.abs(residual), period, seasonal_periods)
     scale = np.fmax(np.where(np.isfinite(scale), position, np.nan), scale)
-    floor = np.maximum(scale_floor * np.abs(level), max(min_scale, np.finfo(np.float64).tiny))
+    floor = np.maximum(config.scale_floor * np.abs(level), max(config.min_scale, np.finfo(np.float64).tiny))
     scale = np.where(np.isfinite(scale), np.maximum(scale, floor), np.nan)
     continuing = np.zeros(values.shape, dtype=bool)
     if rebase_after > 0:
@@ -356,38 +362,28 @@ def _decompose_block(
 
 def causal_decompose(
     values: np.ndarray,
+    config: DecompositionConfig | None = None,
     *,
-    period: int = 7,
-    seasonal_periods: int = 8,
-    trend_periods: int = 4,
-    scale_window: int = 56,
-    scale_floor: float = 0.02,
     first_row: int = 0,
     rows_per_day: int = 1,
-    min_scale: float = 0.0,
-    baseline_lag: int = 14,
-    rebase_after: int = 3,
-    rebase_z: float = 3.0,
-    monthly_periods: int = 3,
-    monthly_z: float = 2.0,
-    multiplicative: bool = True,
+    **parameters: float,
 ) -> CausalDecomposition:
     """Decompose each column of ``values`` (days x series), using for day ``t`` only days before ``t``.
 
-    ``first_row`` is the number of the first row counted in the index's frequency since 1970-01-01 (the day
-    number for daily data); it anchors the scale updates and, for daily data (``rows_per_day`` 1), the calendar
-    months of the day-of-month adjustment, which is skipped at other frequencies. ``min_scale`` floors the
-    residual scale in the series' own units (money), ``scale_floor`` as a share of its level.
-    ``baseline_lag``, ``rebase_after`` and ``monthly_periods`` of 0 turn off the lagged
-    baseline, the level-shift rebase and the day-of-month adjustment.
+    ``config`` holds the parameters (``DecompositionConfig()`` by default); keyword arguments named like its fields
+    (``period=24``, ``monthly_periods=0``) override them. ``first_row`` is the number of the first row counted in the
+    index's frequency since 1970-01-01 (the day number for daily data); it anchors the scale updates and, for daily
+    data (``rows_per_day`` 1), the calendar months of the day-of-month adjustment, which is skipped at other
+    frequencies.
     """
+    config = replace(config or DecompositionConfig(), **parameters)
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
     if values.ndim != 2:
         raise ValueError(f"values must be 2-D (days, series), got shape {values.shape}")
-    if period < 2:
-        raise ValueError(f"period must be at least 2 days, got {period}")
+    if config.period < 2:
+        raise ValueError(f"period must be at least 2 days, got {config.period}")
     expected = np.empty_like(values)
     residual = np.empty_like(values)
     scale = np.empty_like(values)
@@ -395,21 +391,7 @@ def causal_decompose(
     for first in range(0, values.shape[1], _SERIES_PER_BLOCK):
         block = slice(first, first + _SERIES_PER_BLOCK)
         expected[:, block], residual[:, block], scale[:, block], continuing[:, block] = _decompose_block(
-            values[:, block],
-            period,
-            seasonal_periods,
-            trend_periods,
-            scale_window,
-            scale_floor,
-            first_row,
-            rows_per_day,
-            min_scale,
-            baseline_lag,
-            rebase_after,
-            rebase_z,
-            monthly_periods,
-            monthly_z,
-            multiplicative,
+            values[:, block], config, first_row, rows_per_day
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         zscore = residual / scale

@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from airflow_provider_snowstorm.core.decomposition import (
     CausalDecomposition,
+    DecompositionConfig,
     causal_decompose,
     history_needed,
 )
@@ -346,30 +347,9 @@ class DecomposeIsolationForest(BaseEstimator):
     def _baseline_lag(self) -> int:
         return self.baseline_lag if self.baseline_lag is not None else 2 * self.period
 
-    @property
-    def required_history_days(self) -> int:
-        """Rows before a scored row that fully determine its score: what scoring after a gap must be given."""
-        return (
-            history_needed(
-                self.period,
-                self.seasonal_periods,
-                self.trend_periods,
-                self._scale_window,
-                self._baseline_lag,
-                self.rebase_after,
-                self.monthly_periods,
-            )
-            + self.burst_rows
-            - 1
-        )
-
-    # -- fitting ---------------------------------------------------------------------------------------------------
-
-    def _decompose(self, frame: pd.DataFrame, step: pd.Timedelta) -> CausalDecomposition:
-        return causal_decompose(
-            frame.to_numpy(),
-            first_row=int((frame.index[0] - _EPOCH) // step),
-            rows_per_day=1 if step == _ONE_DAY else 0,
+    def _decomposition_config(self) -> DecompositionConfig:
+        """The decomposition's parameters, from this estimator's (``scale_window`` and ``baseline_lag`` resolved)."""
+        return DecompositionConfig(
             period=self.period,
             seasonal_periods=self.seasonal_periods,
             trend_periods=self.trend_periods,
@@ -382,6 +362,21 @@ class DecomposeIsolationForest(BaseEstimator):
             monthly_periods=self.monthly_periods,
             monthly_z=self.monthly_z,
             multiplicative=self.seasonality == "multiplicative",
+        )
+
+    @property
+    def required_history_days(self) -> int:
+        """Rows before a scored row that fully determine its score: what scoring after a gap must be given."""
+        return history_needed(self._decomposition_config()) + self.burst_rows - 1
+
+    # -- fitting ---------------------------------------------------------------------------------------------------
+
+    def _decompose(self, frame: pd.DataFrame, step: pd.Timedelta) -> CausalDecomposition:
+        return causal_decompose(
+            frame.to_numpy(),
+            self._decomposition_config(),
+            first_row=int((frame.index[0] - _EPOCH) // step),
+            rows_per_day=1 if step == _ONE_DAY else 0,
         )
 
     def _features(self, decomposition: CausalDecomposition) -> tuple[np.ndarray, np.ndarray]:

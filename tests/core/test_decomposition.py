@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from airflow_provider_snowstorm.core.decomposition import (
+    DecompositionConfig,
     _comparators,
     _network_median,
     causal_decompose,
@@ -67,7 +68,7 @@ def test_no_day_uses_its_own_or_later_values() -> None:
 def test_history_needed_is_enough_to_reproduce_the_full_computation() -> None:
     rng = np.random.default_rng(4)
     values = rng.lognormal(4, 0.2, (500, 2))
-    needed = history_needed(7, 8, 4, 56, baseline_lag=14, rebase_after=3, monthly_periods=3)
+    needed = history_needed(DecompositionConfig())
     full = causal_decompose(values, first_row=19_000)
     for cut in (400, 403, 406):
         tail = causal_decompose(values[cut - needed :], first_row=19_000 + cut - needed)
@@ -135,3 +136,31 @@ def test_a_job_on_the_last_business_day_of_each_month_is_learned() -> None:
     ]
     assert (np.abs(learned) < 4).all()
     assert (ignored > 2 * np.abs(learned).max()).all()
+
+
+def test_a_config_and_the_same_keyword_arguments_decompose_identically() -> None:
+    values = np.random.default_rng(4).lognormal(4.0, 0.1, (200, 3))
+    config = DecompositionConfig(period=5, monthly_periods=0, multiplicative=False, min_scale=0.5)
+
+    by_config = causal_decompose(values, config, first_row=19_000)
+    by_keywords = causal_decompose(
+        values, first_row=19_000, period=5, monthly_periods=0, multiplicative=False, min_scale=0.5
+    )
+    overridden = causal_decompose(
+        values,
+        DecompositionConfig(period=9),
+        first_row=19_000,
+        period=5,
+        monthly_periods=0,
+        multiplicative=False,
+        min_scale=0.5,
+    )
+
+    for result in (by_keywords, overridden):
+        np.testing.assert_array_equal(result.zscore, by_config.zscore)
+        np.testing.assert_array_equal(result.continuing, by_config.continuing)
+
+
+def test_an_unknown_parameter_is_rejected() -> None:
+    with pytest.raises(TypeError, match="periods_per_year"):
+        causal_decompose(np.ones((30, 1)), periods_per_year=52)
