@@ -493,6 +493,11 @@ class DecomposeIsolationForest(BaseEstimator):
 
     def _evaluate(self, X: pd.DataFrame, start: Any = None) -> dict[str, Any]:
         check_is_fitted(self, "threshold_")
+        if not hasattr(self, "step_seconds_"):
+            raise DetectorInputError(
+                f"this model was trained on {self.training_end_} by an earlier version of the detector (one-feature "
+                "forest, uncalibrated thresholds) and cannot score with this one: retrain it"
+            )
         step = self.step_
         frame = validate_series_frame(X, what="frame to score", freq=self.freq or step)
         position = {name: index for index, name in enumerate(self.series_)}

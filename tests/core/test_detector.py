@@ -303,3 +303,11 @@ def test_days_after_a_reported_level_shift_are_continuing_not_new_alarms(costs: 
     assert series.loc[5:12, "continuing"].any()
     assert not (series["continuing"] & series["is_anomaly"]).any()
     assert not series.loc[:4, "continuing"].any()
+
+
+def test_a_model_from_the_earlier_detector_asks_to_be_retrained(
+    model: DecomposeIsolationForest, costs: pd.DataFrame
+) -> None:
+    del model.step_seconds_  # what a model file written before calibrated thresholds lacks
+    with pytest.raises(DetectorInputError, match=r"earlier version of the detector.*retrain it"):
+        model.detect(costs.iloc[TRAIN_DAYS:])
