@@ -49,6 +49,8 @@ __all__ = ["ModelVersion", "WandbConnectionSettings", "WandbHook", "wandb_alias"
 DEFAULT_PROJECT = "snowstorm"
 DEFAULT_REGISTRY = "model"
 DEFAULT_INIT_TIMEOUT = 30.0
+ENTITY_LOOKUP_TIMEOUT = 5
+"""Seconds (at most) to ask W&B which entity an API key belongs to when the connection names none."""
 MODEL_ARTIFACT_TYPE = "model"
 _REDACTED = "***"
 
@@ -131,6 +133,8 @@ class WandbHook(BaseHook):
         self._fell_back_offline = False
         self._reachable: bool | None = None
         self._active_run: Run | None = None
+        self._resolved_entity: str | None = None
+        self._entity_looked_up = False
 
     # ------------------------------------------------------------------------------------------ configuration
     @cached_property
@@ -176,6 +180,47 @@ class WandbHook(BaseHook):
             offline_reason=offline_reason,
             api_key=api_key,
         )
+
+    @property
+    def entity(self) -> str | None:
+        """The W&B entity runs and links use: the connection's ``entity``, else the one W&B knows for the API key.
+
+        Without ``entity`` on the connection, an online hook with a key asks W&B once (the key's default entity,
+        else the viewer's), within ``ENTITY_LOOKUP_TIMEOUT`` seconds, and keeps the answer for its lifetime.
+        Offline, or when the lookup fails, there is no entity (so no run link) and nothing is logged as an error.
+        """
+        if self.settings.entity:
+            return self.settings.entity
+        if not self._entity_looked_up and self.settings.api_key and self.ensure_online():
+            self._entity_looked_up = True
+            self._resolved_entity = self._lookup_entity()
+        return self._resolved_entity
+
+    def _lookup_entity(self) -> str | None:
+        import wandb
+
+        timeout = max(1, min(ENTITY_LOOKUP_TIMEOUT, int(self.settings.init_timeout)))
+        try:
+            api = wandb.Api(
+                overrides={**self._base_url_setting()}, api_key=self.settings.api_key, timeout=timeout
+            )
+            entity = api.default_entity
+            if not entity:
+                viewer = api.viewer
+                entity = getattr(viewer, "entity", None) or getattr(viewer, "username", None)
+        except Exception as err:  # any failure: no entity, no link; the task goes on
+            self.log.info(
+                "Could not ask W&B for the API key's default entity (%s); runs get no link. Set extra "
+                "'entity' on connection %r to name it.",
+                type(err).__name__,
+                self.wandb_conn_id,
+            )
+            return None
+        if entity:
+            self.log.info(
+                "W&B entity %r (the API key's default; connection %r names none).", entity, self.wandb_conn_id
+            )
+        return str(entity) if entity else None
 
     @property
     def is_offline(self) -> bool:
@@ -298,7 +343,7 @@ class WandbHook(BaseHook):
         run_dir.mkdir(parents=True, exist_ok=True)
         init_kwargs: dict[str, Any] = {
             "project": settings.project,
-            "entity": settings.entity,
+            "entity": self.entity,
             "name": name,
             "group": group,
             "job_type": job_type,
@@ -328,14 +373,15 @@ class WandbHook(BaseHook):
         """The run's page: ``run.url`` online; offline, the URL it will have after ``wandb sync``.
 
         The offline URL comes from wandb's own ``Settings.run_url`` for the connection's base URL, so
-        self-hosted servers and wandb's default host are both right. ``None`` when no entity is known.
+        self-hosted servers and wandb's default host are both right. ``None`` when no entity is known (offline
+        without ``entity`` on the connection; see :attr:`entity`).
         """
         import wandb
 
         run = self._run(run)
         if run.url:
             return run.url
-        entity = run.entity or self.settings.entity
+        entity = run.entity or self.entity
         if not entity:
             return None
         return (

@@ -556,3 +556,111 @@ def test_log_model_and_download_model_delegate_to_the_registry(
 
     assert version.version == "v0"
     assert path.read_bytes() == b"old api"
+
+
+# ---------------------------------------------------------------------------------------------- entity lookup
+@pytest.fixture
+def keyed_without_entity(
+    monkeypatch: pytest.MonkeyPatch, dirs: dict[str, str], mocker: Any
+) -> dict[str, Any]:
+    """An online connection with a key and no ``entity``; ``wandb.Api`` and the reachability probe are mocks."""
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    set_connection(monkeypatch, host=BASE_URL, password=FAKE_KEY, extra={"project": "spend", **dirs})
+    api = MagicMock(name="api", default_entity="key-owner")
+    api_class = mocker.patch.object(wandb, "Api", return_value=api)
+    probe = mocker.patch("requests.get", return_value=MagicMock(status_code=200))
+    return {"api": api, "api_class": api_class, "probe": probe}
+
+
+def offline_run(entity: str | None = None) -> MagicMock:
+    run = MagicMock(name="run", offline=True, url=None, id="r1", project="spend")
+    run.entity = entity
+    return run
+
+
+def test_entity_is_the_keys_default_asked_once_with_a_short_timeout(
+    keyed_without_entity: dict[str, Any],
+) -> None:
+    hook = WandbHook()
+
+    assert hook.entity == "key-owner"
+    assert hook.entity == "key-owner"
+    url = hook.run_url(offline_run())
+
+    api_class = keyed_without_entity["api_class"]
+    assert api_class.call_count == 1
+    kwargs = api_class.call_args.kwargs
+    assert kwargs["api_key"] == FAKE_KEY
+    assert kwargs["overrides"] == {"base_url": BASE_URL}
+    assert 1 <= kwargs["timeout"] <= 5
+    assert url == f"{BASE_URL}/key-owner/spend/runs/r1"
+
+
+def test_entity_falls_back_to_the_viewers(keyed_without_entity: dict[str, Any]) -> None:
+    api = keyed_without_entity["api"]
+    api.default_entity = None
+    api.viewer = MagicMock(entity="viewer-team")
+
+    assert WandbHook().entity == "viewer-team"
+
+
+def test_online_run_gets_the_resolved_entity(keyed_without_entity: dict[str, Any], mocker: Any) -> None:
+    init = mocker.patch.object(wandb, "init", return_value=MagicMock(name="run"))
+
+    WandbHook().start_run("train")
+
+    assert init.call_args.kwargs["entity"] == "key-owner"
+
+
+def test_the_connections_entity_wins_without_asking(
+    keyed_without_entity: dict[str, Any], monkeypatch: pytest.MonkeyPatch, dirs: dict[str, str]
+) -> None:
+    set_connection(monkeypatch, host=BASE_URL, password=FAKE_KEY, extra={"entity": "acme", **dirs})
+
+    assert WandbHook().entity == "acme"
+    keyed_without_entity["api_class"].assert_not_called()
+
+
+def test_failed_lookup_gives_no_entity_no_link_and_no_error(
+    keyed_without_entity: dict[str, Any], mocker: Any
+) -> None:
+    keyed_without_entity["api_class"].side_effect = wandb.errors.CommError("timed out")
+    hook = WandbHook()
+    error = mocker.spy(hook.log, "error")
+    warning = mocker.spy(hook.log, "warning")
+
+    assert hook.entity is None
+    assert hook.entity is None
+    assert hook.run_url(offline_run()) is None
+    assert keyed_without_entity["api_class"].call_count == 1  # cached: failed once, not asked again
+    assert error.call_count == 0
+    assert warning.call_count == 0
+
+
+@pytest.mark.parametrize("offline_by", ["mode", "env"])
+def test_offline_asks_nothing_and_has_no_entity(
+    keyed_without_entity: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    dirs: dict[str, str],
+    mocker: Any,
+    offline_by: str,
+) -> None:
+    if offline_by == "mode":
+        set_connection(monkeypatch, password=FAKE_KEY, extra={"mode": "offline", **dirs})
+    else:
+        monkeypatch.setenv("WANDB_MODE", "offline")
+    hook = WandbHook()
+    error = mocker.spy(hook.log, "error")
+
+    assert hook.entity is None
+    assert hook.run_url(offline_run()) is None
+    keyed_without_entity["api_class"].assert_not_called()
+    keyed_without_entity["probe"].assert_not_called()
+    assert error.call_count == 0
+
+
+def test_no_key_asks_nothing(keyed_without_entity: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, host=BASE_URL, extra={"mode": "online"})
+
+    assert WandbHook().entity is None
+    keyed_without_entity["api_class"].assert_not_called()
