@@ -226,6 +226,7 @@ def test_the_dag_files_import_cleanly() -> None:
         "snowstorm_feature_engineering",
         "snowstorm_training",
         "snowstorm_prediction",
+        "snowstorm_own_dag",  # the README's DAG of your own (tests/example_dags/test_own_dag.py runs it)
     }
     assert date(2024, 1, 1) == bag.get_dag("snowstorm_training").start_date.date()
 
