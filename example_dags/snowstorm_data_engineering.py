@@ -14,7 +14,7 @@ from typing import Any
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, BaseHook, Param, task
 
-from airflow_provider_snowstorm.pipeline import (
+from airflow_provider_snowstorm.example_pipeline import (
     DATABASE,
     DEFAULT_ARGS,
     RAW_USAGE_TABLE,
@@ -24,24 +24,13 @@ from airflow_provider_snowstorm.pipeline import (
     raw_usage,
     run_day,
 )
+from airflow_provider_snowstorm.pipeline_tasks import create_raw_usage_table_sql, replace_usage_window
 
 CREATE_TABLES = [
     f"CREATE DATABASE IF NOT EXISTS {DATABASE}",
     f"CREATE SCHEMA IF NOT EXISTS {DATABASE}.{SCHEMA}",
-    f"""CREATE TABLE IF NOT EXISTS {RAW_USAGE_TABLE} (
-        ORGANIZATION_NAME VARCHAR NOT NULL,
-        ACCOUNT_NAME VARCHAR NOT NULL,
-        USAGE_DATE DATE NOT NULL,
-        USAGE_TYPE VARCHAR NOT NULL,
-        CURRENCY VARCHAR,
-        USAGE NUMBER(38, 3),
-        USAGE_IN_CURRENCY NUMBER(38, 2),
-        LOADED_AT TIMESTAMP_NTZ
-    )""",
+    create_raw_usage_table_sql(RAW_USAGE_TABLE),
 ]
-
-# Snowflake spells usage types in lower case with spaces ('data transfer'); features want identifiers.
-SNAKE_CASE_USAGE_TYPE = "REPLACE(REPLACE(LOWER(TRIM(USAGE_TYPE)), ' ', '_'), '-', '_')"
 
 with DAG(
     dag_id="snowstorm_data_engineering",
@@ -73,31 +62,8 @@ with DAG(
             start, end = date(1970, 1, 1), date(9999, 12, 31)
         else:
             start, end = day - timedelta(days=int(params["lookback_days"])), day
-        window = {"start": start, "end": end}
-        hook.run(
-            [
-                f"DELETE FROM {RAW_USAGE_TABLE} WHERE USAGE_DATE BETWEEN %(start)s AND %(end)s",  # noqa: S608
-                f"""INSERT INTO {RAW_USAGE_TABLE}
-                    (ORGANIZATION_NAME, ACCOUNT_NAME, USAGE_DATE, USAGE_TYPE, CURRENCY, USAGE, USAGE_IN_CURRENCY,
-                     LOADED_AT)
-                SELECT ORGANIZATION_NAME, ACCOUNT_NAME, USAGE_DATE, {SNAKE_CASE_USAGE_TYPE}, CURRENCY,
-                       SUM(USAGE), SUM(USAGE_IN_CURRENCY), CURRENT_TIMESTAMP()
-                FROM {SOURCE_TABLE}
-                WHERE USAGE_DATE BETWEEN %(start)s AND %(end)s
-                GROUP BY ORGANIZATION_NAME, ACCOUNT_NAME, USAGE_DATE, {SNAKE_CASE_USAGE_TYPE}, CURRENCY""",  # noqa: S608
-            ],
-            parameters=window,
-            autocommit=False,
-        )
-        rows, first, last = hook.get_first(
-            f"SELECT COUNT(*), MIN(USAGE_DATE), MAX(USAGE_DATE) FROM {RAW_USAGE_TABLE} "  # noqa: S608
-            "WHERE USAGE_DATE BETWEEN %(start)s AND %(end)s",
-            parameters=window,
-        )
         loaded = {
-            "rows": int(rows),
-            "first_day": first.isoformat() if first else None,
-            "last_day": last.isoformat() if last else None,
+            **replace_usage_window(hook, SOURCE_TABLE, RAW_USAGE_TABLE, start, end),
             "window_start": None if params["full_refresh"] else start.isoformat(),
             "window_end": None if params["full_refresh"] else end.isoformat(),
         }

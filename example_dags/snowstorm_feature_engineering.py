@@ -15,8 +15,7 @@ from typing import Any
 from airflow.sdk import DAG, BaseHook, task
 
 from airflow_provider_snowstorm.core.features import build_usage_features
-from airflow_provider_snowstorm.core.schema import DATE
-from airflow_provider_snowstorm.pipeline import (
+from airflow_provider_snowstorm.example_pipeline import (
     DEFAULT_ARGS,
     FEATURES_TABLE,
     RAW_USAGE_TABLE,
@@ -24,7 +23,7 @@ from airflow_provider_snowstorm.pipeline import (
     features,
     raw_usage,
 )
-from airflow_provider_snowstorm.utils.sql import read_dataframe, replace_rows, validate_identifier
+from airflow_provider_snowstorm.pipeline_tasks import read_usage_rows, write_features
 
 ORGANIZATION = os.environ.get("SNOWSTORM_ORGANIZATION") or None
 
@@ -43,28 +42,8 @@ with DAG(
     @task(outlets=[features])
     def build_features(outlet_events: Any = None) -> dict[str, Any]:
         hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
-        rows = read_dataframe(
-            hook,
-            "SELECT ORGANIZATION_NAME, ACCOUNT_NAME, USAGE_DATE, USAGE_TYPE, "  # noqa: S608
-            f"SUM(USAGE_IN_CURRENCY) AS USAGE_IN_CURRENCY FROM {RAW_USAGE_TABLE} "
-            "GROUP BY ORGANIZATION_NAME, ACCOUNT_NAME, USAGE_DATE, USAGE_TYPE",
-        )
-        wide = build_usage_features(rows, organization_name=ORGANIZATION)
-        columns = [validate_identifier(name.upper(), what="usage type column") for name in wide.columns]
-        hook.run(f"CREATE TABLE IF NOT EXISTS {FEATURES_TABLE} ({DATE.upper()} DATE NOT NULL)")
-        hook.run([f"ALTER TABLE {FEATURES_TABLE} ADD COLUMN IF NOT EXISTS {name} FLOAT" for name in columns])
-        records = [
-            (day.date(), *(float(value) for value in values))
-            for day, values in zip(wide.index, wide.to_numpy(), strict=True)
-        ]
-        replace_rows(hook, FEATURES_TABLE, [DATE.upper(), *columns], records, where="1 = 1")
-        summary = {
-            "cutoff_date": wide.index[-1].date().isoformat(),
-            "first_day": wide.index[0].date().isoformat(),
-            "days": len(wide),
-            "series": list(wide.columns),
-            "missing_days": wide.attrs.get("missing_days", []),
-        }
+        wide = build_usage_features(read_usage_rows(hook, RAW_USAGE_TABLE), organization_name=ORGANIZATION)
+        summary = write_features(hook, FEATURES_TABLE, wide)
         outlet_events[features].extra = summary
         return summary
 

@@ -9,16 +9,13 @@ data ends more than ``retrain_after_days`` before the scored window's end, ``sno
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, BaseHook, Param, get_current_context, task
 
-from airflow_provider_snowstorm.core.report import ROOT_CAUSE_COLUMNS, build_report, root_cause_records
-from airflow_provider_snowstorm.notifications.anomaly_report import send_anomaly_report
-from airflow_provider_snowstorm.operators.score import BatchScoreOperator
-from airflow_provider_snowstorm.pipeline import (
+from airflow_provider_snowstorm.example_pipeline import (
     DEFAULT_ARGS,
     FEATURES_TABLE,
     PREDICTIONS_TABLE,
@@ -34,7 +31,9 @@ from airflow_provider_snowstorm.pipeline import (
     features,
     isolation_forest_model,
 )
-from airflow_provider_snowstorm.utils.sql import read_dataframe, replace_rows
+from airflow_provider_snowstorm.notifications.anomaly_report import send_anomaly_report
+from airflow_provider_snowstorm.operators.score import BatchScoreOperator
+from airflow_provider_snowstorm.pipeline_tasks import read_report_usage, stale_models, write_root_causes
 
 BASELINE_WEEKS = 4  # the report's root cause: same weekday, this many weeks before each incident
 
@@ -74,48 +73,15 @@ with DAG(
         wandb_conn_id=WANDB_CONN_ID,
     ).expand(series=cost_models())
 
-    def write_root_causes(results: list[dict[str, Any]], usage: Any) -> None:
-        """The report's root causes beside the predictions, replaced per scored window (idempotent)."""
-        report = build_report(results, usage=usage)
-        start = min(r["window_start"] for r in results)
-        end = max(r["window_end"] for r in results)
-        hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
-        hook.run(
-            f"""CREATE TABLE IF NOT EXISTS {ROOT_CAUSES_TABLE} (
-                WINDOW_START DATE NOT NULL, WINDOW_END DATE NOT NULL, INCIDENT_START DATE, INCIDENT_END DATE,
-                FIRST_ALARM DATE, SERIES VARCHAR, CATEGORIES VARCHAR, DIRECTION VARCHAR, ACCOUNT_NAME VARCHAR,
-                USAGE_TYPE VARCHAR, ACTUAL FLOAT, EXPECTED FLOAT, EXTRA_COST FLOAT, SHARE FLOAT, CURRENCY VARCHAR
-            )"""
-        )
-        window = (date.fromisoformat(start), date.fromisoformat(end))
-        rows = [(*window, *(record[c] for c in ROOT_CAUSE_COLUMNS)) for record in root_cause_records(report)]
-        replace_rows(
-            hook,
-            ROOT_CAUSES_TABLE,
-            ["WINDOW_START", "WINDOW_END", *(c.upper() for c in ROOT_CAUSE_COLUMNS)],
-            rows,
-            where=f"WINDOW_START = {hook.placeholder} AND WINDOW_END = {hook.placeholder}",
-            where_parameters=window,
-        )
-
     @task
     def report(ti: Any = None) -> dict[str, Any]:
         """One report for every category; each incident's root cause from the per-account usage rows."""
         results = [result for result in ti.xcom_pull(task_ids="score", key="return_value") or [] if result]
         usage = None
         if results:
+            hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
             # The scored window and the weeks before it: each account and usage type's own baseline.
-            first = min(date.fromisoformat(r["window_start"]) for r in results) - timedelta(
-                weeks=BASELINE_WEEKS + 1
-            )
-            last = max(date.fromisoformat(r["window_end"]) for r in results)
-            usage = read_dataframe(
-                BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook(),
-                "SELECT USAGE_DATE, ACCOUNT_NAME, USAGE_TYPE, CURRENCY, SUM(USAGE_IN_CURRENCY) AS USAGE_IN_CURRENCY "  # noqa: S608
-                f"FROM {RAW_USAGE_TABLE} WHERE USAGE_DATE BETWEEN %(first)s AND %(last)s "
-                "GROUP BY USAGE_DATE, ACCOUNT_NAME, USAGE_TYPE, CURRENCY",
-                {"first": first, "last": last},
-            )
+            usage = read_report_usage(hook, RAW_USAGE_TABLE, results, BASELINE_WEEKS)
         delivery = send_anomaly_report(
             get_current_context(),
             score_task_id="score",
@@ -125,7 +91,7 @@ with DAG(
             usage=usage,
         )
         if results:
-            write_root_causes(results, usage)
+            write_root_causes(hook, ROOT_CAUSES_TABLE, results, usage)
         return {
             "report": str(delivery.markdown_path),
             "chart": str(delivery.chart_path) if delivery.chart_path else None,
@@ -137,19 +103,8 @@ with DAG(
     def models_are_stale(params: dict[str, Any], ti: Any = None) -> bool:
         """Monitoring: continue to the retraining trigger only when some model's training data is too old."""
         results = ti.xcom_pull(task_ids="score", key="return_value")
-        ages = {
-            result["series"]: (
-                date.fromisoformat(result["window_end"]) - date.fromisoformat(result["training_end"])
-            )
-            for result in results
-        }
-        stale = sorted(series for series, age in ages.items() if age.days > params["retrain_after_days"])
-        limit = params["retrain_after_days"]
-        ages_text = ", ".join(f"{series} {age.days} days" for series, age in sorted(ages.items()))
-        print(
-            f"Model age at the window's end: {ages_text}; "
-            + (f"older than {limit} days: {', '.join(stale)}" if stale else f"none older than {limit} days")
-        )
+        stale, message = stale_models(results, params["retrain_after_days"])
+        print(message)
         return bool(stale)
 
     retrain = TriggerDagRunOperator(

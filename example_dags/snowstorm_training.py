@@ -14,8 +14,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
-from airflow_provider_snowstorm.pipeline import (
+from airflow_provider_snowstorm.example_pipeline import (
     DEFAULT_ARGS,
     FEATURES_TABLE,
     SNOWFLAKE_CONN_ID,
@@ -24,6 +23,7 @@ from airflow_provider_snowstorm.pipeline import (
     cost_models_param,
     isolation_forest_model,
 )
+from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
 
 with DAG(
     dag_id="snowstorm_training",

@@ -12,7 +12,8 @@ PARSE_TIME_MODULES = (
     "airflow_provider_snowstorm.notifications.anomaly_report",
     "airflow_provider_snowstorm.hooks.wandb",
     "airflow_provider_snowstorm.links.wandb",
-    "airflow_provider_snowstorm.pipeline",
+    "airflow_provider_snowstorm.example_pipeline",
+    "airflow_provider_snowstorm.pipeline_tasks",
 )
 HEAVY = ("sklearn", "matplotlib", "skops", "wandb", "statsmodels")
 

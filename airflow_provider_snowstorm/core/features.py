@@ -23,6 +23,7 @@ __all__ = [
     "build_usage_features",
     "series_name",
     "snake_case_usage_type",
+    "snake_case_usage_type_sql",
     "validate_usage_rows",
 ]
 
@@ -49,13 +50,27 @@ class FeatureError(ValueError):
     """Usage rows that cannot be turned into features; the message names the column and the offending rows."""
 
 
-def snake_case_usage_type(usage_type: str) -> str:
-    """``'data transfer'`` -> ``'data_transfer'``; refuses names that would not make a safe column or identifier."""
-    if not isinstance(usage_type, str) or not _USAGE_TYPE_PATTERN.match(usage_type.strip()):
+def snake_case_usage_type(usage_type: str, *, validate: bool = True) -> str:
+    """``'data transfer'`` -> ``'data_transfer'``: the one snake-casing of usage types (features, report, datasets).
+
+    Refuses names that would not make a safe column or identifier, unless ``validate`` is False (the report's
+    root cause only compares names). ``snake_case_usage_type_sql`` is the same rule in SQL.
+    """
+    if validate and (not isinstance(usage_type, str) or not _USAGE_TYPE_PATTERN.match(usage_type.strip())):
         raise FeatureError(
             f"USAGE_TYPE {usage_type!r} is not a usage type name (letters, digits, spaces, '-' and '_' only)"
         )
     return re.sub(r"[\s\-]+", "_", usage_type.strip()).lower()
+
+
+def snake_case_usage_type_sql(column: str = "USAGE_TYPE") -> str:
+    """``snake_case_usage_type`` as a SQL expression on ``column`` (Snowflake; the local emulator too).
+
+    Snowflake spells usage types in lower case with single spaces (``'data transfer'``), for which both agree.
+    """
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", column):
+        raise FeatureError(f"column {column!r} is not a plain SQL identifier")
+    return f"REPLACE(REPLACE(LOWER(TRIM({column})), ' ', '_'), '-', '_')"
 
 
 def series_name(usage_type: str, account_name: str | None = None) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from airflow_provider_snowstorm.core.features import snake_case_usage_type
 from airflow_provider_snowstorm.core.incidents import (
     DEFAULT_BASELINE_WEEKS,
     DEFAULT_ONSET_FRACTION,
@@ -167,9 +168,7 @@ def normalise_usage(usage: pd.DataFrame) -> pd.DataFrame:
             ACCOUNT_COLUMN: frame[ACCOUNT_COLUMN].astype(str),
             USAGE_TYPE_COLUMN: frame[USAGE_TYPE_COLUMN]
             .astype(str)
-            .str.strip()
-            .str.lower()
-            .str.replace(r"[\s-]+", "_", regex=True),
+            .map(lambda usage_type: snake_case_usage_type(usage_type, validate=False)),
             COST_COLUMN: pd.to_numeric(frame[COST_COLUMN]).astype(float),
         }
     )

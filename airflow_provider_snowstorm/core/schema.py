@@ -13,6 +13,18 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "USAGE_TYPE",
     "USAGE_IN_CURRENCY",
 )
+# The example pipeline's copy of the view (``USAGE_IN_CURRENCY_DAILY`` in the project schema): the usage columns,
+# the currency and quantity the report and users read, and when a row was loaded.
+RAW_USAGE_COLUMNS: tuple[str, ...] = (
+    "ORGANIZATION_NAME",
+    "ACCOUNT_NAME",
+    "USAGE_DATE",
+    "USAGE_TYPE",
+    "CURRENCY",
+    "USAGE",
+    "USAGE_IN_CURRENCY",
+    "LOADED_AT",
+)
 
 TOTAL_USAGE = "total_usage"
 

@@ -3,13 +3,14 @@ argument checks and label masks (see the package docstring for the model and the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
+
+from airflow_provider_snowstorm.core.features import snake_case_usage_type
 
 KINDS: tuple[str, ...] = ("runaway_spike", "burst", "outage", "level_shift", "weekend_job")
 
@@ -285,7 +286,7 @@ def _to_date(value: date | str, name: str) -> date:
 
 
 def _snake_case(usage_type: str) -> str:
-    return re.sub(r"[\s\-]+", "_", usage_type.strip()).lower()
+    return snake_case_usage_type(usage_type, validate=False)
 
 
 def _label_mask(values: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
 from collections.abc import Iterator, Sequence
-from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from airflow_provider_snowstorm.utils.sql import IdentifierError, transaction
+from airflow_provider_snowstorm.utils.sql import split_table_name as utils_split_table_name
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -47,7 +48,6 @@ USAGE_VIEW_COLUMN_TYPES: tuple[tuple[str, str], ...] = (
 USAGE_VIEW_COLUMNS: tuple[str, ...] = tuple(name for name, _ in USAGE_VIEW_COLUMN_TYPES)
 DEFAULT_BATCH_SIZE = 5000
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _NUMERIC_COLUMNS = frozenset(name for name, kind in USAGE_VIEW_COLUMN_TYPES if kind.startswith("NUMBER"))
 
 
@@ -72,15 +72,12 @@ def seed_usage(
     qualified = f"{database}.{schema}.{name}"
     insert = json_insert_sql(qualified, hook.placeholder)
 
-    with closing(hook.get_conn()) as connection:
-        hook.set_autocommit(connection, False)
-        with closing(connection.cursor()) as cursor:
-            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
-            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
-            cursor.execute(f"CREATE OR REPLACE TABLE {qualified} ({definitions})")
-            for batch in _batches(values, batch_size):
-                cursor.execute(insert, [json.dumps(batch, default=_json_value)])
-        connection.commit()
+    with transaction(hook) as cursor:
+        cursor.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+        cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
+        cursor.execute(f"CREATE OR REPLACE TABLE {qualified} ({definitions})")
+        for batch in _batches(values, batch_size):
+            cursor.execute(insert, [json.dumps(batch, default=_json_value)])
     return len(values)
 
 
@@ -96,8 +93,11 @@ def json_insert_sql(table: str, placeholder: str = "%s") -> str:
 
 def split_table_name(table: str) -> tuple[str, str, str]:
     """``DATABASE.SCHEMA.TABLE`` as three plain identifiers; anything else is refused (it is put into SQL)."""
-    parts = table.split(".")
-    if len(parts) != 3 or not all(_IDENTIFIER.fullmatch(part) for part in parts):
+    try:
+        parts = utils_split_table_name(table)
+    except IdentifierError:
+        parts = ()
+    if len(parts) != 3 or any(part.startswith('"') for part in parts):
         raise ValueError(f"table must be DATABASE.SCHEMA.TABLE of plain identifiers, got {table!r}")
     database, schema, name = parts
     return database, schema, name

@@ -26,6 +26,7 @@ from airflow_provider_snowstorm.utils.sql import (
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
+    from airflow.sdk import Context
 
 __all__ = ["FeatureSourceOperator", "SeriesInputError", "default_model_name"]
 
@@ -104,6 +105,16 @@ class FeatureSourceOperator(BaseOperator):
         if self.model_name and len(names) > 1:
             raise SeriesInputError("model_name names one model: give a single series, or use model_prefix")
         return names
+
+    def wandb_run_config(self, context: Context, **fields: Any) -> dict[str, Any]:
+        """A W&B run's config: ``fields``, then where the run comes from (DAG, DAG run, task, map index)."""
+        return {
+            **fields,
+            "dag_id": context["dag"].dag_id,
+            "dag_run_id": context["run_id"],
+            "task_id": self.task_id,
+            "map_index": context["ti"].map_index,
+        }
 
     def model_name_for(self, series: str) -> str:
         return self.model_name or default_model_name(series, self.model_prefix)

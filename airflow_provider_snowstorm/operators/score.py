@@ -369,17 +369,14 @@ class BatchScoreOperator(FeatureSourceOperator):
         context: Context,
     ) -> str | None:
         label = names[0] if len(names) == 1 else f"{len(names)}-series"
-        config = {
-            "series": names,
-            "window_start": start.date().isoformat(),
-            "window_end": end.date().isoformat(),
-            "model_alias": self.model_alias,
-            "model_version": self.model_version,
-            "dag_id": context["dag"].dag_id,
-            "dag_run_id": context["run_id"],
-            "task_id": self.task_id,
-            "map_index": context["ti"].map_index,
-        }
+        config = self.wandb_run_config(
+            context,
+            series=names,
+            window_start=start.date().isoformat(),
+            window_end=end.date().isoformat(),
+            model_alias=self.model_alias,
+            model_version=self.model_version,
+        )
         with hook.start_run(
             f"score-{label}", group=context["run_id"], job_type="score", config=config
         ) as run:

@@ -167,19 +167,16 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         model_name = self.model_name_for(series)
         dag_run_id = context["run_id"]
         flagged = detections[detections[SERIES] == series][IS_ANOMALY]
-        config = {
-            "series": series,
-            "model_name": model_name,
-            "detector": type(detector).__name__,
+        config = self.wandb_run_config(
+            context,
+            series=series,
+            model_name=model_name,
+            detector=type(detector).__name__,
             **{f"detector.{key}": value for key, value in (metadata.get("params") or {}).items()},
-            "training_start": training_start,
-            "training_end": training_end,
-            "training_days": training_days,
-            "dag_id": context["dag"].dag_id,
-            "dag_run_id": dag_run_id,
-            "task_id": self.task_id,
-            "map_index": context["ti"].map_index,
-        }
+            training_start=training_start,
+            training_end=training_end,
+            training_days=training_days,
+        )
         with hook.start_run(
             f"train-{series}", group=dag_run_id, job_type="train", config=config, tags=["snowstorm", series]
         ) as run:

@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping, Sequence
-from contextlib import closing
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-__all__ = ["IdentifierError", "read_dataframe", "replace_rows", "validate_identifier", "validate_table_name"]
+__all__ = [
+    "IdentifierError",
+    "read_dataframe",
+    "replace_rows",
+    "split_table_name",
+    "transaction",
+    "validate_identifier",
+    "validate_table_name",
+]
 
 # Used with fullmatch: `$` would also accept a trailing newline.
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,254}")
@@ -44,8 +52,8 @@ def validate_identifier(name: str, *, what: str = "identifier") -> str:
     return name
 
 
-def validate_table_name(name: str, *, what: str = "table") -> str:
-    """Validate ``table``, ``schema.table`` or ``database.schema.table``, each part an identifier."""
+def split_table_name(name: str, *, what: str = "table") -> tuple[str, ...]:
+    """The validated parts of ``table``, ``schema.table`` or ``database.schema.table``, each an identifier."""
     if not isinstance(name, str) or not name:
         raise IdentifierError(f"{what} name must be a non-empty string, got {name!r}")
     parts = re.findall(r'"[^"]*"|[^.]+', name)
@@ -53,7 +61,36 @@ def validate_table_name(name: str, *, what: str = "table") -> str:
         raise IdentifierError(f"{what} {name!r} must be table, schema.table or database.schema.table")
     for part in parts:
         validate_identifier(part, what=f"{what} {name!r} part")
+    return tuple(parts)
+
+
+def validate_table_name(name: str, *, what: str = "table") -> str:
+    """Validate ``table``, ``schema.table`` or ``database.schema.table``, each part an identifier."""
+    split_table_name(name, what=what)
     return name
+
+
+@contextmanager
+def transaction(hook: DbApiHook, *, lock_table: str | None = None) -> Iterator[Any]:
+    """A cursor whose statements commit together when the block ends, or roll back if it raises.
+
+    Every write here that must be all-or-nothing goes through this (``replace_rows``, the example pipeline's
+    extract, the local seed). With ``lock_table``, on PostgreSQL the transaction first takes a table lock that lets
+    readers through but makes concurrent writers take turns.
+    """
+    lock = _WRITE_LOCKS.get(str(getattr(hook, "conn_type", "") or "").lower()) if lock_table else None
+    with closing(hook.get_conn()) as conn:
+        if hook.supports_autocommit:  # else the driver already wraps DML in a transaction (sqlite3)
+            hook.set_autocommit(conn, False)
+        try:
+            with closing(conn.cursor()) as cursor:
+                if lock:
+                    cursor.execute(lock.format(table=validate_table_name(lock_table)))
+                yield cursor
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
 
 
 def replace_rows(
@@ -78,21 +115,10 @@ def replace_rows(
     placeholder = hook.placeholder
     delete = f"DELETE FROM {table} WHERE {where}"  # noqa: S608 - identifiers validated, values bound
     insert = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join([placeholder] * len(names))})"  # noqa: S608
-    lock = _WRITE_LOCKS.get(str(getattr(hook, "conn_type", "") or "").lower())
-    with closing(hook.get_conn()) as conn:
-        if hook.supports_autocommit:  # else the driver already wraps DML in a transaction (sqlite3)
-            hook.set_autocommit(conn, False)
-        try:
-            with closing(conn.cursor()) as cursor:
-                if lock:
-                    cursor.execute(lock.format(table=table))
-                cursor.execute(delete, tuple(where_parameters))
-                if rows:
-                    cursor.executemany(insert, [tuple(row) for row in rows])
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+    with transaction(hook, lock_table=table) as cursor:
+        cursor.execute(delete, tuple(where_parameters))
+        if rows:
+            cursor.executemany(insert, [tuple(row) for row in rows])
     return len(rows)
 
 

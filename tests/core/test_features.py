@@ -152,3 +152,23 @@ def test_mixed_organizations_must_be_chosen(rows: pd.DataFrame) -> None:
 def test_lower_case_column_names_are_accepted(rows: pd.DataFrame) -> None:
     features = build_usage_features(rows.rename(columns=str.lower))
     assert features.loc["2025-03-01", "total_usage"] == pytest.approx(17.5)
+
+
+@pytest.mark.parametrize("usage_type", ["compute", "data transfer", "Search-Optimization", " storage "])
+def test_the_sql_snake_casing_is_the_python_one(usage_type: str) -> None:
+    """One rule: the SQL the example pipeline runs gives the same names as the Python (Snowflake's spellings)."""
+    import sqlite3
+
+    from airflow_provider_snowstorm.core.features import snake_case_usage_type_sql
+
+    with sqlite3.connect(":memory:") as conn:
+        (in_sql,) = conn.execute(
+            f"SELECT {snake_case_usage_type_sql('USAGE_TYPE')} FROM (SELECT ? AS USAGE_TYPE)", [usage_type]
+        ).fetchone()
+    assert in_sql == snake_case_usage_type(usage_type)
+
+
+def test_snake_casing_without_validation_accepts_any_name() -> None:
+    assert snake_case_usage_type("9 odd-name", validate=False) == "9_odd_name"
+    with pytest.raises(FeatureError):
+        snake_case_usage_type("9 odd-name")

@@ -90,7 +90,7 @@ def pipeline(
 
 
 def test_raw_usage_holds_one_row_per_account_day_and_usage_type(pipeline: PipelineRun) -> None:
-    from airflow_provider_snowstorm.pipeline import RAW_USAGE_TABLE
+    from airflow_provider_snowstorm.example_pipeline import RAW_USAGE_TABLE
 
     rows = pipeline.usage.rows
     expected = rows.groupby(["ACCOUNT_NAME", "USAGE_DATE", "USAGE_TYPE", "CURRENCY"]).ngroups
@@ -103,7 +103,7 @@ def test_raw_usage_holds_one_row_per_account_day_and_usage_type(pipeline: Pipeli
 
 
 def test_features_have_every_day_and_the_total_of_all_usage(pipeline: PipelineRun) -> None:
-    from airflow_provider_snowstorm.pipeline import FEATURES_TABLE
+    from airflow_provider_snowstorm.example_pipeline import FEATURES_TABLE
 
     features = read_dataframe(pipeline.hook, f"SELECT * FROM {FEATURES_TABLE} ORDER BY USAGE_DATE")
     assert len(features) == DEMO_DAYS
@@ -138,7 +138,7 @@ def test_every_mapped_training_task_has_its_wandb_link(pipeline: PipelineRun) ->
 
 
 def test_predictions_cover_the_window_for_each_category(pipeline: PipelineRun) -> None:
-    from airflow_provider_snowstorm.pipeline import PREDICTIONS_TABLE
+    from airflow_provider_snowstorm.example_pipeline import PREDICTIONS_TABLE
 
     predictions = read_dataframe(pipeline.hook, f"SELECT * FROM {PREDICTIONS_TABLE}")
     assert len(predictions) == SCORED_DAYS * len(COST_MODELS)
@@ -190,7 +190,7 @@ def test_report_headline_counts_the_burst_once_and_names_its_cause(pipeline: Pip
 
 
 def test_root_causes_are_written_beside_the_predictions(pipeline: PipelineRun) -> None:
-    from airflow_provider_snowstorm.pipeline import ROOT_CAUSES_TABLE
+    from airflow_provider_snowstorm.example_pipeline import ROOT_CAUSES_TABLE
 
     causes = pipeline.hook.get_records(
         f"SELECT ACCOUNT_NAME, USAGE_TYPE, SHARE, CURRENCY FROM {ROOT_CAUSES_TABLE} ORDER BY EXTRA_COST DESC"
@@ -202,7 +202,7 @@ def test_root_causes_are_written_beside_the_predictions(pipeline: PipelineRun) -
 
 
 def test_rerunning_the_dags_for_the_same_dates_changes_no_row_counts(pipeline: PipelineRun) -> None:
-    from airflow_provider_snowstorm.pipeline import FEATURES_TABLE, PREDICTIONS_TABLE, RAW_USAGE_TABLE
+    from airflow_provider_snowstorm.example_pipeline import FEATURES_TABLE, PREDICTIONS_TABLE, RAW_USAGE_TABLE
 
     tables = (RAW_USAGE_TABLE, FEATURES_TABLE, PREDICTIONS_TABLE)
     before = {table: count(pipeline.hook, table) for table in tables}

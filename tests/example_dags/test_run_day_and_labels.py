@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_snowstorm.pipeline import run_day
+from airflow_provider_snowstorm.example_pipeline import run_day
 
 EXAMPLE_DAGS = Path(__file__).parents[2] / "example_dags"
 

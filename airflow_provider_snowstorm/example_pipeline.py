@@ -1,0 +1,112 @@
+"""Settings and Assets of the Snowstorm example pipeline (the DAGs in ``example_dags``), shared with its local runner.
+
+(Formerly ``airflow_provider_snowstorm.pipeline``, which still imports with a ``DeprecationWarning``; the local
+runner is ``airflow_provider_snowstorm.local.pipeline``. The DAGs' reusable steps are in ``pipeline_tasks``.)
+
+Deployments configure the DAGs with environment variables (read when the DAG files are parsed), so the same files run
+against the local emulation and against a real Snowflake account: only connections and these names change.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Asset, Param, task
+
+from airflow_provider_snowstorm.utils.sql import validate_identifier, validate_table_name
+
+__all__ = [
+    "DATABASE",
+    "DEFAULT_ARGS",
+    "DEFAULT_COST_MODELS",
+    "FEATURES_TABLE",
+    "PREDICTIONS_TABLE",
+    "RAW_USAGE_TABLE",
+    "REPORT_PATH",
+    "ROOT_CAUSES_TABLE",
+    "SCHEMA",
+    "SLACK_CHANNEL",
+    "SLACK_CONN_ID",
+    "SNOWFLAKE_CONN_ID",
+    "SOURCE_TABLE",
+    "WANDB_CONN_ID",
+    "cost_models",
+    "cost_models_param",
+    "features",
+    "isolation_forest_model",
+    "raw_usage",
+    "run_day",
+]
+
+
+def _setting(name: str, default: str) -> str:
+    return os.environ.get(f"SNOWSTORM_{name}", default)
+
+
+SNOWFLAKE_CONN_ID = _setting("SNOWFLAKE_CONN_ID", "snowflake_default")
+WANDB_CONN_ID = _setting("WANDB_CONN_ID", "wandb_default")
+SLACK_CONN_ID = _setting("SLACK_CONN_ID", "slack_api_default")
+SLACK_CHANNEL = _setting("SLACK_CHANNEL", "#snowflake-costs")
+DATABASE = validate_identifier(_setting("DATABASE", "SNOWSTORM"), what="SNOWSTORM_DATABASE")
+SCHEMA = validate_identifier(_setting("SCHEMA", "ANALYTICS"), what="SNOWSTORM_SCHEMA")
+SOURCE_TABLE = validate_table_name(
+    _setting("SOURCE_TABLE", "SNOWFLAKE.ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY"),
+    what="SNOWSTORM_SOURCE_TABLE",
+)
+REPORT_PATH = _setting("REPORT_PATH", "")  # empty: $AIRFLOW_HOME/snowstorm/reports/<dag>/<run id>
+
+RAW_USAGE_TABLE = f"{DATABASE}.{SCHEMA}.USAGE_IN_CURRENCY_DAILY"
+FEATURES_TABLE = f"{DATABASE}.{SCHEMA}.DAILY_COST_FEATURES"
+PREDICTIONS_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_PREDICTIONS"
+ROOT_CAUSES_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_ROOT_CAUSES"
+
+DEFAULT_COST_MODELS = ["total_usage", "compute"]
+
+raw_usage = Asset(f"snowstorm_raw_usage__{DATABASE.lower()}_{SCHEMA.lower()}")
+features = Asset(f"snowstorm_features__{DATABASE.lower()}_{SCHEMA.lower()}")
+# Which cost categories get a model: change the extra to train more (as the seed's cost_models).
+isolation_forest_model = Asset(
+    f"snowstorm_isolation_forest_model__{DATABASE.lower()}_{SCHEMA.lower()}",
+    extra={"cost_models": DEFAULT_COST_MODELS},
+)
+
+DEFAULT_ARGS = {"owner": "snowstorm", "retries": 1, "retry_delay": timedelta(minutes=1)}
+
+
+def cost_models_param() -> Param:
+    """The ``cost_models`` DAG param: which categories to train or score, by default the model Asset's extra."""
+    return Param(
+        isolation_forest_model.extra["cost_models"],
+        type="array",
+        minItems=1,
+        items={"type": "string"},
+        description="Cost categories (feature columns) to train or score a model for.",
+    )
+
+
+@task
+def cost_models(params: dict[str, Any]) -> list[str]:
+    """The categories to map over: the ``cost_models`` param, without repeats."""
+    return list(dict.fromkeys(params["cost_models"]))
+
+
+def run_day(context: Mapping[str, Any]) -> date:
+    """The day a run is for: its data interval's end, else its logical date, else when it was due to run.
+
+    A run triggered by hand or through the REST API with ``logical_date: null`` has neither a data interval nor a
+    logical date (Airflow 3 leaves both out of the context); every run has ``dag_run.run_after``.
+    """
+    for key in ("data_interval_end", "logical_date"):
+        value = context.get(key)
+        if isinstance(value, datetime):
+            return value.date()
+    dag_run = context.get("dag_run")
+    run_after = getattr(dag_run, "run_after", None)
+    if isinstance(run_after, datetime):
+        return run_after.date()
+    raise ValueError(
+        "the run has no data interval, logical date or run_after: cannot tell which day it is for"
+    )
