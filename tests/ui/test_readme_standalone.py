@@ -41,6 +41,7 @@ DAG_IDS = (
     "snowstorm_prediction",
 )
 COST_MODELS = {"total_usage", "compute"}
+OWN_DAG_ID = "snowstorm_own_dag"  # example_dags/snowstorm_own_dag.py: manual only, run after the pipeline
 PIPELINE_TIMEOUT_S = 400.0
 STARTUP_TIMEOUT_S = 180.0
 RUN_TIMEOUT_S = 420.0
@@ -250,6 +251,13 @@ def test_every_example_dag_runs_by_hand_by_asset_and_by_schedule(standalone: Sta
             assert labels == COST_MODELS, f"{dag_id}.{task_id} map indexes are labelled {labels}"
         if dag_id == "snowstorm_training":
             check_wandb_button_in_chromium(airflow, run)
+
+    # The README's DAG of your own, by hand with its defaults (the pipeline's features table on snowflake_default).
+    airflow.api("PATCH", f"/api/v2/dags/{OWN_DAG_ID}", json={"is_paused": False})
+    own = airflow.trigger_without_logical_date(OWN_DAG_ID)
+    run = airflow.wait_run(OWN_DAG_ID, lambda run: run["dag_run_id"] == own, "the manual run")
+    labels = {ti["rendered_map_index"] for ti in airflow.task_instances(run) if ti["task_id"] == "score"}
+    assert labels == COST_MODELS, f"{OWN_DAG_ID}.score map indexes are labelled {labels}"
 
 
 def check_wandb_button_in_chromium(airflow: Standalone, run: dict[str, Any]) -> None:
