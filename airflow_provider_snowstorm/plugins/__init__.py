@@ -1,1 +1,0 @@
-"""Airflow plugins shipped with the provider (see :mod:`airflow_provider_snowstorm.plugins.snowstorm`)."""
