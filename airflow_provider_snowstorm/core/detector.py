@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from airflow_provider_snowstorm.core.decomposition import (
     CausalDecomposition,
     DecompositionConfig,
+    _shift,
     causal_decompose,
     history_needed,
 )
@@ -182,9 +183,7 @@ def _burst_zscore(zscore: np.ndarray, rows: int) -> np.ndarray:
     """
     if rows <= 1:
         return np.zeros_like(zscore)
-    lagged = [zscore] + [
-        np.vstack([np.full((lag, zscore.shape[1]), np.nan), zscore[:-lag]]) for lag in range(1, rows)
-    ]
+    lagged = [zscore] + [_shift(zscore, lag) for lag in range(1, rows)]
     with np.errstate(invalid="ignore"):
         low = np.minimum.reduce(lagged)
         high = np.maximum.reduce(lagged)
@@ -379,18 +378,20 @@ class DecomposeIsolationForest(BaseEstimator):
             rows_per_day=1 if step == _ONE_DAY else 0,
         )
 
-    def _features(self, decomposition: CausalDecomposition) -> tuple[np.ndarray, np.ndarray]:
-        """Severity (rows x series) and the forest's features (rows x series x 3), both direction-aware."""
+    def _features(self, decomposition: CausalDecomposition) -> tuple[np.ndarray, np.ndarray | None]:
+        """Severity (rows x series) and, for ``scorer="forest"``, the forest's features (rows x series x 3)."""
         zscore = np.clip(decomposition.zscore, -_Z_CLIP, _Z_CLIP)
         burst = _burst_zscore(zscore, self.burst_rows)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            relative = np.clip(decomposition.residual / np.abs(decomposition.expected), -10.0, 10.0)
         sign = {"both": None, "up": 1.0, "down": -1.0}[self.direction]
         if sign is None:
             severity = np.fmax(np.abs(zscore), np.abs(burst))
         else:
             severity = np.clip(np.fmax(sign * zscore, sign * burst), 0.0, None)
             severity = np.where(np.isfinite(zscore), severity, np.nan)
+        if self.scorer != "forest":
+            return severity, None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            relative = np.clip(decomposition.residual / np.abs(decomposition.expected), -10.0, 10.0)
         features = np.stack([zscore, burst, np.where(np.isfinite(relative), relative, 0.0)], axis=-1)
         return severity, features
 
@@ -423,8 +424,8 @@ class DecomposeIsolationForest(BaseEstimator):
             boost[gated] = 1.0 + _FOREST_BOOST * np.clip(2.0 * rank - 1.0, 0.0, 1.0)
         return boost
 
-    def _score(self, severity: np.ndarray, features: np.ndarray) -> np.ndarray:
-        if self.scorer == "severity":
+    def _score(self, severity: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        if features is None:
             return severity
         return severity * self._forest_boost(severity, features)
 
@@ -528,7 +529,7 @@ class DecomposeIsolationForest(BaseEstimator):
         decomposition = self._decompose(combined, step)
         keep = combined.index >= max(first_scored, frame.index[0])
         severity, features = self._features(decomposition)
-        scores = self._score(severity[keep], features[keep])
+        scores = self._score(severity[keep], None if features is None else features[keep])
         return self._assemble(combined[keep], decomposition, keep, scores, columns)
 
     def _assemble(
