@@ -77,15 +77,19 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     categories = cost_models()
+    # Scoring and re-scoring differ only in the window.
+    scoring = {
+        "map_index_template": "{{ task.series }}",  # the UI shows the cost category, not 0, 1, ...
+        "conn_id": SNOWFLAKE_CONN_ID,
+        "features_table": FEATURES_TABLE,
+        "results_table": PREDICTIONS_TABLE,
+        "wandb_conn_id": WANDB_CONN_ID,
+    }
     scored = BatchScoreOperator.partial(
         task_id="score",
-        map_index_template="{{ task.series }}",  # the UI shows the cost category, not 0, 1, ...
-        conn_id=SNOWFLAKE_CONN_ID,
-        features_table=FEATURES_TABLE,
-        results_table=PREDICTIONS_TABLE,
         window_days="{{ params.window_days }}",
         window_end="{{ params.window_end or '' }}",
-        wandb_conn_id=WANDB_CONN_ID,
+        **scoring,
     ).expand(series=categories)
 
     @task
@@ -142,13 +146,9 @@ with DAG(
 
     rescored = BatchScoreOperator.partial(
         task_id="rescore_restated",
-        map_index_template="{{ task.series }}",
-        conn_id=SNOWFLAKE_CONN_ID,
-        features_table=FEATURES_TABLE,
-        results_table=PREDICTIONS_TABLE,
         window_start="{{ ti.xcom_pull(task_ids='restated_days')['start'] }}",
         window_end="{{ ti.xcom_pull(task_ids='restated_days')['end'] }}",
-        wandb_conn_id=WANDB_CONN_ID,
+        **scoring,
     ).expand(series=categories)
 
     @task.short_circuit

@@ -84,6 +84,29 @@ def _format_time(stamp: pd.Timestamp, step: pd.Timedelta) -> str:
     return stamp.date().isoformat() if step >= _ONE_DAY else stamp.isoformat()
 
 
+def alarm_episodes(candidates: np.ndarray, direction: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Anomalous rows (rows x series) split into new alarms and rows that continue an open one.
+
+    An alarm stays open while anomalous rows in its direction keep coming at most ``gap`` rows apart: one incident,
+    one alarm, even when a few of its rows fall below the threshold. ``gap=0`` makes every run of consecutive
+    anomalous rows an alarm of its own.
+    """
+    if gap <= 0:
+        return candidates.copy(), np.zeros_like(candidates)
+    alarms = np.zeros_like(candidates)
+    continued = np.zeros_like(candidates)
+    last_row = np.full(candidates.shape[1], -(gap + 1))
+    last_direction = np.zeros(candidates.shape[1])
+    for row in range(candidates.shape[0]):
+        anomalous = candidates[row]
+        open_alarm = (row - last_row <= gap) & (direction[row] == last_direction)
+        alarms[row] = anomalous & ~open_alarm
+        continued[row] = anomalous & open_alarm
+        last_row = np.where(anomalous, row, last_row)
+        last_direction = np.where(anomalous, direction[row], last_direction)
+    return alarms, continued
+
+
 def _index_step(index: pd.DatetimeIndex, freq: str | pd.Timedelta | None, what: str) -> pd.Timedelta:
     """The fixed step between rows: ``freq`` if given, else one day for dates, else the smallest gap."""
     if freq is not None:
@@ -241,9 +264,17 @@ class DecomposeIsolationForest(BaseEstimator):
         ``"multiplicative"`` (the pattern scales with the level, as costs do) or ``"additive"``.
     freq:
         The index's frequency (``"D"``, ``"h"``, ...); ``None`` infers it (dates without a time of day are daily).
+    alarm_gap:
+        Rows an alarm stays open after its last anomalous row: further anomalous rows in the same direction within
+        it continue the alarm (marked ``continuing``) instead of raising new ones, so one incident whose rows dip
+        below the threshold now and then alarms once. ``None`` means a quarter of a day for sub-daily data and 0
+        (off) for daily data.
 
     The defaults were chosen by leave-one-family-out on the quality benchmark (``python -m benchmarks.quality``).
     """
+
+    # Models saved before ``alarm_gap`` existed have no such attribute: they read this default.
+    alarm_gap: int | None = None
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "period": [Interval(Integral, 2, None, closed="left")],
@@ -274,6 +305,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "monthly_z": [Interval(Real, 0, None, closed="neither")],
         "seasonality": [StrOptions({"multiplicative", "additive"})],
         "freq": [None, str],
+        "alarm_gap": [None, Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(
@@ -303,6 +335,7 @@ class DecomposeIsolationForest(BaseEstimator):
         monthly_z: float = 2.0,
         seasonality: Literal["multiplicative", "additive"] = "multiplicative",
         freq: str | None = None,
+        alarm_gap: int | None = None,
     ) -> None:
         self.period = period
         self.alarm_budget = alarm_budget
@@ -328,6 +361,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.monthly_z = monthly_z
         self.seasonality = seasonality
         self.freq = freq
+        self.alarm_gap = alarm_gap
 
     # -- parameters ------------------------------------------------------------------------------------------------
 
@@ -341,6 +375,15 @@ class DecomposeIsolationForest(BaseEstimator):
     @property
     def _scale_window(self) -> int:
         return self.scale_window if self.scale_window is not None else 8 * self.period
+
+    @property
+    def _alarm_gap(self) -> int:
+        """Rows an alarm stays open after its last anomalous row: a quarter of a day for sub-daily data, where one
+        incident's anomalous rows come with gaps, and none for daily data."""
+        if self.alarm_gap is not None:
+            return self.alarm_gap
+        rows_per_day = _ONE_DAY // self.step_
+        return rows_per_day // 4 if rows_per_day > 1 else 0
 
     @property
     def _baseline_lag(self) -> int:
@@ -528,9 +571,9 @@ class DecomposeIsolationForest(BaseEstimator):
             )
         decomposition = self._decompose(combined, step)
         keep = combined.index >= max(first_scored, frame.index[0])
-        severity, features = self._features(decomposition)
-        scores = self._score(severity[keep], None if features is None else features[keep])
-        return self._assemble(combined[keep], decomposition, keep, scores, columns)
+        # History rows are scored too: an alarm open at the window's start continues into it (alarm_gap).
+        scores = self._score(*self._features(decomposition))
+        return self._assemble(combined, decomposition, keep, scores, columns)
 
     def _assemble(
         self,
@@ -540,29 +583,29 @@ class DecomposeIsolationForest(BaseEstimator):
         scores: np.ndarray,
         columns: list[int],
     ) -> dict[str, Any]:
-        """Values, expectations, scores and flags of the rows of ``frame`` (rows ``keep`` of the decomposition)."""
-        expected = decomposition.expected[keep]
-        residual = decomposition.residual[keep]
+        """Values, expectations, scores and flags of rows ``keep`` of ``frame`` (scored and decomposed whole)."""
+        expected, residual = decomposition.expected, decomposition.residual
         threshold = self.threshold_[columns]
         with np.errstate(invalid="ignore"):
-            flags = (scores > threshold) & ~decomposition.continuing[keep]
+            candidates = (scores > threshold) & ~decomposition.continuing
             if self.direction == "up":
-                flags &= residual > 0
+                candidates &= residual > 0
             elif self.direction == "down":
-                flags &= residual < 0
+                candidates &= residual < 0
             deviation = np.abs(residual)
-            flags &= (deviation > 0) & (deviation >= self.min_deviation)
-            flags &= deviation >= self.min_relative_deviation * np.abs(expected)
+            candidates &= (deviation > 0) & (deviation >= self.min_deviation)
+            candidates &= deviation >= self.min_relative_deviation * np.abs(expected)
+        flags, episode = alarm_episodes(candidates, np.sign(np.nan_to_num(residual)), self._alarm_gap)
         return {
-            "index": frame.index,
+            "index": frame.index[keep],
             "series": list(frame.columns),
-            VALUE: frame.to_numpy(),
-            EXPECTED: expected,
-            RESIDUAL: residual,
-            ANOMALY_SCORE: scores,
-            THRESHOLD: np.broadcast_to(threshold, scores.shape),
-            IS_ANOMALY: flags,
-            CONTINUING: decomposition.continuing[keep] & ~flags,
+            VALUE: frame.to_numpy()[keep],
+            EXPECTED: expected[keep],
+            RESIDUAL: residual[keep],
+            ANOMALY_SCORE: scores[keep],
+            THRESHOLD: np.broadcast_to(threshold, scores[keep].shape),
+            IS_ANOMALY: flags[keep],
+            CONTINUING: (decomposition.continuing | episode)[keep] & ~flags[keep],
         }
 
     def score_samples(self, X: pd.DataFrame) -> pd.DataFrame:

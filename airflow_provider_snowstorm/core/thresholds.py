@@ -8,7 +8,9 @@ threshold, light-tailed ones a lower one.
 
 A series rarely has enough excesses for a stable shape, so the shape is shrunk towards the estimate pooled over
 all series of the model, itself shrunk towards a heavy-tailed prior; with few training scores the threshold is
-widened rather than refused.
+widened rather than refused. The extrapolation is bounded: a threshold is never more than ``MAX_EXTRAPOLATION``
+times the largest training score. Sub-daily data asks for risks a thousand times smaller than one row in its training
+span, where the prior's heavy tail alone would put thresholds at 50-100 robust deviations, far above anything seen.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["DAYS_PER_MONTH", "budget_to_risk", "tail_thresholds"]
+__all__ = ["DAYS_PER_MONTH", "MAX_EXTRAPOLATION", "budget_to_risk", "tail_thresholds"]
 
 DAYS_PER_MONTH = 30.44
 # Prior tail shape of robust z-scores (0 is exponential, 0.25 a Student-t with 4 degrees of freedom) and how many
@@ -29,6 +31,8 @@ MIN_EXCESSES = 8
 TAIL_SHARE = 0.1
 # Widening of a threshold estimated from few excesses: times 1 + WIDEN / sqrt(excesses).
 WIDEN = 0.5
+# A threshold is at most this many times the largest training score of its series.
+MAX_EXTRAPOLATION = 1.5
 
 
 def budget_to_risk(alarm_budget: float, rows_per_day: float) -> float:
@@ -110,4 +114,8 @@ def tail_thresholds(
     threshold = u + scale * growth
     # Few excesses: the tail is uncertain, so widen (by WIDEN / sqrt(excesses)) instead of trusting a thin estimate.
     threshold *= 1.0 + WIDEN / np.sqrt(np.maximum(counts, 1.0))
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: series without scores
+        largest = np.nanmax(filled, axis=0)
+    threshold = np.where(np.isfinite(largest), np.minimum(threshold, MAX_EXTRAPOLATION * largest), threshold)
     return np.maximum(np.where(np.isfinite(threshold), threshold, min_threshold), min_threshold)

@@ -311,3 +311,45 @@ def test_a_model_from_the_earlier_detector_asks_to_be_retrained(
     del model.step_seconds_  # what a model file written before calibrated thresholds lacks
     with pytest.raises(DetectorInputError, match=r"earlier version of the detector.*retrain it"):
         model.detect(costs.iloc[TRAIN_DAYS:])
+
+
+def test_alarm_episodes_keep_one_alarm_per_incident_despite_gaps() -> None:
+    from airflow_provider_snowstorm.core.detector import alarm_episodes
+
+    candidates = np.array([[1, 0, 1, 0, 0, 0, 1, 1, 0]], dtype=bool).T
+    up = np.ones(candidates.shape)
+    alarms, continued = alarm_episodes(candidates, up, gap=2)
+    assert alarms[:, 0].tolist() == [1, 0, 0, 0, 0, 0, 1, 0, 0]  # the third row is 2 rows on; the seventh, 4
+    assert continued[:, 0].tolist() == [0, 0, 1, 0, 0, 0, 0, 1, 0]
+    flipped = np.where(np.arange(9) >= 2, -1.0, 1.0)[:, None]  # a drop right after a spike is a new alarm
+    assert alarm_episodes(candidates, flipped, gap=2)[0][:, 0].tolist() == [1, 0, 1, 0, 0, 0, 1, 0, 0]
+    same, none = alarm_episodes(candidates, up, gap=0)
+    assert same.tolist() == candidates.tolist()
+    assert not none.any()
+
+
+def test_sub_daily_alarms_stay_open_a_quarter_of_a_day() -> None:
+    """An hourly burst whose rows sometimes dip below the threshold raises one alarm, not one per stretch."""
+    index = pd.date_range("2025-01-01", periods=24 * 40, freq="h")
+    rng = np.random.default_rng(4)
+    hours = index.hour.to_numpy()
+    values = 100.0 + 40.0 * np.sin(2 * np.pi * hours / 24) + rng.normal(0.0, 3.0, len(index))
+    frame = pd.DataFrame({"wh": values}, index=index)
+    burst = slice(24 * 35 + 2, 24 * 35 + 14)
+    frame.iloc[burst, 0] += np.tile([60.0, 60.0, 0.0], 4)  # every third hour back to normal
+    detector = DecomposeIsolationForest(period=24, random_state=0).fit(frame.iloc[: 24 * 30])
+    assert detector._alarm_gap == 6
+    result = detector.detect(frame, start=frame.index[24 * 30])
+    in_burst = result.set_index("usage_date").loc[frame.index[burst]]
+    assert int(in_burst["is_anomaly"].sum()) == 1
+    assert int(in_burst["continuing"].sum()) >= 6
+    off = DecomposeIsolationForest(period=24, random_state=0, alarm_gap=0).fit(frame.iloc[: 24 * 30])
+    assert (
+        int(
+            off.detect(frame, start=frame.index[24 * 30])
+            .set_index("usage_date")
+            .loc[frame.index[burst], "is_anomaly"]
+            .sum()
+        )
+        >= 3
+    )

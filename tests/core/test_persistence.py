@@ -56,3 +56,17 @@ def test_a_file_that_is_not_skops_is_refused(tmp_path: Path) -> None:
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no model file"):
         load_detector(tmp_path / "absent.skops")
+
+
+def test_a_model_saved_before_alarm_gap_existed_still_scores(tmp_path) -> None:
+    from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
+    from airflow_provider_snowstorm.core.persistence import load_detector, save_detector
+    from tests.core.conftest import weekly_costs
+
+    frame = weekly_costs(120)
+    detector = DecomposeIsolationForest(random_state=0).fit(frame.iloc[:-14])
+    del detector.alarm_gap  # as an older version saved it
+    path = save_detector(detector, tmp_path / "old.skops")
+    loaded = load_detector(path)
+    assert loaded.get_params()["alarm_gap"] is None
+    assert len(loaded.detect(frame, start=frame.index[-14])) == 14 * frame.shape[1]
