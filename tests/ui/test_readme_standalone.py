@@ -281,7 +281,13 @@ def check_wandb_button_in_chromium(airflow: Standalone, run: dict[str, Any]) -> 
                 heading = page.get_by_role("heading", name="Extra Links")
                 sync_api.expect(heading).to_be_visible()
                 link = heading.locator("xpath=..").get_by_role("link", name="W&B Run", exact=True)
-                sync_api.expect(link).to_have_attribute("href", summary["run_url"])
+                # Offline (the README's set-up): the provider plugin's local page of the run, then the page itself.
+                run_id = summary["run_url"].rstrip("/").rsplit("/", 1)[-1]
+                sync_api.expect(link).to_have_attribute("href", f"/snowstorm/runs/{run_id}")
+                link.click()
+                page.wait_for_url(f"**/snowstorm/runs/{run_id}")
+                sync_api.expect(page.get_by_role("heading", name="Summary metrics")).to_be_visible()
+                sync_api.expect(page.locator("img[alt^='decomposition']")).to_be_visible()
             finally:
                 page.screenshot(path=screenshot, full_page=True)
         finally:
