@@ -89,10 +89,8 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def render_markdown(text: str) -> str:
     """The report's markdown as HTML (tables included); raw HTML in the markdown is escaped."""
-    try:
-        from markdown_it import MarkdownIt  # installed with Airflow (through rich)
-    except ImportError:  # pragma: no cover - the text as it is, still readable
-        return f"<pre>{html.escape(text)}</pre>"
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
 
 
