@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOCAL_RUNS_PREFIX",
+    "PLUGIN_URL_PREFIX",
     "WANDB_RUN_URL_XCOM_KEY",
     "WandbRunLink",
     "local_run_url",
@@ -24,19 +25,18 @@ __all__ = [
 ]
 
 WANDB_RUN_URL_XCOM_KEY = "snowstorm_wandb_run_url"
-LOCAL_RUNS_PREFIX = "/snowstorm/runs"
-"""Where the provider's plugin (:mod:`airflow_provider_snowstorm.plugins.snowstorm`) serves offline runs."""
+PLUGIN_URL_PREFIX = "/snowstorm"
+"""Where the provider's plugin (:mod:`airflow_provider_snowstorm.plugins.snowstorm`) is mounted on the API server."""
+LOCAL_RUNS_PREFIX = f"{PLUGIN_URL_PREFIX}/runs"
+"""The plugin's pages of offline runs: ``<prefix>/<run id>``."""
 
 
 def local_run_url(run_id: str) -> str:
-    """The plugin's page of an offline run on the API server: ``[api] base_url`` + path, else root-relative."""
-    base = ""
-    try:
-        from airflow.configuration import conf
+    """The plugin's page of an offline run on the API server: ``[api] base_url`` + path, else root-relative (the UI
+    is served from the API server, so a root-relative link reaches it)."""
+    from airflow.configuration import conf
 
-        base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
-    except Exception:  # no Airflow configuration (plain unit tests): root-relative
-        base = ""
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
     return f"{base}{LOCAL_RUNS_PREFIX}/{run_id}"
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OfflineRun", "find_run", "list_runs", "read_run"]
+__all__ = ["OfflineRun", "find_run", "list_runs", "read_run", "run_id_of"]
 
 _MAGIC = b":W&B"
 _FILE_HEADER = 7  # magic, 2-byte key, 1-byte version
@@ -94,11 +94,16 @@ def _apply(target: dict[str, Any], key: str, nested: list[str], raw: str) -> Non
     node[path[-1]] = _value(raw)
 
 
+def run_id_of(folder: Path) -> str:
+    """The run id in an offline run folder's name (``offline-run-<time>-<id>``)."""
+    return folder.name.rsplit("-", 1)[-1]
+
+
 def read_run(folder: Path) -> OfflineRun:
     """Everything the run page shows, from one offline run folder."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    run_id = folder.name.rsplit("-", 1)[-1]
+    run_id = run_id_of(folder)
     run = OfflineRun(run_id=run_id, folder=folder)
     run_file = folder / f"run-{run_id}.wandb"
     if run_file.is_file():
@@ -151,7 +156,4 @@ def find_run(run_dir: str | Path, run_id: str) -> Path | None:
     """The folder of run ``run_id`` (the last one if it was resumed), or None."""
     if not RUN_ID.match(run_id):
         return None
-    for folder in list_runs(run_dir):
-        if folder.name.endswith(f"-{run_id}"):
-            return folder
-    return None
+    return next((folder for folder in list_runs(run_dir) if run_id_of(folder) == run_id), None)
