@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,20 +83,24 @@ def _value(raw: str) -> Any:
         return raw
 
 
-def _apply(target: dict[str, Any], key: str, nested: list[str], raw: str) -> None:
-    path = list(nested) or [key]
-    node = target
-    for part in path[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
-        node = child
-    node[path[-1]] = _value(raw)
+def _apply(target: dict[str, Any], updates: Iterable[Any]) -> None:
+    """Config or summary update items (``key`` or ``nested_key`` path, JSON value); wandb's own ``_wandb`` skipped."""
+    for item in updates:
+        path = list(item.nested_key) or [item.key]
+        if path[0] == "_wandb":
+            continue
+        node = target
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[path[-1]] = _value(item.value_json)
 
 
 def run_id_of(folder: Path) -> str:
-    """The run id in an offline run folder's name (``offline-run-<time>-<id>``)."""
-    return folder.name.rsplit("-", 1)[-1]
+    """The run id in an offline run folder's name (``offline-run-<date>_<time>-<id>``; an id may hold ``-``)."""
+    return folder.name.split("-", 3)[-1]
 
 
 def read_run(folder: Path) -> OfflineRun:
@@ -118,16 +122,11 @@ def read_run(folder: Path) -> OfflineRun:
                 r = record.run
                 run.name, run.project, run.entity = r.display_name, r.project, r.entity
                 run.group, run.job_type = r.run_group, r.job_type
-                for item in r.config.update:
-                    if item.key != "_wandb":
-                        _apply(run.config, item.key, list(item.nested_key), item.value_json)
+                _apply(run.config, r.config.update)
             elif kind == "config":
-                for item in record.config.update:
-                    if item.key != "_wandb":
-                        _apply(run.config, item.key, list(item.nested_key), item.value_json)
+                _apply(run.config, record.config.update)
             elif kind == "summary":
-                for item in record.summary.update:
-                    _apply(run.summary, item.key, list(item.nested_key), item.value_json)
+                _apply(run.summary, record.summary.update)
             elif kind == "artifact":
                 a = record.artifact
                 run.artifacts.append(

@@ -21,7 +21,7 @@ body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:1200px;color:#1a20
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #cbd5e0;padding:.25rem .5rem;text-align:left}
 img{max-width:100%;border:1px solid #e2e8f0;margin:.5rem 0}code{background:#edf2f7;padding:0 .2rem}
 """
-_RUN_LINK = re.compile(r"/runs/([A-Za-z0-9_-]{1,64})/?$")  # a W&B run URL: .../<entity>/<project>/runs/<id>
+_RUN_LINK = re.compile(r"/runs/([^/?#]+)/?$")  # a W&B run URL: .../<entity>/<project>/runs/<id>
 
 
 def _page(title: str, body: str) -> str:

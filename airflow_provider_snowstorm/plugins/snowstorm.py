@@ -33,18 +33,18 @@ __all__ = ["SnowstormPlugin", "create_app"]
 
 URL_PREFIX = PLUGIN_URL_PREFIX
 REPORT_PATH_VARIABLE = "SNOWSTORM_REPORT_PATH"
+WANDB_CONN_VARIABLE = "SNOWSTORM_WANDB_CONN_ID"
 REPORT_FILE = "anomaly_report.md"
 _PNG = re.compile(r"^[\w.-]+\.png$")
 
 
 def run_dir() -> str:
-    """The W&B connection's ``run_dir`` (the default connection, as the operators use it), else the default.
-
-    The API server reads connections from the metadata database and the environment, as tasks do.
-    """
+    """The W&B connection's ``run_dir`` (``SNOWSTORM_WANDB_CONN_ID``, as for the example DAGs, else
+    ``wandb_default``); the API server reads connections from the metadata database and the environment."""
     from airflow_provider_snowstorm.hooks.wandb import WandbHook
 
-    return WandbHook().settings.run_dir
+    conn_id = os.environ.get(WANDB_CONN_VARIABLE) or WandbHook.default_conn_name
+    return WandbHook(wandb_conn_id=conn_id).settings.run_dir
 
 
 def report_dir() -> Path | None:

@@ -35,15 +35,11 @@ def test_runs_are_found_by_id_only(offline_run: OfflineRunFixture) -> None:
 
 
 def test_runs_are_listed_newest_first(tmp_path: Path) -> None:
-    for name in (
-        "offline-run-20260101_000000-aaa",
-        "offline-run-20260301_000000-ccc",
-        "run-20260401_000000-ddd",
-    ):
+    names = ("offline-run-20260101_000000-aaa", "offline-run-20260301_000000-c-1", "run-20260401_000000-ddd")
+    for name in names:
         (tmp_path / "wandb" / name).mkdir(parents=True)
 
-    assert [run_id_of(folder) for folder in list_runs(tmp_path)] == [
-        "ccc",
-        "aaa",
-    ]  # online attempts are not offline
+    # An online attempt's folder (run-...) is not an offline run; an id may hold a dash.
+    assert [run_id_of(folder) for folder in list_runs(tmp_path)] == ["c-1", "aaa"]
+    assert find_run(tmp_path, "c-1") == tmp_path / "wandb" / names[1]
     assert list_runs(tmp_path / "missing") == []

@@ -105,6 +105,18 @@ def test_run_page_from_the_connections_run_dir(client: TestClient, offline_run: 
     assert f"href='{offline_run.run_id}'" in client.get("/snowstorm/runs/").text
 
 
+def test_runs_come_from_the_example_dags_w_and_b_connection(
+    client: TestClient, offline_run: OfflineRunFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SNOWSTORM_WANDB_CONN_ID`` names the connection the example DAGs write runs with: the pages read it too."""
+    monkeypatch.setenv("SNOWSTORM_WANDB_CONN_ID", "wandb_team")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WANDB_TEAM", f'{{"conn_type": "wandb", "extra": {{"run_dir": "{tmp_path}"}}}}'
+    )
+    assert client.get(f"/snowstorm/runs/{offline_run.run_id}").status_code == 404
+    assert "No offline runs yet." in client.get("/snowstorm/runs/").text
+
+
 def test_unknown_runs_and_files_outside_the_folders_are_not_served(
     client: TestClient, report_dir: Path, offline_run: OfflineRunFixture
 ) -> None:
