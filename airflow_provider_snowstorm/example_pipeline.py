@@ -19,6 +19,7 @@ from airflow.sdk import Asset, Param, task
 from airflow_provider_snowstorm.utils.sql import validate_identifier, validate_table_name
 
 __all__ = [
+    "CURRENCY",
     "DATABASE",
     "DEFAULT_ARGS",
     "DEFAULT_COST_MODELS",
@@ -26,6 +27,7 @@ __all__ = [
     "PREDICTIONS_TABLE",
     "RAW_USAGE_TABLE",
     "REPORT_PATH",
+    "RESTATEMENTS_TABLE",
     "ROOT_CAUSES_TABLE",
     "SCHEMA",
     "SLACK_CHANNEL",
@@ -57,11 +59,15 @@ SOURCE_TABLE = validate_table_name(
     what="SNOWSTORM_SOURCE_TABLE",
 )
 REPORT_PATH = _setting("REPORT_PATH", "")  # empty: $AIRFLOW_HOME/snowstorm/reports/<dag>/<run id>
+# The one currency modelled and reported; empty: the one with most spend. Amounts in two currencies are never added:
+# an organisation billed in several runs one pipeline per currency (each with its own SNOWSTORM_SCHEMA).
+CURRENCY = _setting("CURRENCY", "").strip().upper() or None
 
 RAW_USAGE_TABLE = f"{DATABASE}.{SCHEMA}.USAGE_IN_CURRENCY_DAILY"
 FEATURES_TABLE = f"{DATABASE}.{SCHEMA}.DAILY_COST_FEATURES"
 PREDICTIONS_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_PREDICTIONS"
 ROOT_CAUSES_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_ROOT_CAUSES"
+RESTATEMENTS_TABLE = f"{DATABASE}.{SCHEMA}.USAGE_RESTATEMENTS"
 
 DEFAULT_COST_MODELS = ["total_usage", "compute"]
 

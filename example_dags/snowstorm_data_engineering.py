@@ -1,35 +1,46 @@
-"""Data engineering: copy organisation usage into the project's schema, nightly, with snake_case usage types.
+"""Data engineering: copy organisation usage into the project's schema, nightly, one row per cost category.
 
-``SNOWFLAKE.ORGANIZATION_USAGE`` is visible to administrators only and its values change for up to 72 hours (and until
-month close), so each run re-loads a trailing window of days: it deletes the window's rows and inserts them again in
-one transaction, which makes every run idempotent. Rows are summed per account, day, usage type and currency (a day
-can have several balance-source and adjustment rows). Emits the raw-usage Asset for feature engineering.
+``SNOWFLAKE.ORGANIZATION_USAGE`` is visible to administrators only and its values change for up to 72 hours and until
+the month closes, so each run re-loads a trailing window: ``lookback_days`` before the run day, or from the first day
+of the previous month if that is earlier. It deletes the window's rows and inserts them again in one transaction,
+which makes every run idempotent. Only consumption lines are kept by default (``billing_types``); each line goes to
+its cost category (adjustments netted into what they adjust, ``overage-`` lines into their base category) and lines
+are summed per account, day, category and currency. Days whose figures changed since the last load are recorded in
+``USAGE_RESTATEMENTS`` (UTC) so that prediction re-scores them. Emits the raw-usage Asset for feature engineering.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, BaseHook, Param, task
 
+from airflow_provider_snowstorm.core.billing import DEFAULT_BILLING_TYPES
 from airflow_provider_snowstorm.example_pipeline import (
     DATABASE,
     DEFAULT_ARGS,
     RAW_USAGE_TABLE,
+    RESTATEMENTS_TABLE,
     SCHEMA,
     SNOWFLAKE_CONN_ID,
     SOURCE_TABLE,
     raw_usage,
     run_day,
 )
-from airflow_provider_snowstorm.pipeline_tasks import create_raw_usage_table_sql, replace_usage_window
+from airflow_provider_snowstorm.pipeline_tasks import (
+    create_raw_usage_table_sql,
+    create_restatements_table_sql,
+    reload_start,
+    replace_usage_window,
+)
 
 CREATE_TABLES = [
     f"CREATE DATABASE IF NOT EXISTS {DATABASE}",
     f"CREATE SCHEMA IF NOT EXISTS {DATABASE}.{SCHEMA}",
     create_raw_usage_table_sql(RAW_USAGE_TABLE),
+    create_restatements_table_sql(RESTATEMENTS_TABLE),
 ]
 
 with DAG(
@@ -42,7 +53,17 @@ with DAG(
     default_args=DEFAULT_ARGS,
     params={
         "lookback_days": Param(
-            35, type="integer", minimum=1, description="Days re-loaded before the run date."
+            35,
+            type="integer",
+            minimum=1,
+            description="Days re-loaded before the run date (at least back to the previous month's first day).",
+        ),
+        "billing_types": Param(
+            list(DEFAULT_BILLING_TYPES),
+            type="array",
+            minItems=1,
+            items={"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9 _-]*$"},
+            description="BILLING_TYPE values kept (e.g. add 'priority support'); consumption only by default.",
         ),
         "full_refresh": Param(False, type="boolean", description="Re-load every day of the source."),
     },
@@ -61,9 +82,17 @@ with DAG(
         if params["full_refresh"]:
             start, end = date(1970, 1, 1), date(9999, 12, 31)
         else:
-            start, end = day - timedelta(days=int(params["lookback_days"])), day
+            start, end = reload_start(day, int(params["lookback_days"])), day
         loaded = {
-            **replace_usage_window(hook, SOURCE_TABLE, RAW_USAGE_TABLE, start, end),
+            **replace_usage_window(
+                hook,
+                SOURCE_TABLE,
+                RAW_USAGE_TABLE,
+                start,
+                end,
+                billing_types=params["billing_types"],
+                restatements_table=RESTATEMENTS_TABLE,
+            ),
             "window_start": None if params["full_refresh"] else start.isoformat(),
             "window_end": None if params["full_refresh"] else end.isoformat(),
         }

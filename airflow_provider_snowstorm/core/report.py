@@ -64,6 +64,7 @@ __all__ = [
     "IncidentGroup",
     "SeriesModel",
     "build_report",
+    "data_notes",
     "explain",
     "explain_groups",
     "find_incidents",
@@ -119,6 +120,8 @@ class AnomalyReport:
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
     groups: tuple[IncidentGroup, ...] = ()
     """The incidents as counted (nested series merged), largest impact first; see :func:`group_incidents`."""
+    notes: tuple[str, ...] = ()
+    """Facts about the data the reader should know (days still settling, restated days re-scored), one line each."""
 
     @property
     def has_anomalies(self) -> bool:
@@ -306,6 +309,34 @@ def _usage_for(rows: pd.DataFrame, group: IncidentGroup) -> pd.DataFrame:
 # Scoring results -> report
 
 
+def data_notes(
+    *,
+    settling: Sequence[date | str] = (),
+    restated: Sequence[date | str] = (),
+    other_currencies: Sequence[str] = (),
+) -> list[str]:
+    """The report's lines about its data: days not scored yet, days re-scored after a restatement, currencies left
+    out. Without them a reader cannot tell a quiet report from one that has not seen the last days."""
+
+    def days(values: Sequence[date | str]) -> str:
+        texts = sorted(value if isinstance(value, str) else value.isoformat() for value in values)
+        return ", ".join(texts) if len(texts) <= 5 else f"{texts[0]} to {texts[-1]} ({len(texts)} days)"
+
+    notes = []
+    if settling:
+        notes.append(
+            f"Still settling, not scored yet: {days(settling)} (Snowflake's usage figures arrive over up to 72 hours)"
+        )
+    if restated:
+        notes.append(f"Restated by Snowflake after they were scored, re-scored: {days(restated)}")
+    if other_currencies:
+        notes.append(
+            f"Spend in {', '.join(other_currencies)} is not in this report (amounts in different currencies are "
+            "never added up; run a pipeline per currency with SNOWSTORM_CURRENCY)"
+        )
+    return notes
+
+
 def build_report(
     results: Sequence[Mapping[str, Any] | None],
     *,
@@ -315,14 +346,17 @@ def build_report(
     baseline_weeks: int = DEFAULT_BASELINE_WEEKS,
     top_contributors: int = DEFAULT_TOP_CONTRIBUTORS,
     onset_fraction: float = DEFAULT_ONSET_FRACTION,
+    notes: Sequence[str] = (),
 ) -> AnomalyReport:
     """Build the report from the scoring tasks' results (one dict per series; None for a missing result).
 
     Incidents of nested series are counted once (:func:`group_incidents`). With ``usage`` (per-account rows as in
     ``USAGE_IN_CURRENCY_DAILY``, covering ``baseline_weeks`` before the scored window), each incident names the
     accounts and usage types that drove it and its amounts are their sum (:func:`explain`); the currency is read
-    from its ``CURRENCY`` column unless ``currency`` is given.
+    from its ``CURRENCY`` column unless ``currency`` is given. ``notes`` are shown under the summary, as given.
     """
+    if isinstance(notes, str) or not all(isinstance(note, str) for note in notes):
+        raise TypeError("notes must be a list of strings, one line each")
     if isinstance(results, (str, bytes, Mapping)) or not isinstance(results, Sequence):
         raise TypeError(f"results must be a list of scoring result dicts, got {type(results).__name__}")
     frames: list[pd.DataFrame] = []
@@ -380,6 +414,7 @@ def build_report(
         title=title,
         currency=currency,
         predictions=predictions,
+        notes=tuple(note.strip().rstrip(".") for note in notes if note.strip()),
     )
 
 
@@ -523,9 +558,15 @@ def _summary_lines(report: AnomalyReport) -> list[str]:
             "Actual and expected spend are summed over every account and usage type, each against its own "
             f"expected spend (median of the same weekday in the {weeks} weeks before the incident)"
         )
+    return lines + _status_lines(report)
+
+
+def _status_lines(report: AnomalyReport) -> list[str]:
+    """Missing results and notes about the data: shown with every report, all clear or not."""
+    lines = list(report.notes)
     if report.missing_results:
-        lines.append(
-            f"Warning: {_plural(report.missing_results, 'scoring result')} missing (failed or skipped)"
+        lines.insert(
+            0, f"Warning: {_plural(report.missing_results, 'scoring result')} missing (failed or skipped)"
         )
     return lines
 
@@ -547,8 +588,8 @@ def render_markdown(report: AnomalyReport, *, chart_filename: str | None = None)
             f"No anomalies in the scored window {_window(report)} "
             f"({_plural(report.series_count, 'cost category', 'cost categories')} scored)."
         )
-        if report.missing_results:
-            lines += ["", _summary_lines(report)[-1] + "."]
+        if _status_lines(report):
+            lines += ["", *(line + "." for line in _status_lines(report))]
         return "\n".join(lines) + "\n"
 
     currency = report.currency

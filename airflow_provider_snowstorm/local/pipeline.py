@@ -3,9 +3,12 @@
 ``python -m airflow_provider_snowstorm.local.pipeline`` (what ``bash scripts/run_pipeline.sh`` calls):
 
 1. starts the local Snowflake emulation (fakesnow over TLS) and seeds ``SNOWFLAKE.ORGANIZATION_USAGE.
-   USAGE_IN_CURRENCY_DAILY`` with two years of synthetic organisation usage with labelled anomalies;
-2. runs the four example DAGs in order with ``dag.test()`` on real Airflow (SQLite): data engineering, feature
-   engineering, training (W&B offline, models in the local model store), prediction and alerting;
+   USAGE_IN_CURRENCY_DAILY`` with two years of synthetic organisation usage with labelled anomalies, as a real
+   organisation's statement (``datasets.statement``: adjustment lines, an overage period, support lines, upper-case
+   values, two days still loading, a day of last month restated after the first load);
+2. runs the four example DAGs in order with ``dag.test()`` on real Airflow (SQLite), each for the demo's run day:
+   data engineering (yesterday's full load, then today's, which picks up the restated day), feature engineering,
+   training (W&B offline, models in the local model store), prediction and alerting;
 3. prints where the report, chart, W&B runs and model store are, the incidents next to the injected anomalies of
    the scored window, and how to open the Airflow UI on the same set-up.
 
@@ -25,7 +28,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,9 @@ DEMO_SEED = 18
 DEMO_ACCOUNTS = 3
 SCORED_DAYS = 14
 DEMO_COST_MODELS = ["total_usage", "compute"]
+# The day the demo runs for: the day after the last day of usage (the last two days are still loading then).
+DEMO_RUN_DAY = DEMO_START + timedelta(days=DEMO_DAYS)
+SETTLE_DAYS = 3  # the feature DAG's default
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,11 @@ def write_env_file(setup: LocalSetup, environment: Mapping[str, str]) -> None:
     setup.env_file.chmod(0o600)
 
 
-def run_example_dag(dag_id: str, dags_folder: Path, conf: Mapping[str, Any] | None = None) -> Any:
-    """Run one example DAG with ``dag.test()``; raise if the DAG files do not import or the run does not succeed."""
+def run_example_dag(
+    dag_id: str, dags_folder: Path, conf: Mapping[str, Any] | None = None, *, day: date | None = None
+) -> Any:
+    """Run one example DAG with ``dag.test()`` for ``day`` (its logical date; default now); raise if the DAG files
+    do not import or the run does not succeed."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.state import DagRunState
 
@@ -137,7 +146,12 @@ def run_example_dag(dag_id: str, dags_folder: Path, conf: Mapping[str, Any] | No
     if bag.import_errors:
         raise RuntimeError(f"example DAGs failed to import: {bag.import_errors}")
     started = time.perf_counter()
-    run = bag.get_dag(dag_id).test(run_conf=dict(conf or {}))
+    # The day at the current time of day: a new run each time (dag.test() deletes a run with the same logical date,
+    # and SQLAlchemy warns while deleting one whose DAG has several versions).
+    when = (
+        {} if day is None else {"logical_date": datetime.combine(day, datetime.now(UTC).time(), tzinfo=UTC)}
+    )
+    run = bag.get_dag(dag_id).test(run_conf=dict(conf or {}), **when)
     seconds = time.perf_counter() - started
     if run.state != DagRunState.SUCCESS:
         raise RuntimeError(f"{dag_id} finished {run.state}: see the task logs above")
@@ -162,9 +176,78 @@ def _injected_in_window(labels: pd.DataFrame, start: date, series: Sequence[str]
     return window.assign(modelled=window["series"].isin(series))
 
 
+@dataclass(frozen=True)
+class DemoRuns:
+    """The example DAGs' runs for the demo's run day, and what their first steps reported."""
+
+    runs: dict[str, Any]
+    """``data_engineering`` (the run day's load), ``features``, ``training`` and ``prediction``."""
+    loaded: dict[str, Any]
+    built: dict[str, Any]
+    scored_until: date
+    """The last complete day: the features' cutoff, the scored window's end."""
+    training_end: date
+
+
+def run_demo_dags(hook: Any, dags_folder: Path, statement: Any) -> DemoRuns:
+    """Seed ``statement`` and run the example DAGs as the demo's nights go: yesterday's full load of the
+    preliminary figures, Snowflake's correction overnight, then the run day's load, features, training (up to
+    ``SCORED_DAYS`` before the last complete day) and prediction."""
+    from airflow_provider_snowstorm.local.seed import seed_usage
+
+    seeded = seed_usage(hook, statement.preliminary_rows)
+    print(
+        f"  seeded {seeded:,} billing lines, {DEMO_START} to {DEMO_RUN_DAY - timedelta(days=1)}", flush=True
+    )
+    yesterday = DEMO_RUN_DAY - timedelta(days=1)
+    run_example_dag("snowstorm_data_engineering", dags_folder, {"full_refresh": True}, day=yesterday)
+    seed_usage(hook, statement.rows)  # overnight, Snowflake corrects a day of last month
+    runs = {"data_engineering": run_example_dag("snowstorm_data_engineering", dags_folder, day=DEMO_RUN_DAY)}
+    runs["features"] = run_example_dag("snowstorm_feature_engineering", dags_folder, day=DEMO_RUN_DAY)
+    (loaded,) = xcom_values(runs["data_engineering"], "extract_usage")
+    (built,) = xcom_values(runs["features"], "build_features")
+    scored_until = date.fromisoformat(built["cutoff_date"])
+    training_end = scored_until - timedelta(days=SCORED_DAYS)
+    runs["training"] = run_example_dag(
+        "snowstorm_training",
+        dags_folder,
+        {"cost_models": DEMO_COST_MODELS, "training_end": training_end.isoformat()},
+        day=DEMO_RUN_DAY,
+    )
+    runs["prediction"] = run_example_dag(
+        "snowstorm_prediction",
+        dags_folder,
+        {"cost_models": DEMO_COST_MODELS, "window_days": SCORED_DAYS},
+        day=DEMO_RUN_DAY,
+    )
+    return DemoRuns(runs, loaded, built, scored_until, training_end)
+
+
+def billing_summary(statement: Any, loaded: Mapping[str, Any], built: Mapping[str, Any]) -> str:
+    """What the seeded statement had besides consumption, and what the pipeline made of it."""
+    rows = statement.rows
+    usage_types = rows["USAGE_TYPE"].str.lower()
+    restated = ", ".join(loaded.get("restated_days") or []) or "none"
+    return "\n".join(
+        [
+            "Real billing lines in the seeded statement, and what the pipeline did with them:",
+            f"  - {int(rows['IS_ADJUSTMENT'].sum()):,} adjustment lines (adj for incl cloud services): netted into "
+            "cloud_services",
+            f"  - overage from {statement.overage_start} ({int(usage_types.str.startswith('overage-').sum()):,} "
+            "overage- lines, some upper case): kept in their base categories",
+            f"  - {int((rows['BILLING_TYPE'].str.lower() != 'consumption').sum())} support lines (priority support, "
+            "support credit): left out (consumption only)",
+            f"  - still loading: {', '.join(built['settling_days']) or 'none'}; features end {built['cutoff_date']}",
+            f"  - restated since the last load (window from {loaded['window_start']}): {restated}",
+            f"  - currency: {built['currency']}",
+            "",
+        ]
+    )
+
+
 def run(setup: LocalSetup) -> int:
     from airflow_provider_snowstorm.datasets import generate_organization_usage
-    from airflow_provider_snowstorm.local.seed import seed_usage
+    from airflow_provider_snowstorm.datasets.statement import billing_statement
     from airflow_provider_snowstorm.local.snowflake import airflow_environment, start_emulator
 
     started = time.perf_counter()
@@ -178,26 +261,11 @@ def run(setup: LocalSetup) -> int:
     from airflow.sdk import BaseHook
 
     usage = generate_organization_usage(DEMO_START, DEMO_DAYS, accounts=DEMO_ACCOUNTS, seed=DEMO_SEED)
+    statement = billing_statement(usage, seed=DEMO_SEED)
     hook = BaseHook.get_connection("snowflake_default").get_hook()
-    seeded = seed_usage(hook, usage.rows)
-    last_day = DEMO_START + timedelta(days=DEMO_DAYS - 1)
-    print(
-        f"  seeded {seeded:,} usage rows, {DEMO_START} to {last_day}, {len(usage.labels)} labelled anomalies"
-    )
-
-    training_end = last_day - timedelta(days=SCORED_DAYS)
-    run_example_dag("snowstorm_data_engineering", setup.dags_folder, {"full_refresh": True})
-    run_example_dag("snowstorm_feature_engineering", setup.dags_folder)
-    run_example_dag(
-        "snowstorm_training",
-        setup.dags_folder,
-        {"cost_models": DEMO_COST_MODELS, "training_end": training_end.isoformat()},
-    )
-    prediction = run_example_dag(
-        "snowstorm_prediction",
-        setup.dags_folder,
-        {"cost_models": DEMO_COST_MODELS, "window_days": SCORED_DAYS, "window_end": last_day.isoformat()},
-    )
+    demo = run_demo_dags(hook, setup.dags_folder, statement)
+    prediction = demo.runs["prediction"]
+    training_end = demo.training_end
     (result,) = xcom_values(prediction, "report")
     report = Path(result["report"])
     injected = _injected_in_window(usage.labels, training_end + timedelta(days=1), DEMO_COST_MODELS)
@@ -209,6 +277,7 @@ def run(setup: LocalSetup) -> int:
     )
     print(f"\nDone in {time.perf_counter() - started:.0f} s.\n")
     print(report.read_text())
+    print(billing_summary(statement, demo.loaded, demo.built))
     print("Injected anomalies in the scored window (from the generator's labels):")
     for label in injected.itertuples():
         note = "" if label.modelled else "  (not a modelled category; also part of total_usage)"

@@ -101,6 +101,7 @@ class AnomalyReportNotifier(ReportNotifier):
         "slack_conn_id",
         "channel",
         "title",
+        "notes",
         "email_to",
         "smtp_conn_id",
     )

@@ -133,9 +133,11 @@ class ReportNotifier(BaseNotifier):
     :param usage: Per-account usage rows (``USAGE_DATE, ACCOUNT_NAME, USAGE_TYPE, USAGE_IN_CURRENCY[, CURRENCY]``)
         covering a few weeks before the scored window: each incident then names the accounts and usage types
         that drove it, and the currency comes from ``CURRENCY`` (see ``core.report.build_report``).
+    :param notes: Lines about the data shown under the summary (days still settling, restated days re-scored,
+        currencies left out); templated.
     """
 
-    template_fields: Sequence[str] = ("results", "score_task_id", "report_path", "title")
+    template_fields: Sequence[str] = ("results", "score_task_id", "report_path", "title", "notes")
 
     def __init__(
         self,
@@ -147,6 +149,7 @@ class ReportNotifier(BaseNotifier):
         title: str = DEFAULT_TITLE,
         currency: str | None = None,
         usage: pd.DataFrame | None = None,
+        notes: Sequence[str] = (),
         chart_max_panels: int = DEFAULT_MAX_PANELS,
         **kwargs: Any,
     ) -> None:
@@ -166,6 +169,7 @@ class ReportNotifier(BaseNotifier):
         self.title = title
         self.currency = currency
         self.usage = usage
+        self.notes = list(notes)
         self.chart_max_panels = chart_max_panels
         self.delivery: ReportDelivery | None = None
         self._rendered = False
@@ -201,7 +205,11 @@ class ReportNotifier(BaseNotifier):
         if not self._rendered:
             self.render_template_fields(context)
         report = build_report(
-            self._collect_results(context), title=self.title, currency=self.currency, usage=self.usage
+            self._collect_results(context),
+            title=self.title,
+            currency=self.currency,
+            usage=self.usage,
+            notes=self.notes,
         )
         markdown_path, chart_path = self._report_paths()
 

@@ -21,6 +21,7 @@ from airflow_provider_snowstorm.core.report import (
     _pct,
     _plural,
     _share,
+    _status_lines,
     _summary_lines,
     _window,
     headline,
@@ -89,8 +90,8 @@ def slack_messages(
             f"No anomalies in the scored window {_window(report)} "
             f"({_plural(report.series_count, 'cost category', 'cost categories')} scored)."
         )
-        if report.missing_results:
-            text += "\n" + _escape(_summary_lines(report)[-1])
+        for line in _status_lines(report):
+            text += "\n" + _escape(line)
         if report_location:
             text += f"\nReport: `{_escape(report_location)}`"
         sections.append(_fit(text, section_limit))

@@ -123,17 +123,94 @@ def test_empty_rows_are_refused(rows: pd.DataFrame) -> None:
         build_usage_features(rows.iloc[:0])
 
 
-def test_negative_cost_is_refused_unless_an_adjustment(rows: pd.DataFrame) -> None:
+def test_a_category_with_negative_net_daily_cost_is_refused(rows: pd.DataFrame) -> None:
     rows.loc[4, "USAGE_IN_CURRENCY"] = -7.0
-    with pytest.raises(FeatureError, match="negative USAGE_IN_CURRENCY"):
+    with pytest.raises(FeatureError, match=r"negative net daily cost .*2025-03-02, compute: -7.00"):
         build_usage_features(rows)
-    rows["IS_ADJUSTMENT"] = False
-    rows.loc[4, "IS_ADJUSTMENT"] = True
-    rows.loc[4, "USAGE_IN_CURRENCY"] = -1.0
-    rows.loc[5, "USAGE_DATE"] = "2025-03-02"
-    rows.loc[5, "USAGE_TYPE"] = "compute"
+
+
+def test_adjustments_are_netted_into_the_category_they_adjust(rows: pd.DataFrame) -> None:
+    adjustment = usage_row(
+        "PROD",
+        "2025-03-01",
+        "adj for incl cloud services",
+        -1.5,
+        IS_ADJUSTMENT=True,
+        BILLING_TYPE="consumption",
+    )
+    gross = usage_row("PROD", "2025-03-01", "cloud services", 2.0, BILLING_TYPE="consumption")
+    features = build_usage_features(pd.concat([rows, pd.DataFrame([gross, adjustment])], ignore_index=True))
+    assert "adj_for_incl_cloud_services" not in features.columns
+    assert features.loc["2025-03-01", "cloud_services"] == pytest.approx(0.5)
+    assert features.loc["2025-03-01", "total_usage"] == pytest.approx(13.5 + 4.0 + 0.5)
+
+
+def test_overage_lines_stay_in_their_base_category_whatever_the_case(rows: pd.DataFrame) -> None:
+    overage = [
+        usage_row("PROD", "2025-03-02", "OVERAGE-COMPUTE", 5.0, BALANCE_SOURCE="overage"),
+        usage_row(
+            "PROD", "2025-03-02", "overage-adj for incl cloud services", -0.25, BALANCE_SOURCE="overage"
+        ),
+        usage_row("PROD", "2025-03-02", "Cloud Services", 1.0),
+    ]
+    features = build_usage_features(pd.concat([rows, pd.DataFrame(overage)], ignore_index=True))
+    assert list(features.columns) == ["cloud_services", "compute", "data_transfer", "storage", "total_usage"]
+    assert features.loc["2025-03-02", "compute"] == pytest.approx(12.0)
+    assert features.loc["2025-03-02", "cloud_services"] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("with_billing_type_column", [True, False], ids=["billing_type", "legacy_view"])
+def test_non_consumption_lines_are_left_out_by_default(
+    rows: pd.DataFrame, with_billing_type_column: bool
+) -> None:
+    contract = [
+        usage_row(None, "2025-03-01", "priority support", 900.0, BILLING_TYPE="PRIORITY SUPPORT"),
+        usage_row("PROD", "2025-03-01", "support credit", -300.0, BILLING_TYPE="support credit"),
+    ]
+    lines = pd.concat([rows.assign(BILLING_TYPE="CONSUMPTION"), pd.DataFrame(contract)], ignore_index=True)
+    if not with_billing_type_column:
+        lines = lines.drop(columns="BILLING_TYPE")
+    features = build_usage_features(lines)
+    assert features.loc["2025-03-01", "total_usage"] == pytest.approx(17.5)
+    assert "priority_support" not in features.columns
+
+    with_support = build_usage_features(lines, billing_types=["consumption", "Priority Support"])
+    assert with_support.loc["2025-03-01", "priority_support"] == pytest.approx(900.0)
+    per_account = build_usage_features(
+        lines, billing_types=["consumption", "priority support"], per_account=True
+    )
+    assert per_account.loc["2025-03-01", "CONTRACT_LEVEL:priority_support"] == pytest.approx(900.0)
+    with pytest.raises(FeatureError, match="negative net daily cost"):
+        build_usage_features(lines, billing_types=["consumption", "support credit"])
+
+
+def test_billing_types_are_checked(rows: pd.DataFrame) -> None:
+    with pytest.raises(FeatureError, match='billing_types has "consumption\' OR 1=1"'):
+        build_usage_features(rows, billing_types=["consumption' OR 1=1"])
+    with pytest.raises(FeatureError, match="no lines of billing type"):
+        build_usage_features(rows.assign(BILLING_TYPE="rebate"))
+
+
+def test_one_currency_is_kept_never_summed_with_another(rows: pd.DataFrame) -> None:
+    rows["CURRENCY"] = ["usd", "USD", "EUR", "USD", "USD", "EUR"]
     features = build_usage_features(rows)
-    assert features.loc["2025-03-02", "compute"] == pytest.approx(2.0)
+    assert features.attrs["currency"] == "USD"
+    assert features.attrs["other_currencies"] == ["EUR"]
+    assert features.loc["2025-03-01", "compute"] == pytest.approx(12.5)
+
+    in_euro = build_usage_features(rows, currency="eur")
+    assert in_euro.loc["2025-03-01", "total_usage"] == pytest.approx(1.0)
+    assert in_euro.attrs["other_currencies"] == ["USD"]
+    with pytest.raises(
+        FeatureError, match=r"currency 'GBP' has no usage rows; the rows have \['EUR', 'USD'\]"
+    ):
+        build_usage_features(rows, currency="GBP")
+
+
+def test_days_after_end_are_settling_not_features(rows: pd.DataFrame) -> None:
+    features = build_usage_features(rows, end="2025-03-02")
+    assert features.index[-1] == pd.Timestamp("2025-03-02")
+    assert features.attrs["settling_days"] == ["2025-03-04"]
 
 
 def test_nan_cost_is_refused(rows: pd.DataFrame) -> None:

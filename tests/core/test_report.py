@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_snowstorm.core.report import (
     ROOT_CAUSE_COLUMNS,
     build_report,
+    data_notes,
     explain,
     find_incidents,
     normalise_usage,
@@ -167,6 +168,36 @@ def test_markdown_all_clear_is_short(results) -> None:
         "# Snowflake spend anomalies: all clear\n\n"
         "No anomalies in the scored window 2026-01-01 to 2026-01-07 (1 cost category scored).\n"
     )
+
+
+def test_data_notes_name_settling_restated_days_and_other_currencies() -> None:
+    notes = data_notes(
+        settling=[date(2026, 11, 26), date(2026, 11, 25)],
+        restated=[f"2026-10-{day:02d}" for day in range(1, 8)],
+        other_currencies=["EUR"],
+    )
+    assert notes == [
+        "Still settling, not scored yet: 2026-11-25, 2026-11-26 (Snowflake's usage figures arrive over up to 72 "
+        "hours)",
+        "Restated by Snowflake after they were scored, re-scored: 2026-10-01 to 2026-10-07 (7 days)",
+        "Spend in EUR is not in this report (amounts in different currencies are never added up; run a pipeline "
+        "per currency with SNOWSTORM_CURRENCY)",
+    ]
+    assert data_notes() == []
+
+
+def test_notes_show_under_the_summary_in_every_report(results) -> None:
+    notes = ["Still settling, not scored yet: 2026-01-08."]
+    all_clear = build_report([results[2]], notes=notes)
+    assert render_markdown(all_clear).endswith("\n\nStill settling, not scored yet: 2026-01-08.\n")
+    assert section_texts(slack_messages(all_clear))[0].endswith(
+        "\nStill settling, not scored yet: 2026-01-08"
+    )
+    with_incidents = render_markdown(build_report(results, notes=notes))
+    summary = with_incidents.split("## Incidents", 1)[0]
+    assert summary.rstrip().endswith("Still settling, not scored yet: 2026-01-08.")
+    with pytest.raises(TypeError, match="notes must be a list of strings"):
+        build_report(results, notes="one line")
 
 
 # -- Slack --------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The example pipeline end to end: the four DAGs under ``dag.test()`` against the local Snowflake emulation.
 
-One module-scoped run of the whole pipeline (seed, extract, features, training, prediction) feeds the assertions;
-re-runs check idempotency. This is the same path as ``bash scripts/run_pipeline.sh``.
+One module-scoped run of the whole pipeline (the main job's sequence, ``local.pipeline.run_demo_dags``: a real
+organisation's statement, yesterday's load, a restatement, today's load, features, training, prediction) feeds the
+assertions; re-runs check idempotency. This is the same path as ``bash scripts/run_pipeline.sh``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,11 @@ import pytest
 from airflow_provider_snowstorm.local.pipeline import (
     DEMO_ACCOUNTS,
     DEMO_DAYS,
+    DEMO_RUN_DAY,
     DEMO_SEED,
     DEMO_START,
+    SCORED_DAYS,
+    run_demo_dags,
     run_example_dag,
     xcom_values,
 )
@@ -30,27 +34,43 @@ from airflow_provider_snowstorm.utils.sql import read_dataframe
 pytestmark = pytest.mark.slow
 
 COST_MODELS = ["total_usage", "compute"]
-SCORED_DAYS = 14
 EXAMPLE_DAGS = Path(__file__).parents[2] / "example_dags"
 LAST_DAY = DEMO_START + timedelta(days=DEMO_DAYS - 1)
-TRAINING_END = LAST_DAY - timedelta(days=SCORED_DAYS)
+SETTLING_DAYS = 2  # the statement's last two days are still loading on the run day
+SCORED_UNTIL = LAST_DAY - timedelta(days=SETTLING_DAYS)
+TRAINING_END = SCORED_UNTIL - timedelta(days=SCORED_DAYS)
 
 
 @dataclass
 class PipelineRun:
     usage: Any
+    statement: Any
     hook: Any
     runs: dict[str, Any]
     model_store: Path
 
 
-def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Any:
+def run_dag(dag_id: str, conf: dict[str, Any] | None = None, *, day: date = DEMO_RUN_DAY) -> Any:
     """Fails the test (by raising) if the DAG files do not import or the run does not succeed."""
-    return run_example_dag(dag_id, EXAMPLE_DAGS, conf)
+    return run_example_dag(dag_id, EXAMPLE_DAGS, conf, day=day)
 
 
 def count(hook: Any, table: str) -> int:
     return int(hook.get_first(f"SELECT COUNT(*) FROM {table}")[0])
+
+
+def task_states(run: Any, task_ids: list[str]) -> dict[str, Any]:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return dict(
+            session.query(TaskInstance.task_id, TaskInstance.state).filter(
+                TaskInstance.dag_id == run.dag_id,
+                TaskInstance.run_id == run.run_id,
+                TaskInstance.task_id.in_(task_ids),
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +80,7 @@ def pipeline(
     from airflow.sdk import BaseHook
 
     from airflow_provider_snowstorm.datasets import generate_organization_usage
-    from airflow_provider_snowstorm.local.seed import seed_usage
+    from airflow_provider_snowstorm.datasets.statement import billing_statement
 
     home = tmp_path_factory.mktemp("pipeline")
     extra = {
@@ -73,46 +93,81 @@ def pipeline(
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW_CONN_WANDB_DEFAULT", json.dumps({"conn_type": "wandb", "extra": extra}))
         usage = generate_organization_usage(DEMO_START, DEMO_DAYS, accounts=DEMO_ACCOUNTS, seed=DEMO_SEED)
+        statement = billing_statement(usage, seed=DEMO_SEED)
         hook = BaseHook.get_connection(snowflake_conn_id).get_hook()
-        seed_usage(hook, usage.rows)
-        runs = {
-            "data_engineering": run_dag("snowstorm_data_engineering", {"full_refresh": True}),
-            "features": run_dag("snowstorm_feature_engineering"),
-            "training": run_dag(
-                "snowstorm_training", {"cost_models": COST_MODELS, "training_end": TRAINING_END.isoformat()}
-            ),
-            "prediction": run_dag(
-                "snowstorm_prediction",
-                {"cost_models": COST_MODELS, "window_days": SCORED_DAYS, "window_end": LAST_DAY.isoformat()},
-            ),
-        }
-        yield PipelineRun(usage=usage, hook=hook, runs=runs, model_store=home / "model-store")
+        demo = run_demo_dags(hook, EXAMPLE_DAGS, statement)
+        yield PipelineRun(
+            usage=usage, statement=statement, hook=hook, runs=demo.runs, model_store=home / "model-store"
+        )
 
 
-def test_raw_usage_holds_one_row_per_account_day_and_usage_type(pipeline: PipelineRun) -> None:
+def test_raw_usage_holds_one_row_per_account_day_and_cost_category(pipeline: PipelineRun) -> None:
+    from airflow_provider_snowstorm.core.billing import cost_category
     from airflow_provider_snowstorm.example_pipeline import RAW_USAGE_TABLE
 
-    rows = pipeline.usage.rows
-    expected = rows.groupby(["ACCOUNT_NAME", "USAGE_DATE", "USAGE_TYPE", "CURRENCY"]).ngroups
+    rows = pipeline.statement.rows
+    consumption = rows[rows["BILLING_TYPE"].str.lower() == "consumption"]
+    expected = consumption.groupby(
+        ["ACCOUNT_NAME", "USAGE_DATE", consumption["USAGE_TYPE"].map(cost_category), "CURRENCY"]
+    ).ngroups
     assert count(pipeline.hook, RAW_USAGE_TABLE) == expected
     types = {
         row[0] for row in pipeline.hook.get_records(f"SELECT DISTINCT USAGE_TYPE FROM {RAW_USAGE_TABLE}")
     }
-    assert "data_transfer" in types
-    assert not any(" " in usage_type for usage_type in types)
+    assert {"data_transfer", "cloud_services", "compute"} <= types
+    # No adjustment, overage or support line became a series of its own.
+    assert not any(" " in t or "adj" in t or "overage" in t or "support" in t for t in types), types
 
 
-def test_features_have_every_day_and_the_total_of_all_usage(pipeline: PipelineRun) -> None:
+def test_raw_usage_is_loaded_at_utc(pipeline: PipelineRun) -> None:
+    from airflow_provider_snowstorm.example_pipeline import RAW_USAGE_TABLE
+
+    (loaded_at,) = pipeline.hook.get_first(f"SELECT MAX(LOADED_AT) FROM {RAW_USAGE_TABLE}")
+    assert abs(datetime.now(UTC).replace(tzinfo=None) - loaded_at) < timedelta(minutes=10)
+
+
+def test_features_equal_the_organisations_consumption_on_complete_days(pipeline: PipelineRun) -> None:
+    """Adjustments netted, overage folded in, support lines left out, settling days not yet features: the
+    features are exactly the generator's net consumption per category."""
     from airflow_provider_snowstorm.example_pipeline import FEATURES_TABLE
 
     features = read_dataframe(pipeline.hook, f"SELECT * FROM {FEATURES_TABLE} ORDER BY USAGE_DATE")
-    assert len(features) == DEMO_DAYS
-    assert {"USAGE_DATE", "COMPUTE", "STORAGE", "TOTAL_USAGE"} <= set(features.columns)
-    assert features["TOTAL_USAGE"].sum() == pytest.approx(
-        pipeline.usage.rows["USAGE_IN_CURRENCY"].sum(), rel=1e-9
+    features = features.set_index(pd.to_datetime(features.pop("USAGE_DATE")))
+    truth = pipeline.usage.org_series().loc[: pd.Timestamp(SCORED_UNTIL)]
+    truth["total_usage"] = truth.sum(axis=1)
+    assert len(features) == DEMO_DAYS - SETTLING_DAYS
+    assert list(features.index) == list(truth.index)
+    pd.testing.assert_frame_equal(
+        features[[column.upper() for column in truth.columns]].set_axis(list(truth.columns), axis=1),
+        truth,
+        check_exact=False,
+        atol=0.006,
+        check_names=False,
+        check_freq=False,
     )
     emitted = xcom_values(pipeline.runs["features"], "build_features")[0]
-    assert emitted["cutoff_date"] == LAST_DAY.isoformat()
+    assert emitted["cutoff_date"] == SCORED_UNTIL.isoformat()
+    assert emitted["settling_days"] == [(LAST_DAY - timedelta(days=1)).isoformat(), LAST_DAY.isoformat()]
+    assert emitted["currency"] == "USD"
+
+
+def test_the_restated_day_of_last_month_is_reloaded_and_recorded(pipeline: PipelineRun) -> None:
+    from airflow_provider_snowstorm.example_pipeline import RAW_USAGE_TABLE, RESTATEMENTS_TABLE
+
+    restated = pipeline.statement.restated_day
+    assert restated < DEMO_RUN_DAY - timedelta(days=35)  # outside the plain 35-day look-back
+    loaded = xcom_values(pipeline.runs["data_engineering"], "extract_usage")[0]
+    assert loaded["window_start"] == date(DEMO_RUN_DAY.year, DEMO_RUN_DAY.month - 1, 1).isoformat()
+    assert loaded["restated_days"] == [restated.isoformat()]
+    (previous, current), *_ = pipeline.hook.get_records(
+        f"SELECT PREVIOUS_USAGE_IN_CURRENCY, USAGE_IN_CURRENCY FROM {RESTATEMENTS_TABLE} "
+        f"WHERE USAGE_DATE = '{restated.isoformat()}' ORDER BY DETECTED_AT DESC"
+    )
+    (in_raw,) = pipeline.hook.get_first(
+        f"SELECT SUM(USAGE_IN_CURRENCY) FROM {RAW_USAGE_TABLE} WHERE USAGE_DATE = '{restated.isoformat()}'"
+    )
+    assert float(current) == pytest.approx(float(in_raw), abs=0.01)
+    assert float(previous) < float(current)
 
 
 def test_training_registers_one_model_per_category_with_latest(pipeline: PipelineRun) -> None:
@@ -144,6 +199,7 @@ def test_predictions_cover_the_window_for_each_category(pipeline: PipelineRun) -
     predictions = read_dataframe(pipeline.hook, f"SELECT * FROM {PREDICTIONS_TABLE}")
     assert len(predictions) == SCORED_DAYS * len(COST_MODELS)
     assert pd.to_datetime(predictions["USAGE_DATE"]).min().date() == TRAINING_END + timedelta(days=1)
+    assert pd.to_datetime(predictions["USAGE_DATE"]).max().date() == SCORED_UNTIL
     assert set(predictions["SERIES"]) == set(COST_MODELS)
 
 
@@ -210,10 +266,7 @@ def test_rerunning_the_dags_for_the_same_dates_changes_no_row_counts(pipeline: P
     run_dag("snowstorm_data_engineering", {"full_refresh": True})
     run_dag("snowstorm_data_engineering")  # the nightly trailing window
     run_dag("snowstorm_feature_engineering")
-    run_dag(
-        "snowstorm_prediction",
-        {"cost_models": COST_MODELS, "window_days": SCORED_DAYS, "window_end": LAST_DAY.isoformat()},
-    )
+    run_dag("snowstorm_prediction", {"cost_models": COST_MODELS, "window_days": SCORED_DAYS})
     assert {table: count(pipeline.hook, table) for table in tables} == before
 
 
@@ -233,23 +286,63 @@ def test_the_dag_files_import_cleanly() -> None:
 
 
 def test_fresh_models_do_not_trigger_retraining(pipeline: PipelineRun) -> None:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
     from airflow.utils.state import TaskInstanceState
 
-    prediction = pipeline.runs["prediction"]
-    with create_session() as session:
-        states = dict(
-            session.query(TaskInstance.task_id, TaskInstance.state).filter(
-                TaskInstance.dag_id == prediction.dag_id,
-                TaskInstance.run_id == prediction.run_id,
-                TaskInstance.task_id.in_(["models_are_stale", "trigger_retraining"]),
-            )
-        )
+    states = task_states(pipeline.runs["prediction"], ["models_are_stale", "trigger_retraining"])
     assert states == {
         "models_are_stale": TaskInstanceState.SUCCESS,
         "trigger_retraining": TaskInstanceState.SKIPPED,
     }
+
+
+def test_the_report_says_which_days_are_still_settling(pipeline: PipelineRun) -> None:
+    report = xcom_values(pipeline.runs["prediction"], "report")[0]
+    settling = f"{LAST_DAY - timedelta(days=1)}, {LAST_DAY}"
+    assert report["notes"] == [
+        f"Still settling, not scored yet: {settling} (Snowflake's usage figures arrive over up to 72 hours)"
+    ]
+    assert f"Still settling, not scored yet: {settling}" in Path(report["report"]).read_text()
+
+
+def test_days_restated_after_scoring_are_rescored_once(pipeline: PipelineRun) -> None:
+    """Score an earlier week, let Snowflake restate one of its days, then run the nightly DAGs: the day's
+    predictions follow the corrected figure, and the next run has nothing more to re-score."""
+    from airflow.utils.state import TaskInstanceState
+
+    from airflow_provider_snowstorm.example_pipeline import PREDICTIONS_TABLE
+    from airflow_provider_snowstorm.local.seed import USAGE_TABLE
+
+    week_end = TRAINING_END - timedelta(days=10)
+    restated = week_end - timedelta(days=2)
+    run_dag(
+        "snowstorm_prediction", {"cost_models": COST_MODELS, "window_days": 7, "window_end": str(week_end)}
+    )
+    where = f"USAGE_DATE = '{restated}' AND LOWER(USAGE_TYPE) LIKE '%compute' AND ACCOUNT_NAME = 'PROD'"
+    pipeline.hook.run(f"UPDATE {USAGE_TABLE} SET USAGE_IN_CURRENCY = USAGE_IN_CURRENCY + 1000 WHERE {where}")
+    try:
+        run_dag("snowstorm_data_engineering")
+        run_dag("snowstorm_feature_engineering")
+        nightly = run_dag("snowstorm_prediction", {"cost_models": COST_MODELS, "window_days": SCORED_DAYS})
+        assert xcom_values(nightly, "restated_days")[0]["days"] == [restated.isoformat()]
+        assert "re-scored: " + restated.isoformat() in xcom_values(nightly, "report")[0]["notes"][-1]
+        (value,) = pipeline.hook.get_first(
+            f"SELECT VALUE FROM {PREDICTIONS_TABLE} WHERE USAGE_DATE = '{restated}' AND SERIES = 'compute'"
+        )
+        truth = pipeline.usage.org_series().loc[pd.Timestamp(restated), "compute"]
+        assert value == pytest.approx(truth + 1000, abs=0.01)
+
+        again = run_dag("snowstorm_prediction", {"cost_models": COST_MODELS, "window_days": SCORED_DAYS})
+        assert xcom_values(again, "restated_days")[0]["days"] == []
+        assert task_states(again, ["any_restated", "rescore_restated"]) == {
+            "any_restated": TaskInstanceState.SUCCESS,
+            "rescore_restated": TaskInstanceState.SKIPPED,
+        }
+    finally:
+        pipeline.hook.run(
+            f"UPDATE {USAGE_TABLE} SET USAGE_IN_CURRENCY = USAGE_IN_CURRENCY - 1000 WHERE {where}"
+        )
+        run_dag("snowstorm_data_engineering")
+        run_dag("snowstorm_feature_engineering")
 
 
 def test_stale_models_trigger_retraining(pipeline: PipelineRun) -> None:
@@ -261,7 +354,6 @@ def test_stale_models_trigger_retraining(pipeline: PipelineRun) -> None:
         {
             "cost_models": COST_MODELS,
             "window_days": SCORED_DAYS,
-            "window_end": LAST_DAY.isoformat(),
             "retrain_after_days": 7,
         },
     )
