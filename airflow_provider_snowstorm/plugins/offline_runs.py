@@ -38,6 +38,7 @@ class OfflineRun:
     summary: dict[str, Any] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     images: list[Path] = field(default_factory=list)
+    finished: bool = False  # its exit record is written (wandb writes the file a moment after ``finish()``)
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -127,6 +128,8 @@ def read_run(folder: Path) -> OfflineRun:
                 _apply(run.config, record.config.update)
             elif kind == "summary":
                 _apply(run.summary, record.summary.update)
+            elif kind == "exit":
+                run.finished = True
             elif kind == "artifact":
                 a = record.artifact
                 run.artifacts.append(

@@ -77,7 +77,8 @@ def run_page(run: OfflineRun) -> str:
     )
     body = (
         f"<p>Run <code>{html.escape(run.run_id)}</code> · project {html.escape(run.project)} · "
-        f"group {html.escape(run.group)} · job {html.escape(run.job_type)} · offline (upload it with "
+        f"group {html.escape(run.group)} · job {html.escape(run.job_type)} · "
+        f"{'finished' if run.finished else 'running'} · offline (upload it with "
         f"<code>wandb sync {html.escape(str(run.folder))}</code>)</p>"
         f"<h2>Model</h2>{_table(model)}<h2>Summary metrics</h2>{_table(run.metrics)}"
         f"<h2>Charts</h2>{images or '<p>No images logged.</p>'}"

@@ -31,7 +31,6 @@ from airflow_provider_snowstorm.plugins.offline_runs import find_run, list_runs,
 
 __all__ = ["SnowstormPlugin", "create_app"]
 
-URL_PREFIX = PLUGIN_URL_PREFIX
 REPORT_PATH_VARIABLE = "SNOWSTORM_REPORT_PATH"
 WANDB_CONN_VARIABLE = "SNOWSTORM_WANDB_CONN_ID"
 REPORT_FILE = "anomaly_report.md"
@@ -119,19 +118,19 @@ def _png(folder: Path | None, name: str) -> FileResponse:
 class SnowstormPlugin(AirflowPlugin):
     name = "snowstorm"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
-        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "Snowstorm"}
+        {"app": create_app(), "url_prefix": PLUGIN_URL_PREFIX, "name": "Snowstorm"}
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {
             "name": "Cost anomalies",
-            "href": f"{URL_PREFIX}/anomalies/",
+            "href": f"{PLUGIN_URL_PREFIX}/anomalies/",
             "destination": "nav",
             "category": "browse",
             "url_route": "snowstorm-anomalies",
         },
         {
             "name": "Offline W&B runs",
-            "href": f"{URL_PREFIX}/runs/",
+            "href": f"{PLUGIN_URL_PREFIX}/runs/",
             "destination": "nav",
             "category": "browse",
             "url_route": "snowstorm-runs",

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from airflow_provider_snowstorm.plugins.offline_runs import read_run
+
+FLUSH_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -40,4 +45,8 @@ def offline_run(tmp_path_factory: pytest.TempPathFactory) -> OfflineRunFixture:
         run_id = run.id
     plt.close(figure)
     (folder,) = (run_dir / "wandb").glob(f"offline-run-*-{run_id}")
+    deadline = time.monotonic() + FLUSH_TIMEOUT_S
+    while not read_run(folder).finished:  # wandb's service writes the run file a moment after finish()
+        assert time.monotonic() < deadline, f"wandb did not write {folder} within {FLUSH_TIMEOUT_S} s"
+        time.sleep(0.1)
     return OfflineRunFixture(run_dir, run_id, folder)

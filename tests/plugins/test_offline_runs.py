@@ -25,6 +25,7 @@ def test_config_metrics_charts_and_model_come_back(offline_run: OfflineRunFixtur
         ("snowstorm-compute", "model")
     ]
     assert "latest" in run.artifacts[0]["aliases"]
+    assert run.finished
 
 
 def test_runs_are_found_by_id_only(offline_run: OfflineRunFixture) -> None:

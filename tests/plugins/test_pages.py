@@ -66,6 +66,9 @@ def test_run_page_shows_model_metrics_charts_and_flat_config(tmp_path: Path) -> 
         in page
     )
     assert f"wandb sync {run.folder}" in page
+    assert "· running ·" in page  # no exit record yet: the task is still writing it
+    run.finished = True
+    assert "· finished ·" in run_page(run)
 
 
 def test_runs_page_links_each_run_by_id(tmp_path: Path) -> None:

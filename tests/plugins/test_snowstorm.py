@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from airflow_provider_snowstorm.links.wandb import PLUGIN_URL_PREFIX
 from airflow_provider_snowstorm.plugins import snowstorm
 from tests.plugins.conftest import OfflineRunFixture
 
@@ -41,7 +42,7 @@ def airflow_app(offline_run: OfflineRunFixture, monkeypatch: pytest.MonkeyPatch)
         f'{{"conn_type": "wandb", "extra": {{"mode": "offline", "run_dir": "{offline_run.run_dir}"}}}}',
     )
     root = FastAPI()
-    root.mount(snowstorm.URL_PREFIX, snowstorm.create_app())
+    root.mount(PLUGIN_URL_PREFIX, snowstorm.create_app())
     return root
 
 
