@@ -45,3 +45,15 @@ def test_operator_modules_are_importable(providers_manager) -> None:
     assert "airflow_provider_snowstorm.operators.train" in modules
     for module in modules:
         importlib.import_module(module)
+
+
+def test_plugin_is_loaded_by_airflow_with_lazy_provider_discovery() -> None:
+    """The ``airflow.plugins`` entry point: loaded whatever ``[core] lazy_discover_providers`` says (a provider's
+    ``plugins`` entry in get_provider_info is loaded only when it is False, which is not the default)."""
+    from airflow import plugins_manager
+
+    plugins, errors = plugins_manager._get_plugins()
+    assert not errors
+    snowstorm = next(plugin for plugin in plugins if plugin.name == "snowstorm")
+    assert [app["url_prefix"] for app in snowstorm.fastapi_apps] == ["/snowstorm"]
+    assert "Cost anomalies" in [view["name"] for view in snowstorm.external_views]

@@ -394,6 +394,14 @@ class WandbHook(BaseHook):
             or None
         )
 
+    def link_url(self, run: Run | None = None) -> str:
+        """What the "W&B Run" button opens: ``run.url`` online; offline, the run page the provider's Airflow plugin
+        serves from the local run folder (the public W&B URL holds nothing until ``wandb sync``)."""
+        from airflow_provider_snowstorm.links.wandb import local_run_url
+
+        run = self._run(run)
+        return run.url or local_run_url(run.id)
+
     def log_metrics(
         self, metrics: Mapping[str, Any], *, step: int | None = None, run: Run | None = None
     ) -> None:

@@ -381,7 +381,7 @@ class BatchScoreOperator(FeatureSourceOperator):
             f"score-{label}", group=context["run_id"], job_type="score", config=config
         ) as run:
             run_url = hook.run_url(run)
-            push_wandb_run_url(context, run_url)
+            push_wandb_run_url(context, hook.link_url(run))
             hook.log_table(
                 "predictions", predictions.astype({DATE: str, SERIES: str, SCORED_AT: str}), run=run
             )

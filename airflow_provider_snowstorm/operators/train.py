@@ -181,7 +181,7 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
             f"train-{series}", group=dag_run_id, job_type="train", config=config, tags=["snowstorm", series]
         ) as run:
             run_url = hook.run_url(run)
-            push_wandb_run_url(context, run_url)
+            push_wandb_run_url(context, hook.link_url(run))
             hook.log_metrics(
                 {
                     "anomaly_threshold": threshold,

@@ -187,9 +187,10 @@ def test_every_mapped_training_task_has_its_wandb_link(pipeline: PipelineRun) ->
     training = pipeline.runs["training"]
     urls = [xcom_values(training, "train", key="_link_WandbRunLink", map_index=index)[0] for index in (0, 1)]
     summaries = [xcom_values(training, "train", map_index=index)[0] for index in (0, 1)]
-    assert urls == [summary["run_url"] for summary in summaries]
+    # Offline, the button opens the run's local page (the plugin); the summary keeps the W&B URL it has after sync.
+    assert all("/snowstorm-tests/snowstorm/runs/" in summary["run_url"] for summary in summaries)
+    assert urls == [f"/snowstorm/runs/{summary['run_url'].rsplit('/', 1)[-1]}" for summary in summaries]
     assert len(set(urls)) == 2
-    assert all("/snowstorm-tests/snowstorm/runs/" in url for url in urls)
 
 
 def test_predictions_cover_the_window_for_each_category(pipeline: PipelineRun) -> None:

@@ -146,6 +146,7 @@ class OfflineSession:
     run_dir: Path
     store_dir: Path
     run_url: str | None
+    link: str
     run_id: str
     first: Any
     retry: Any
@@ -184,10 +185,10 @@ def offline_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offlin
             model.write_bytes(b"attempt 2")
             retry = registry.register(run, model, "costs", aliases=["candidate"], metadata={"rows": 11})
             other = registry.register(run, model, "storage", idempotency_alias="explicit-run")
-            url = hook.run_url(run)
+            url, link = hook.run_url(run), hook.link_url(run)
             run_id = run.id
         plt.close(figure)
-        yield OfflineSession(hook, root / "wandb", root / "store", url, run_id, first, retry, other)
+        yield OfflineSession(hook, root / "wandb", root / "store", url, link, run_id, first, retry, other)
 
 
 def test_offline_run_is_written_by_wandb_for_a_later_sync(offline_session: OfflineSession) -> None:
@@ -199,6 +200,11 @@ def test_offline_run_is_written_by_wandb_for_a_later_sync(offline_session: Offli
 
 def test_offline_run_url_uses_the_connection_base_url(offline_session: OfflineSession) -> None:
     assert offline_session.run_url == f"{BASE_URL}/acme/spend/runs/{offline_session.run_id}"
+
+
+def test_offline_link_opens_the_plugins_local_run_page(offline_session: OfflineSession) -> None:
+    """The W&B URL holds nothing until ``wandb sync``: the button opens the run's page on the API server."""
+    assert offline_session.link == f"/snowstorm/runs/{offline_session.run_id}"
 
 
 def test_offline_model_version_comes_from_the_store(offline_session: OfflineSession) -> None:
@@ -465,6 +471,13 @@ def test_unreachable_wandb_fetches_the_mirror_with_wandbs_numbers(
 
 def test_online_run_url_is_wandbs_own(online: dict[str, Any]) -> None:
     assert online["hook"].run_url(online["run"]) == f"{BASE_URL}/acme/spend/runs/abc"
+
+
+def test_online_link_opens_wandbs_run_page(online: dict[str, Any]) -> None:
+    hook = online["hook"]
+    hook.start_run("train", group=DAG_RUN_ID, job_type="train")
+
+    assert hook.link_url() == f"{BASE_URL}/acme/spend/runs/abc"
 
 
 # ---------------------------------------------------------------------------------------------- provider info

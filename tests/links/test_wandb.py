@@ -75,6 +75,23 @@ def test_push_records_an_empty_url_when_it_is_unknown() -> None:
     ti.xcom_push.assert_called_once_with(key=WANDB_RUN_URL_XCOM_KEY, value="")
 
 
+def test_push_accepts_the_local_run_page() -> None:
+    ti = MagicMock()
+
+    push_wandb_run_url({"ti": ti}, "/snowstorm/runs/abc123")
+
+    ti.xcom_push.assert_called_once_with(key=WANDB_RUN_URL_XCOM_KEY, value="/snowstorm/runs/abc123")
+
+
+def test_local_run_url_is_relative_to_the_api_server_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_snowstorm.links.wandb import local_run_url
+
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)
+    assert local_run_url("abc123") == "/snowstorm/runs/abc123"
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/team/")
+    assert local_run_url("abc123") == "https://airflow.example.com/team/snowstorm/runs/abc123"
+
+
 def test_push_rejects_a_non_http_url() -> None:
     with pytest.raises(ValueError, match="http"):
         push_wandb_run_url({"ti": MagicMock()}, "javascript:alert(1)")

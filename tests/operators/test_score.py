@@ -72,9 +72,11 @@ def test_default_window_is_the_last_days_of_the_features(score, context) -> None
     assert (summary["window_start"], summary["window_end"]) == ("2025-07-22", "2025-07-24")
 
 
-def test_pushes_the_scoring_run_url(score, context) -> None:
+def test_pushes_the_scoring_run_link(score, context) -> None:
+    """Offline, the link opens the plugin's local page of the run whose W&B URL (after sync) the summary gives."""
     summary = score().execute(context)
-    assert context["ti"].pushed[WANDB_RUN_URL_XCOM_KEY] == summary["run_url"]
+    run_id = summary["run_url"].rstrip("/").rsplit("/", 1)[-1]
+    assert context["ti"].pushed[WANDB_RUN_URL_XCOM_KEY] == f"/snowstorm/runs/{run_id}"
 
 
 def test_a_missing_model_fails_clearly(score, context) -> None:

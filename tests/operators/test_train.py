@@ -41,10 +41,21 @@ def test_training_respects_the_training_window(train, context, wandb_offline) ->
 
 
 def test_pushes_the_run_url_for_the_extra_link(train, context) -> None:
+    """Offline: the plugin's local run page; the summary keeps the W&B URL the run gets after ``wandb sync``."""
     summary = train().execute(context)
-    url = context["ti"].pushed[WANDB_RUN_URL_XCOM_KEY]
-    assert url == summary["run_url"]
-    assert "/snowstorm-tests/snowstorm/runs/" in url
+    assert "/snowstorm-tests/snowstorm/runs/" in summary["run_url"]
+    run_id = summary["run_url"].rsplit("/", 1)[-1]
+    assert context["ti"].pushed[WANDB_RUN_URL_XCOM_KEY] == f"/snowstorm/runs/{run_id}"
+
+
+def test_online_the_link_is_wandbs_run_page(train, context, mocker) -> None:
+    """Online, wandb gives the run its URL (the entity's page on W&B's host): the button opens it, not a local page."""
+    from wandb.sdk.wandb_run import Run
+
+    online_url = "https://wandb.example.com/acme/snowstorm/runs/abc123"
+    mocker.patch.object(Run, "url", new_callable=mocker.PropertyMock, return_value=online_url)
+    summary = train().execute(context)
+    assert context["ti"].pushed[WANDB_RUN_URL_XCOM_KEY] == summary["run_url"] == online_url
 
 
 def test_a_retry_replaces_its_version_instead_of_adding_one(train, context, wandb_offline) -> None:

@@ -6,7 +6,8 @@ like a clone after ``bash scripts/run_pipeline.sh`` (``.venv``, ``example_dags``
 real ``airflow standalone`` (scheduler, LocalExecutor, triggerer, DAG processor, API server), every example DAG is
 triggered by hand through the REST API with ``logical_date: null`` (no logical date, no data interval), and the
 Asset-triggered and scheduled runs that follow must succeed too. Mapped tasks must be labelled with their cost
-category (``map_index_template``), and the manual training run's task shows its "W&B Run" button in Chromium.
+category (``map_index_template``), and the manual training run's task shows its "W&B Run" button in Chromium, which
+opens the run's local page (W&B is offline); Browse -> Cost anomalies shows the report, inside the UI.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import httpx
 import pytest
 
 from tests.ui.conftest import _api_token, _free_port, _signal_group
-from tests.ui.test_wandb_link_ui import CHROMIUM, CHROMIUM_ARGS
+from tests.ui.test_wandb_link_ui import CHROMIUM, CHROMIUM_ARGS, local_run_page
 
 pytestmark = pytest.mark.ui
 
@@ -200,6 +201,49 @@ def test_readme_ui_command_is_run_from_a_clean_shell() -> None:
     assert command.startswith("source .snowstorm/env.sh && .venv/bin/airflow standalone"), command
 
 
+def test_cost_anomalies_page_in_the_browse_menu(standalone: Standalone) -> None:
+    """The provider plugin's page in the UI: Browse -> Cost anomalies shows the main job's report (an incident, its
+    chart), and its training run links (W&B URLs that hold nothing offline) open the runs' local pages. Runs before
+    the DAGs below write later reports (whose windows may hold no incident)."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} is missing: run scripts/install_browser.sh (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="run scripts/install_browser.sh")
+    screenshot = standalone.workdir / "cost-anomalies.png"
+    print(f"Screenshots of the Cost anomalies page and a training run from it: {screenshot.parent}")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+            page.set_default_timeout(30_000)
+            page.goto(standalone.base_url + "/")
+            try:
+                page.get_by_role("button", name="Browse").click()
+                page.get_by_role("menuitem", name="Cost anomalies").click()
+                page.wait_for_url("**/plugin/snowstorm-anomalies/**")
+                report = page.frame_locator("iframe")
+                sync_api.expect(
+                    report.get_by_role("heading", name="Cost anomalies", exact=True)
+                ).to_be_visible()
+                written = (standalone.workdir / ".snowstorm" / "reports" / "anomaly_report.md").read_text()
+                headline = written.splitlines()[0].removeprefix("# ")
+                assert "1 incident" in headline, headline
+                sync_api.expect(report.get_by_role("heading", name=headline)).to_be_visible()
+                chart = report.locator("img[alt='Anomalies']")
+                sync_api.expect(chart).to_be_visible()
+                assert chart.evaluate("img => img.complete && img.naturalWidth > 0"), "the chart did not load"
+                training = report.get_by_role("link", name="training run").first
+                sync_api.expect(training).to_have_attribute("href", re.compile(r"^\.\./runs/\w+$"))
+                page.screenshot(path=screenshot, full_page=True)
+                screenshot = standalone.workdir / "cost-anomalies-training-run.png"
+                training.click()
+                sync_api.expect(report.get_by_role("heading", name="Summary metrics")).to_be_visible()
+                sync_api.expect(report.locator("img[alt^='decomposition']")).to_be_visible()
+            finally:
+                page.screenshot(path=screenshot, full_page=True)
+        finally:
+            browser.close()
+
+
 def test_every_example_dag_runs_by_hand_by_asset_and_by_schedule(standalone: Standalone) -> None:
     airflow = standalone
 
@@ -281,7 +325,12 @@ def check_wandb_button_in_chromium(airflow: Standalone, run: dict[str, Any]) -> 
                 heading = page.get_by_role("heading", name="Extra Links")
                 sync_api.expect(heading).to_be_visible()
                 link = heading.locator("xpath=..").get_by_role("link", name="W&B Run", exact=True)
-                sync_api.expect(link).to_have_attribute("href", summary["run_url"])
+                # Offline (the README's set-up): the provider plugin's local page of the run, then the page itself.
+                sync_api.expect(link).to_have_attribute("href", local_run_page(summary["run_url"]))
+                link.click()
+                page.wait_for_url(f"**{local_run_page(summary['run_url'])}")
+                sync_api.expect(page.get_by_role("heading", name="Summary metrics")).to_be_visible()
+                sync_api.expect(page.locator("img[alt^='decomposition']")).to_be_visible()
             finally:
                 page.screenshot(path=screenshot, full_page=True)
         finally:
