@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, Param, task
@@ -41,6 +41,9 @@ __all__ = [
     "isolation_forest_model",
     "raw_usage",
     "run_day",
+    "run_hour",
+    "warehouse_features",
+    "warehouse_models",
 ]
 
 
@@ -116,3 +119,38 @@ def run_day(context: Mapping[str, Any]) -> date:
     raise ValueError(
         "the run has no data interval, logical date or run_after: cannot tell which day it is for"
     )
+
+
+# -- The hourly warehouse path (issue 14): the snowstorm_warehouse_* DAGs ---------------------------------------------
+# Hourly metering per warehouse (or the ORGANIZATION_USAGE twin across accounts).
+METERING_SOURCE_TABLE = validate_table_name(
+    _setting("METERING_SOURCE_TABLE", "SNOWFLAKE.ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY"),
+    what="SNOWSTORM_METERING_SOURCE_TABLE",
+)
+METERING_TABLE = f"{DATABASE}.{SCHEMA}.WAREHOUSE_METERING_HISTORY"
+WAREHOUSE_FEATURES_TABLE = f"{DATABASE}.{SCHEMA}.WAREHOUSE_HOURLY_FEATURES"
+WAREHOUSE_PREDICTIONS_TABLE = f"{DATABASE}.{SCHEMA}.WAREHOUSE_HOURLY_PREDICTIONS"
+WAREHOUSE_INCIDENTS_TABLE = f"{DATABASE}.{SCHEMA}.WAREHOUSE_INCIDENTS"
+# Warehouses trained per mapped task instance (one W&B run each): many warehouses, few task instances.
+WAREHOUSE_CHUNK_SIZE = int(_setting("WAREHOUSE_CHUNK_SIZE", "25"))
+
+warehouse_features = Asset(f"snowstorm_warehouse_features__{DATABASE.lower()}_{SCHEMA.lower()}")
+warehouse_models = Asset(f"snowstorm_warehouse_models__{DATABASE.lower()}_{SCHEMA.lower()}")
+
+
+def run_hour(context: Mapping[str, Any]) -> datetime:
+    """The hour a run is for (UTC, naive): the start of the hour of its data interval's end, else of its logical
+    date, else of ``run_after`` (as ``run_day``). Hours before it are complete."""
+    for key in ("data_interval_end", "logical_date"):
+        value = context.get(key)
+        if isinstance(value, datetime):
+            break
+    else:
+        value = getattr(context.get("dag_run"), "run_after", None)
+    if not isinstance(value, datetime):
+        raise ValueError(
+            "the run has no data interval, logical date or run_after: cannot tell which hour it is for"
+        )
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(minute=0, second=0, microsecond=0)

@@ -36,7 +36,7 @@ from airflow_provider_snowstorm.core.warehouse import DEFAULT_HOURLY_PARAMS
 from airflow_provider_snowstorm.datasets.warehouse import RUNAWAY_KINDS, generate_warehouse_metering
 from benchmarks.families import TRAIN_SHARE, LabelledSet, hourly_warehouse
 
-__all__ = ["FAMILIES", "Outcome", "evaluate_daily", "evaluate_hourly", "job_fleet", "metering", "main"]
+__all__ = ["FAMILIES", "Outcome", "evaluate_daily", "evaluate_hourly", "job_fleet", "main", "metering"]
 
 RUNAWAYS = frozenset({*RUNAWAY_KINDS, "runaway"})
 HOURS_PER_WEEK = 168

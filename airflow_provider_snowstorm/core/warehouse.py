@@ -31,6 +31,7 @@ __all__ = [
 # pattern; a runaway costs money, so only rises alarm; an hour must add at least one credit to count.
 DEFAULT_HOURLY_PARAMS: dict[str, Any] = {
     "period": 168,
+    "seasonality": "additive",  # sparse warehouses (a few busy hours a week) have a level of 0: no ratios
     "freq": "h",
     "seasonal_periods": 4,
     "trend_periods": 2,

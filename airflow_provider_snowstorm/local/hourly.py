@@ -1,0 +1,124 @@
+"""The main job's hourly path: warehouse metering with injected runaways, alerted on within hours.
+
+Called by ``local.pipeline`` after the daily DAGs (the credit price comes from the daily path's usage). Seeds
+``SNOWFLAKE.ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY`` with nine weeks of hourly metering for six warehouses up to the
+demo's hour (Friday 2026-11-27 09:00 UTC) with three runaways, then runs the hourly DAGs as the scheduler would: data
+engineering (a first load of everything), training (up to a week before), scoring the week since (catching up),
+and one hour later data engineering and scoring again, which update the open incidents instead of reporting them
+again. Prints the detection delay of each runaway and the incidents.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    from airflow_provider_snowstorm.local.pipeline import LocalSetup
+
+HOURLY_START = datetime(2026, 9, 26)
+HOURLY_DAYS = 63
+HOURLY_SEED = 14
+FIRST_HOUR = datetime(2026, 11, 27, 9)  # the first scoring run is for this hour: hours before it are complete
+TRAINING_END = datetime(2026, 11, 20)
+WAREHOUSES = [
+    ("BI_WH", "office", "M"),
+    ("REPORTING_WH", "office", "S"),
+    ("DATA_SCIENCE_WH", "office", "L"),
+    ("ETL_WH", "etl", "L"),
+    ("TRANSFORM_WH", "etl", "M"),
+    ("TASK_WH", "task", "XS"),
+]
+
+
+def demo_metering() -> Any:
+    """The demo's metering: a warehouse left running over the weekend, one resized, one kept awake by a task."""
+    from airflow_provider_snowstorm.datasets.warehouse import Runaway, generate_warehouse_metering
+
+    runaways = [
+        Runaway("REPORTING_WH", "left_running", "2026-11-20 18:00", 62),  # Friday evening to Monday morning
+        Runaway("ETL_WH", "resized", "2026-11-24 01:00", 96),  # up two sizes on Tuesday, still running
+        Runaway(
+            "TASK_WH", "stuck_task", "2026-11-26 20:00", 40
+        ),  # a task looping every minute since Thursday
+    ]
+    return generate_warehouse_metering(
+        HOURLY_START, HOURLY_DAYS, warehouses=WAREHOUSES, runaways=runaways, seed=HOURLY_SEED
+    )
+
+
+def detection_delays(labels: pd.DataFrame, incidents: list[dict[str, Any]], until: datetime) -> list[str]:
+    """One line per injected runaway: when it started, the first alarm and the delay in hours (to the end of the
+    alarm hour, when its data is complete)."""
+    lines = []
+    for label in labels.itertuples():
+        alarms = [
+            pd.Timestamp(incident["first_alarm"])
+            for incident in incidents
+            if incident["warehouse"] == label.warehouse
+            and label.start <= pd.Timestamp(incident["first_alarm"]) <= label.end
+        ]
+        running = "still running" if label.end >= pd.Timestamp(until) else f"until {label.end:%a %H:00}"
+        if alarms:
+            delay = (min(alarms) + pd.Timedelta(hours=1) - label.start) / pd.Timedelta(hours=1)
+            found = f"first alarm {min(alarms):%a %Y-%m-%d %H:00}, detection delay {delay:.0f} h"
+        else:
+            found = "not detected"
+        lines.append(
+            f"  - {label.warehouse}: {label.kind.replace('_', ' ')} from {label.start:%a %Y-%m-%d %H:00} "
+            f"({running}): {found}"
+        )
+    return lines
+
+
+def run_hourly_path(hook: DbApiHook, setup: LocalSetup) -> None:
+    from airflow_provider_snowstorm.local.pipeline import run_example_dag, xcom_values
+    from airflow_provider_snowstorm.local.seed import seed_metering
+
+    metering = demo_metering()
+    rows = metering.rows
+    seeded_until = FIRST_HOUR + timedelta(hours=1)  # the second run's hour: data up to 09:00 is in the view
+    print("\nHourly warehouse path (issue 14):", flush=True)
+    seeded = seed_metering(hook, rows[rows["START_TIME"] < seeded_until])
+    print(
+        f"  seeded {seeded:,} metering rows, {len(WAREHOUSES)} warehouses, {HOURLY_START:%Y-%m-%d} to ",
+        end="",
+    )
+    print(f"{seeded_until - timedelta(hours=1):%Y-%m-%d %H:00}", flush=True)
+    dags = setup.dags_folder
+    backfill = {"backfill_days": HOURLY_DAYS}
+    run_example_dag("snowstorm_warehouse_data_engineering", dags, backfill, hour=FIRST_HOUR)
+    run_example_dag(
+        "snowstorm_warehouse_training",
+        dags,
+        {"training_end": TRAINING_END.isoformat(), "training_days": 49},
+        hour=FIRST_HOUR,
+    )
+    catch_up = int((FIRST_HOUR - TRAINING_END) / timedelta(hours=1))
+    first = run_example_dag("snowstorm_warehouse_scoring", dags, {"window_hours": catch_up}, hour=FIRST_HOUR)
+    second_hour = FIRST_HOUR + timedelta(hours=1)
+    run_example_dag("snowstorm_warehouse_data_engineering", dags, hour=second_hour)
+    second = run_example_dag("snowstorm_warehouse_scoring", dags, hour=second_hour)
+    (before,) = xcom_values(first, "score_and_alert")
+    (after,) = xcom_values(second, "score_and_alert")
+
+    labels = metering.labels.assign(
+        end=metering.labels["end"].clip(upper=pd.Timestamp(after["scored_until"]))
+    )
+    incidents = {incident["incident_id"]: incident for incident in before["incidents"] + after["incidents"]}
+    print(f"\n{Path(after['report']).read_text()}")
+    print("Injected runaways (from the generator's labels) and when the hourly path alarmed:")
+    print("\n".join(detection_delays(labels, list(incidents.values()), after["scored_until"])))
+    print("Incidents reported once, then updated while they continue:")
+    for incident in after["incidents"]:
+        state = "open" if incident["open"] else "ended"
+        print(
+            f"  - {incident['incident_id']} ({state}): reported {incident['reported_at']} UTC, "
+            f"{incident['updates']} update(s) since, last at {incident['updated_at']} UTC"
+        )
+    print(f"\nHourly report: {after['report']}")
