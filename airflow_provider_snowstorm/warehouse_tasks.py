@@ -425,25 +425,29 @@ def write_incidents(
 
 def read_credit_rates(hook: DbApiHook, usage_table: str, currency: str | None = None) -> pd.Series:
     """The effective price of a credit per day (``core.warehouse.credit_rates``) from the daily path's copy of
-    ``USAGE_IN_CURRENCY_DAILY`` in the monitored currency; empty when that table is not there yet."""
+    ``USAGE_IN_CURRENCY_DAILY`` in the monitored currency; empty while the daily path has loaded no usage (the
+    table is created empty, with the daily path's definition, if it is not there)."""
     import pandas as pd
 
     from airflow_provider_snowstorm.core.warehouse import credit_rates
-    from airflow_provider_snowstorm.pipeline_tasks import monitored_currency
+    from airflow_provider_snowstorm.pipeline_tasks import create_raw_usage_table_sql, monitored_currency
 
-    try:
-        chosen, _ = monitored_currency(hook, usage_table, currency)
-        rows = read_dataframe(
-            hook,
-            f"SELECT USAGE_DATE, USAGE_TYPE, USAGE, USAGE_IN_CURRENCY, CURRENCY FROM {usage_table} "  # noqa: S608
-            "WHERE CURRENCY = %(currency)s",
-            {"currency": chosen},
-        )
-    except Exception as error:  # the daily path has not loaded usage here: credits only, no money
-        if "does not exist" not in str(error).lower() and "not found" not in str(error).lower():
-            raise
+    hook.run(create_raw_usage_table_sql(usage_table))
+    if not count_rows(hook, usage_table):
         return pd.Series(dtype="float64")
+    chosen, _ = monitored_currency(hook, usage_table, currency)
+    rows = read_dataframe(
+        hook,
+        f"SELECT USAGE_DATE, USAGE_TYPE, USAGE, USAGE_IN_CURRENCY, CURRENCY FROM {usage_table} "  # noqa: S608
+        "WHERE CURRENCY = %(currency)s",
+        {"currency": chosen},
+    )
     return credit_rates(rows)
+
+
+def count_rows(hook: DbApiHook, table: str) -> int:
+    """Rows in ``table``."""
+    return int(hook.get_first(f"SELECT COUNT(*) FROM {validate_table_name(table)}")[0])  # noqa: S608
 
 
 def score_and_report(

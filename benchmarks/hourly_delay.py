@@ -219,11 +219,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     for path in ("hourly", "daily"):
         pooled = sum((outcomes[family, path] for family in held_out[1:]), outcomes[held_out[0], path])
         worst = max(held_out, key=lambda family: outcomes[family, path].median_delay)
-        rows = [
-            (f"held out, pooled ({', '.join(held_out)})", pooled),
-            (f"worst held out: {worst}", outcomes[worst, path]),
+        rows = [(f"held out, pooled ({', '.join(held_out)})", pooled)]
+        rows += [
+            (f"{family}{' (worst held out)' if family == worst else ''}", outcomes[family, path])
+            for family in held_out
         ]
-        rows += [(f"{family} (tuning)", outcomes[family, path]) for family in TUNING]
+        rows += [(f"{family} (tuning, not pooled)", outcomes[family, path]) for family in TUNING]
         lines += [f"| {name} | {path} | {' | '.join(_cells(outcome))} |" for name, outcome in rows]
     print("\n".join(lines))
     print(

@@ -10,6 +10,7 @@ again. Prints the detection delay of each runaway and the incidents.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ HOURLY_DAYS = 63
 HOURLY_SEED = 14
 FIRST_HOUR = datetime(2026, 11, 27, 9)  # the first scoring run is for this hour: hours before it are complete
 TRAINING_END = datetime(2026, 11, 20)
+TRAINING_DAYS = 49
 WAREHOUSES = [
     ("BI_WH", "office", "M"),
     ("REPORTING_WH", "office", "S"),
@@ -76,40 +78,65 @@ def detection_delays(labels: pd.DataFrame, incidents: list[dict[str, Any]], unti
     return lines
 
 
-def run_hourly_path(hook: DbApiHook, setup: LocalSetup) -> None:
+@dataclass(frozen=True)
+class HourlyRuns:
+    """The hourly DAGs' runs in the demo and what the two scoring runs returned."""
+
+    metering: Any
+    seeded: int
+    runs: dict[str, Any]
+    first: dict[str, Any]
+    """The first scoring run's result (the week since training, at ``FIRST_HOUR``)."""
+    second: dict[str, Any]
+    """The next hour's."""
+
+
+def run_hourly_dags(hook: DbApiHook, dags_folder: Path) -> HourlyRuns:
+    """Seed the demo's metering up to ``FIRST_HOUR`` (included) and run the hourly DAGs for it and the next hour."""
     from airflow_provider_snowstorm.local.pipeline import run_example_dag, xcom_values
     from airflow_provider_snowstorm.local.seed import seed_metering
 
     metering = demo_metering()
     rows = metering.rows
-    seeded_until = FIRST_HOUR + timedelta(hours=1)  # the second run's hour: data up to 09:00 is in the view
-    print("\nHourly warehouse path (issue 14):", flush=True)
-    seeded = seed_metering(hook, rows[rows["START_TIME"] < seeded_until])
-    print(
-        f"  seeded {seeded:,} metering rows, {len(WAREHOUSES)} warehouses, {HOURLY_START:%Y-%m-%d} to ",
-        end="",
-    )
-    print(f"{seeded_until - timedelta(hours=1):%Y-%m-%d %H:00}", flush=True)
-    dags = setup.dags_folder
-    backfill = {"backfill_days": HOURLY_DAYS}
-    run_example_dag("snowstorm_warehouse_data_engineering", dags, backfill, hour=FIRST_HOUR)
-    run_example_dag(
-        "snowstorm_warehouse_training",
-        dags,
-        {"training_end": TRAINING_END.isoformat(), "training_days": 49},
-        hour=FIRST_HOUR,
-    )
-    catch_up = int((FIRST_HOUR - TRAINING_END) / timedelta(hours=1))
-    first = run_example_dag("snowstorm_warehouse_scoring", dags, {"window_hours": catch_up}, hour=FIRST_HOUR)
     second_hour = FIRST_HOUR + timedelta(hours=1)
-    run_example_dag("snowstorm_warehouse_data_engineering", dags, hour=second_hour)
-    second = run_example_dag("snowstorm_warehouse_scoring", dags, hour=second_hour)
-    (before,) = xcom_values(first, "score_and_alert")
-    (after,) = xcom_values(second, "score_and_alert")
+    seeded = seed_metering(hook, rows[rows["START_TIME"] < second_hour])  # in the view by the second run
+    catch_up = int((FIRST_HOUR - TRAINING_END) / timedelta(hours=1))
+    runs = {
+        "load": run_example_dag(
+            "snowstorm_warehouse_data_engineering",
+            dags_folder,
+            {"backfill_days": HOURLY_DAYS},
+            hour=FIRST_HOUR,
+        ),
+        "training": run_example_dag(
+            "snowstorm_warehouse_training",
+            dags_folder,
+            {"training_end": TRAINING_END.isoformat(), "training_days": TRAINING_DAYS},
+            hour=FIRST_HOUR,
+        ),
+        "scoring": run_example_dag(
+            "snowstorm_warehouse_scoring", dags_folder, {"window_hours": catch_up}, hour=FIRST_HOUR
+        ),
+        "next_load": run_example_dag("snowstorm_warehouse_data_engineering", dags_folder, hour=second_hour),
+        "next_scoring": run_example_dag("snowstorm_warehouse_scoring", dags_folder, hour=second_hour),
+    }
+    (first,) = xcom_values(runs["scoring"], "score_and_alert")
+    (second,) = xcom_values(runs["next_scoring"], "score_and_alert")
+    return HourlyRuns(metering, seeded, runs, first, second)
 
-    labels = metering.labels.assign(
-        end=metering.labels["end"].clip(upper=pd.Timestamp(after["scored_until"]))
+
+def run_hourly_path(hook: DbApiHook, setup: LocalSetup) -> None:
+    """The main job's hourly block: run the hourly DAGs, then print the report, delays and incidents."""
+    print("\nHourly warehouse path:", flush=True)
+    hourly = run_hourly_dags(hook, setup.dags_folder)
+    print(
+        f"  seeded {hourly.seeded:,} metering rows ({len(WAREHOUSES)} warehouses, {HOURLY_START:%Y-%m-%d} to "
+        f"{FIRST_HOUR:%Y-%m-%d %H:00} UTC)",
+        flush=True,
     )
+    before, after = hourly.first, hourly.second
+    labels = hourly.metering.labels
+    labels = labels.assign(end=labels["end"].clip(upper=pd.Timestamp(after["scored_until"])))
     incidents = {incident["incident_id"]: incident for incident in before["incidents"] + after["incidents"]}
     print(f"\n{Path(after['report']).read_text()}")
     print("Injected runaways (from the generator's labels) and when the hourly path alarmed:")
