@@ -108,14 +108,19 @@ def run_day(context: Mapping[str, Any]) -> date:
     A run triggered by hand or through the REST API with ``logical_date: null`` has neither a data interval nor a
     logical date (Airflow 3 leaves both out of the context); every run has ``dag_run.run_after``.
     """
+    return run_time(context).date()
+
+
+def run_time(context: Mapping[str, Any]) -> datetime:
+    """When a run is for: its data interval's end, else its logical date, else ``dag_run.run_after``."""
     for key in ("data_interval_end", "logical_date"):
         value = context.get(key)
         if isinstance(value, datetime):
-            return value.date()
+            return value
     dag_run = context.get("dag_run")
     run_after = getattr(dag_run, "run_after", None)
     if isinstance(run_after, datetime):
-        return run_after.date()
+        return run_after
     raise ValueError(
         "the run has no data interval, logical date or run_after: cannot tell which day it is for"
     )
@@ -140,17 +145,8 @@ warehouse_models = Asset(f"snowstorm_warehouse_models__{DATABASE.lower()}_{SCHEM
 
 def run_hour(context: Mapping[str, Any]) -> datetime:
     """The hour a run is for (UTC, naive): the start of the hour of its data interval's end, else of its logical
-    date, else of ``run_after`` (as ``run_day``). Hours before it are complete."""
-    for key in ("data_interval_end", "logical_date"):
-        value = context.get(key)
-        if isinstance(value, datetime):
-            break
-    else:
-        value = getattr(context.get("dag_run"), "run_after", None)
-    if not isinstance(value, datetime):
-        raise ValueError(
-            "the run has no data interval, logical date or run_after: cannot tell which hour it is for"
-        )
+    date, else of ``run_after`` (``run_time``). Hours before it are complete."""
+    value = run_time(context)
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.replace(minute=0, second=0, microsecond=0)

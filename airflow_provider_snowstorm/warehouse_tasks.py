@@ -50,8 +50,8 @@ __all__ = [
     "PREDICTION_TABLE_COLUMNS",
     "create_table_sql",
     "read_hourly_features",
+    "read_incidents",
     "read_metering_rows",
-    "read_open_incidents",
     "read_predictions",
     "replace_metering_window",
     "score_warehouses",
@@ -358,7 +358,7 @@ def read_predictions(hook: DbApiHook, table: str, *, start: datetime, end: datet
     return frame
 
 
-def read_open_incidents(hook: DbApiHook, table: str) -> dict[str, dict[str, Any]]:
+def read_incidents(hook: DbApiHook, table: str) -> dict[str, dict[str, Any]]:
     """The incidents table's rows by incident id (all of them: ids are stable while an incident continues)."""
     table = validate_table_name(table, what="incidents table")
     query = f"SELECT INCIDENT_ID, START_HOUR, IS_OPEN, REPORTED_AT, UPDATES FROM {table}"  # noqa: S608
@@ -500,7 +500,7 @@ def score_and_report(
     detections, versions = score_warehouses(wandb, features, start=start)
     write_predictions(hook, tables["predictions"], detections, versions)
 
-    known = read_open_incidents(hook, tables["incidents"])
+    known = read_incidents(hook, tables["incidents"])
     open_starts = [pd.Timestamp(row["START_HOUR"]) for row in known.values() if row["IS_OPEN"]]
     stored = read_predictions(hook, tables["predictions"], start=min([start, *open_starts]), end=until)
     rates = read_credit_rates(hook, tables["usage"], currency)

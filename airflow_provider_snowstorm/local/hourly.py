@@ -92,10 +92,25 @@ class HourlyRuns:
 
 
 def run_hourly_dags(hook: DbApiHook, dags_folder: Path) -> HourlyRuns:
-    """Seed the demo's metering up to ``FIRST_HOUR`` (included) and run the hourly DAGs for it and the next hour."""
+    """Seed the demo's metering up to ``FIRST_HOUR`` (included), drop the project's hourly tables, and run the hourly
+    DAGs for ``FIRST_HOUR`` and the next hour."""
+    from airflow_provider_snowstorm.example_pipeline import (
+        METERING_TABLE,
+        WAREHOUSE_FEATURES_TABLE,
+        WAREHOUSE_INCIDENTS_TABLE,
+        WAREHOUSE_PREDICTIONS_TABLE,
+    )
     from airflow_provider_snowstorm.local.pipeline import run_example_dag, xcom_values
     from airflow_provider_snowstorm.local.seed import seed_metering
 
+    # A fresh demo each time: the project's hourly tables from an earlier main job would carry its incidents over.
+    tables = (
+        METERING_TABLE,
+        WAREHOUSE_FEATURES_TABLE,
+        WAREHOUSE_PREDICTIONS_TABLE,
+        WAREHOUSE_INCIDENTS_TABLE,
+    )
+    hook.run([f"DROP TABLE IF EXISTS {table}" for table in tables])
     metering = demo_metering()
     rows = metering.rows
     second_hour = FIRST_HOUR + timedelta(hours=1)
