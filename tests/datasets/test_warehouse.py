@@ -31,7 +31,7 @@ def test_labels_are_exact_and_the_rest_is_unchanged(metering) -> None:
 
 def test_shapes_are_realistic(metering) -> None:
     credits = metering.credits.loc[:"2024-03-28"]
-    hours, weekend = credits.index.hour, credits.index.dayofweek >= 5
+    hours, weekend = credits.index.hour, credits.index.day_of_week >= 5
     office = credits["BI_WH"]
     assert office[(hours < 6) | (hours > 21)].sum() == 0  # suspended at night
     assert office[~weekend & (hours == 11)].mean() > 5 * office[weekend].mean()
