@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, Param, task
@@ -41,6 +41,9 @@ __all__ = [
     "isolation_forest_model",
     "raw_usage",
     "run_day",
+    "run_hour",
+    "warehouse_features",
+    "warehouse_models",
 ]
 
 
@@ -105,14 +108,45 @@ def run_day(context: Mapping[str, Any]) -> date:
     A run triggered by hand or through the REST API with ``logical_date: null`` has neither a data interval nor a
     logical date (Airflow 3 leaves both out of the context); every run has ``dag_run.run_after``.
     """
+    return run_time(context).date()
+
+
+def run_time(context: Mapping[str, Any]) -> datetime:
+    """When a run is for: its data interval's end, else its logical date, else ``dag_run.run_after``."""
     for key in ("data_interval_end", "logical_date"):
         value = context.get(key)
         if isinstance(value, datetime):
-            return value.date()
+            return value
     dag_run = context.get("dag_run")
     run_after = getattr(dag_run, "run_after", None)
     if isinstance(run_after, datetime):
-        return run_after.date()
+        return run_after
     raise ValueError(
         "the run has no data interval, logical date or run_after: cannot tell which day it is for"
     )
+
+
+# -- The hourly warehouse path (issue 14): the snowstorm_warehouse_* DAGs ---------------------------------------------
+# Hourly metering per warehouse (or the ORGANIZATION_USAGE twin across accounts).
+METERING_SOURCE_TABLE = validate_table_name(
+    _setting("METERING_SOURCE_TABLE", "SNOWFLAKE.ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY"),
+    what="SNOWSTORM_METERING_SOURCE_TABLE",
+)
+METERING_TABLE = f"{DATABASE}.{SCHEMA}.WAREHOUSE_METERING_HISTORY"
+WAREHOUSE_FEATURES_TABLE = f"{DATABASE}.{SCHEMA}.WAREHOUSE_HOURLY_FEATURES"
+WAREHOUSE_PREDICTIONS_TABLE = f"{DATABASE}.{SCHEMA}.WAREHOUSE_HOURLY_PREDICTIONS"
+WAREHOUSE_INCIDENTS_TABLE = f"{DATABASE}.{SCHEMA}.WAREHOUSE_INCIDENTS"
+# Warehouses trained per mapped task instance (one W&B run each): many warehouses, few task instances.
+WAREHOUSE_CHUNK_SIZE = int(_setting("WAREHOUSE_CHUNK_SIZE", "25"))
+
+warehouse_features = Asset(f"snowstorm_warehouse_features__{DATABASE.lower()}_{SCHEMA.lower()}")
+warehouse_models = Asset(f"snowstorm_warehouse_models__{DATABASE.lower()}_{SCHEMA.lower()}")
+
+
+def run_hour(context: Mapping[str, Any]) -> datetime:
+    """The hour a run is for (UTC, naive): the start of the hour of its data interval's end, else of its logical
+    date, else of ``run_after`` (``run_time``). Hours before it are complete."""
+    value = run_time(context)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(minute=0, second=0, microsecond=0)

@@ -57,3 +57,20 @@ MODEL_NAME = "model_name"
 MODEL_VERSION = "model_version"
 SCORED_AT = "scored_at"
 RESULT_COLUMNS: tuple[str, ...] = (*PREDICTION_COLUMNS, MODEL_NAME, MODEL_VERSION, SCORED_AT)
+
+# SNOWFLAKE.ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY: one row per warehouse and hour it ran (START_TIME, END_TIME in
+# UTC here; TIMESTAMP_LTZ in Snowflake), the columns the hourly path reads.
+METERING_COLUMNS: tuple[str, ...] = (
+    "START_TIME",
+    "END_TIME",
+    "WAREHOUSE_ID",
+    "WAREHOUSE_NAME",
+    "CREDITS_USED",
+    "CREDITS_USED_COMPUTE",
+    "CREDITS_USED_CLOUD_SERVICES",
+    "CREDITS_ATTRIBUTED_COMPUTE_QUERIES",
+)
+# Hourly warehouse features: one row per hour and warehouse, every hour explicit (0 while suspended).
+USAGE_HOUR = "usage_hour"
+WAREHOUSE = "warehouse_name"
+CREDITS = "credits_used"

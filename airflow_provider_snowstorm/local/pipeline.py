@@ -135,10 +135,15 @@ def write_env_file(setup: LocalSetup, environment: Mapping[str, str]) -> None:
 
 
 def run_example_dag(
-    dag_id: str, dags_folder: Path, conf: Mapping[str, Any] | None = None, *, day: date | None = None
+    dag_id: str,
+    dags_folder: Path,
+    conf: Mapping[str, Any] | None = None,
+    *,
+    day: date | None = None,
+    hour: datetime | None = None,
 ) -> Any:
-    """Run one example DAG with ``dag.test()`` for ``day`` (its logical date; default now); raise if the DAG files
-    do not import or the run does not succeed."""
+    """Run one example DAG with ``dag.test()`` for ``day`` (its logical date; default now), or within ``hour`` (UTC);
+    raise if the DAG files do not import or the run does not succeed."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.state import DagRunState
 
@@ -151,6 +156,9 @@ def run_example_dag(
     when = (
         {} if day is None else {"logical_date": datetime.combine(day, datetime.now(UTC).time(), tzinfo=UTC)}
     )
+    if hour is not None:
+        now = datetime.now(UTC)
+        when = {"logical_date": hour.replace(minute=now.minute, second=now.second, microsecond=0, tzinfo=UTC)}
     run = bag.get_dag(dag_id).test(run_conf=dict(conf or {}), **when)
     seconds = time.perf_counter() - started
     if run.state != DagRunState.SUCCESS:
@@ -297,6 +305,9 @@ def run(setup: LocalSetup) -> int:
         "Stop the emulator: .venv/bin/python -m airflow_provider_snowstorm.local snowflake stop "
         f"--home {setup.home}"
     )
+    from airflow_provider_snowstorm.local.hourly import run_hourly_path
+
+    run_hourly_path(hook, setup)
     return 0
 
 

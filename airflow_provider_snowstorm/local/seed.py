@@ -1,4 +1,5 @@
-"""Load usage rows into a (local) Snowflake table shaped like ``ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY``.
+"""Load usage rows into a (local) Snowflake table shaped like ``ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY``, and
+hourly metering into one shaped like ``ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY``.
 
 Why SQL: over fakesnow's server ``write_pandas`` fails (it needs stages and INFER_SCHEMA), so rows go in through
 any ``DbApiHook`` with parameterised INSERTs; the pipeline then reads the table exactly as it would read the view.
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from airflow_provider_snowstorm.core.schema import METERING_COLUMNS
 from airflow_provider_snowstorm.utils.sql import IdentifierError, transaction
 from airflow_provider_snowstorm.utils.sql import split_table_name as utils_split_table_name
 
@@ -47,6 +49,14 @@ USAGE_VIEW_COLUMN_TYPES: tuple[tuple[str, str], ...] = (
 )
 USAGE_VIEW_COLUMNS: tuple[str, ...] = tuple(name for name, _ in USAGE_VIEW_COLUMN_TYPES)
 DEFAULT_BATCH_SIZE = 5000
+METERING_TABLE = "SNOWFLAKE.ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY"
+METERING_VIEW_COLUMN_TYPES: tuple[tuple[str, str], ...] = tuple(
+    zip(
+        METERING_COLUMNS,
+        ("TIMESTAMP_LTZ", "TIMESTAMP_LTZ", "NUMBER(38,0)", "VARCHAR", *["NUMBER(38,9)"] * 4),
+        strict=True,
+    )
+)
 
 _NUMERIC_COLUMNS = frozenset(name for name, kind in USAGE_VIEW_COLUMN_TYPES if kind.startswith("NUMBER"))
 
@@ -64,13 +74,43 @@ def seed_usage(
     one transaction, so seeding twice leaves the same rows and a failed load leaves an empty table, not half a
     seed. Meant for the local emulator: on real Snowflake the ``SNOWFLAKE`` database is read-only.
     """
+    return _replace_table(hook, table, USAGE_VIEW_COLUMN_TYPES, usage_values(rows), batch_size)
+
+
+def seed_metering(
+    hook: DbApiHook,
+    rows: pd.DataFrame,
+    table: str = METERING_TABLE,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> int:
+    """Replace ``table`` with ``WAREHOUSE_METERING_HISTORY`` rows (``core.schema.METERING_COLUMNS``; naive times
+    are UTC), as :func:`seed_usage` does; START_TIME and END_TIME are TIMESTAMP_LTZ, as in Snowflake."""
+    missing = [column for column in METERING_COLUMNS if column not in rows.columns]
+    if missing:
+        raise ValueError(f"metering rows lack columns {missing}")
+    frame = rows[list(METERING_COLUMNS)]
+    values = []
+    for row in frame.itertuples(index=False):
+        start, end = (pd.Timestamp(stamp) for stamp in (row[0], row[1]))
+        start, end = (s.tz_localize("UTC") if s.tzinfo is None else s.tz_convert("UTC") for s in (start, end))
+        values.append((start.isoformat(), end.isoformat(), int(row[2]), str(row[3]), *map(float, row[4:])))
+    return _replace_table(hook, table, METERING_VIEW_COLUMN_TYPES, values, batch_size)
+
+
+def _replace_table(
+    hook: DbApiHook,
+    table: str,
+    column_types: Sequence[tuple[str, str]],
+    values: list[tuple[Any, ...]],
+    batch_size: int,
+) -> int:
     database, schema, name = split_table_name(table)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    values = usage_values(rows)
-    definitions = ", ".join(f"{column} {kind}" for column, kind in USAGE_VIEW_COLUMN_TYPES)
+    definitions = ", ".join(f"{column} {kind}" for column, kind in column_types)
     qualified = f"{database}.{schema}.{name}"
-    insert = json_insert_sql(qualified, hook.placeholder)
+    insert = json_insert_sql(qualified, hook.placeholder, column_types)
 
     with transaction(hook) as cursor:
         cursor.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
@@ -81,11 +121,13 @@ def seed_usage(
     return len(values)
 
 
-def json_insert_sql(table: str, placeholder: str = "%s") -> str:
-    """INSERT of every view column from a JSON array of rows (arrays in view column order) bound at ``placeholder``."""
+def json_insert_sql(
+    table: str, placeholder: str = "%s", column_types: Sequence[tuple[str, str]] = USAGE_VIEW_COLUMN_TYPES
+) -> str:
+    """INSERT of every column from a JSON array of rows (arrays in column order) bound at ``placeholder``."""
     database, schema, name = split_table_name(table)
-    columns = ", ".join(USAGE_VIEW_COLUMNS)
-    casts = ", ".join(f"value[{index}]::{kind}" for index, (_, kind) in enumerate(USAGE_VIEW_COLUMN_TYPES))
+    columns = ", ".join(column for column, _ in column_types)
+    casts = ", ".join(f"value[{index}]::{kind}" for index, (_, kind) in enumerate(column_types))
     source = f"TABLE(FLATTEN(INPUT => PARSE_JSON({placeholder})))"
     # identifiers are checked by split_table_name and the rest is constant: nothing user-supplied is spliced in
     return f"INSERT INTO {database}.{schema}.{name} ({columns}) SELECT {casts} FROM {source}"  # noqa: S608

@@ -281,6 +281,10 @@ def test_the_dag_files_import_cleanly() -> None:
         "snowstorm_training",
         "snowstorm_prediction",
         "snowstorm_own_dag",  # the README's DAG of your own (tests/example_dags/test_own_dag.py runs it)
+        # the hourly warehouse path (tests/example_dags/test_warehouse_pipeline.py runs them)
+        "snowstorm_warehouse_data_engineering",
+        "snowstorm_warehouse_training",
+        "snowstorm_warehouse_scoring",
     }
     assert date(2024, 1, 1) == bag.get_dag("snowstorm_training").start_date.date()
 

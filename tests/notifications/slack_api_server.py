@@ -159,13 +159,28 @@ class FakeSlackApi:
             return {"ok": False, "error": "no_text"}
         ts = f"1700000000.{next(self._ids):06d}"
         channel_id = CHANNEL_IDS.get(channel, channel)
-        self.delivered.append(("chat.postMessage", params))
+        self.delivered.append(("chat.postMessage", {**params, "_ts": ts}))
         return {
             "ok": True,
             "channel": channel_id,
             "ts": ts,
             "message": {"text": params.get("text"), "ts": ts},
         }
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        posted = {(message.get("channel"), message.get("ts")) for message in self.messages()}
+        if (params.get("channel"), params.get("ts")) not in posted:
+            return {"ok": False, "error": "message_not_found"}
+        self.delivered.append(("chat.update", params))
+        return {"ok": True, "channel": params["channel"], "ts": params["ts"], "text": params.get("text")}
+
+    def messages(self) -> list[dict[str, Any]]:
+        """``channel`` (id) and ``ts`` of every message posted so far."""
+        return [
+            {"channel": CHANNEL_IDS.get(str(params["channel"]), params["channel"]), "ts": params["_ts"]}
+            for method, params in self.delivered
+            if method == "chat.postMessage" and "_ts" in params
+        ]
 
     def _files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("filename") or not params.get("length"):
