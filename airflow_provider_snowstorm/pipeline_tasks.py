@@ -1,7 +1,7 @@
 """The example pipeline's reusable steps: plain functions of a SQL hook that the DAGs in ``example_dags`` call.
 
 Extracting a window of organisation usage (usage types snake_cased in SQL by the core's one rule), reading usage
-rows for features, writing the features table, checking model age and writing the report's root causes live here, so
+rows for features, writing the features table, and writing the report's root causes live here, so
 the DAG files only wire tasks together and another pipeline can reuse the same steps. Every write replaces its rows
 in one transaction (``utils.sql``), which makes a re-run idempotent. Heavy modules load only when a step runs.
 """
@@ -28,11 +28,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ROOT_CAUSE_TABLE_COLUMNS",
     "create_raw_usage_table_sql",
-    "model_ages",
     "read_report_usage",
     "read_usage_rows",
     "replace_usage_window",
-    "stale_models",
     "write_features",
     "write_root_causes",
 ]
@@ -147,28 +145,6 @@ def write_features(hook: DbApiHook, table: str, wide: pd.DataFrame) -> dict[str,
         "series": list(wide.columns),
         "missing_days": wide.attrs.get("missing_days", []),
     }
-
-
-def model_ages(results: Sequence[Mapping[str, Any]]) -> dict[str, timedelta]:
-    """Each scored series' model age at its window's end (from the score results' ``training_end``)."""
-    return {
-        result["series"]: date.fromisoformat(result["window_end"])
-        - date.fromisoformat(result["training_end"])
-        for result in results
-    }
-
-
-def stale_models(results: Sequence[Mapping[str, Any]], retrain_after_days: int) -> tuple[list[str], str]:
-    """The series whose model is older than ``retrain_after_days`` at the window's end, and a line saying so."""
-    ages = model_ages(results)
-    stale = sorted(series for series, age in ages.items() if age.days > retrain_after_days)
-    ages_text = ", ".join(f"{series} {age.days} days" for series, age in sorted(ages.items()))
-    message = f"Model age at the window's end: {ages_text}; " + (
-        f"older than {retrain_after_days} days: {', '.join(stale)}"
-        if stale
-        else f"none older than {retrain_after_days} days"
-    )
-    return stale, message
 
 
 def read_report_usage(

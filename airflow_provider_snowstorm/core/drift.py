@@ -7,7 +7,8 @@ recent predictions with it:
 - **level**: the recent mean against the training level (a ratio outside ``1 / (1 + level_tolerance)`` ..
   ``1 + level_tolerance``);
 - **weekly profile**: the largest change of a weekday's share of the week (more than ``profile_tolerance``);
-- **missing or late days**: calendar days without a row, or a last day older than ``max_lateness_days``;
+- **missing or late days**: calendar days without a row or with zero spend (feature building zero-fills missing
+  days), or a last day more than ``max_lateness_days`` before the expected one;
 - **new series**: feature columns (usage types) that appeared after training and that no model covers;
 - **alarm rate**: alarms (runs of flagged days) in the recent predictions that the model's calibrated budget makes
   improbable (Poisson tail probability below ``alarm_p_value``);
@@ -71,6 +72,8 @@ class DriftFinding:
     value: float
     limit: float
     message: str
+    names: tuple[str, ...] = ()
+    """The series a ``new_series`` finding is about."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,11 @@ class DriftReport:
         return sorted({finding.series for finding in self.findings if finding.series != "*"})
 
     @property
+    def new_series(self) -> list[str]:
+        """Series in the features that no model covers and that were not there at training."""
+        return sorted({name for finding in self.findings for name in finding.names})
+
+    @property
     def reason(self) -> str:
         """One line: every finding, or that nothing drifted."""
         if not self.findings:
@@ -98,6 +106,7 @@ class DriftReport:
         return {
             "drifted": self.drifted,
             "drifted_series": self.drifted_series,
+            "new_series": self.new_series,
             "reason": self.reason,
             "findings": [asdict(finding) for finding in self.findings],
             "checked": self.checked,
@@ -203,7 +212,8 @@ def check_drift(
                         f"(limit {limits.profile_tolerance:.0%})",
                     )
                 )
-        missing = len(calendar.difference(values.dropna().index))
+        # No row, or a zero-filled one (feature building makes every calendar day explicit, zero when missing).
+        missing = len(calendar.difference(values[values.fillna(0) > 0].index))
         measured["missing_days"] = missing
         if missing > limits.max_missing_days:
             findings.append(
@@ -271,6 +281,7 @@ def check_drift(
                 len(uncovered),
                 0,
                 f"new series without a model: {', '.join(uncovered)}",
+                tuple(uncovered),
             )
         )
     return DriftReport(checked=checked, findings=tuple(findings))

@@ -257,6 +257,8 @@ class ModelEvaluationOperator(BatchScoreOperator):
             self.write_evaluation(result, context)
         if self.log_to_wandb:
             result["run_url"] = self._log_evaluation(hook, predictions, labels, result, context)
+        else:
+            push_wandb_run_url(context, None)
         self.log.info(
             "Evaluated %s %s on %s %s..%s: F1 %.2f, %d/%d incidents found, %.2f false alarms per month",
             result["model_name"],

@@ -36,7 +36,7 @@ from airflow_provider_snowstorm.registry import (
     validate_alias,
     validate_version,
 )
-from airflow_provider_snowstorm.utils.sql import replace_rows, validate_table_name
+from airflow_provider_snowstorm.utils.sql import add_missing_columns, replace_rows, validate_table_name
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -72,9 +72,13 @@ def _as_date(value: Any) -> date:
     return value.date() if isinstance(value, pd.Timestamp | datetime) else value
 
 
+def _result_type(name: str) -> str:
+    return _RESULT_TYPES.get(name, "FLOAT")
+
+
 def results_table_ddl(table: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for the predictions table (portable types; Snowflake maps them natively)."""
-    columns = ", ".join(f"{name.upper()} {_RESULT_TYPES.get(name, 'FLOAT')}" for name in RESULT_COLUMNS)
+    columns = ", ".join(f"{name.upper()} {_result_type(name)}" for name in RESULT_COLUMNS)
     return f"CREATE TABLE IF NOT EXISTS {validate_table_name(table, what='results_table')} ({columns})"
 
 
@@ -142,6 +146,7 @@ class BatchScoreOperator(FeatureSourceOperator):
     :param results_table: ``[database.][schema.]table`` receiving the predictions; created if missing.
     :param results_conn_id: SQL connection for the results (default: ``conn_id``).
     :param log_to_wandb: Log the scored window as a W&B run (job type ``score``) and link it from the task.
+        Templated (e.g. off for backfill runs).
     :param skip_missing_model: Skip the task (instead of failing) when the registry has no model with that alias:
         shadow scoring of a ``challenger`` that was never trained.
 
@@ -161,6 +166,7 @@ class BatchScoreOperator(FeatureSourceOperator):
         "model_alias",
         "model_version",
         "results_table",
+        "log_to_wandb",
     )
     ui_color = "#fdf1e6"
 
@@ -255,6 +261,10 @@ class BatchScoreOperator(FeatureSourceOperator):
             raise SeriesInputError(str(error)) from None
         if self.results_table:
             validate_table_name(self.results_table, what="results_table")
+        if isinstance(self.log_to_wandb, str) and self.log_to_wandb.strip().lower() in ("true", "false"):
+            self.log_to_wandb = self.log_to_wandb.strip().lower() == "true"  # rendered without native types
+        if not isinstance(self.log_to_wandb, bool):
+            raise SeriesInputError(f"log_to_wandb must be true or false, got {self.log_to_wandb!r}")
         return names
 
     # -- window ------------------------------------------------------------------------------------------------------
@@ -298,6 +308,7 @@ class BatchScoreOperator(FeatureSourceOperator):
         except Exception:
             # Two writers creating the table at once can collide (PostgreSQL's catalog); the second try sees it.
             hook.run(results_table_ddl(table))
+        add_missing_columns(hook, table, {name.upper(): _result_type(name) for name in RESULT_COLUMNS})
         written = replace_rows(
             hook,
             table,
@@ -349,6 +360,10 @@ class BatchScoreOperator(FeatureSourceOperator):
             run_url = self._log_scoring(hook, combined, names, start, end, context)
             for summary in summaries:
                 summary["run_url"] = run_url
+        else:
+            push_wandb_run_url(
+                context, None
+            )  # no run: the task shows no link (and Airflow logs no missing XCom)
         anomalies = int(combined[IS_ANOMALY].sum())
         self.log.info(
             "Scored %s from %s to %s: %d anomalous day(s)", names, start.date(), end.date(), anomalies

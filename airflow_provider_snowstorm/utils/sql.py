@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IdentifierError",
+    "add_missing_columns",
     "read_dataframe",
     "replace_rows",
     "split_table_name",
@@ -120,6 +121,22 @@ def replace_rows(
         if rows:
             cursor.executemany(insert, [tuple(row) for row in rows])
     return len(rows)
+
+
+def add_missing_columns(hook: DbApiHook, table: str, columns: Mapping[str, str]) -> list[str]:
+    """Add the ``columns`` (name -> SQL type) that ``table`` lacks; return their names.
+
+    A table created by an earlier version keeps its rows and gains the new columns (empty for old rows), on any
+    database: the existing columns are read from an empty ``SELECT``, and each missing one is added with a plain
+    ``ALTER TABLE ... ADD COLUMN``.
+    """
+    table = validate_table_name(table)
+    empty = read_dataframe(hook, f"SELECT * FROM {table} WHERE 1 = 0")  # noqa: S608 - validated name
+    existing = {str(name).upper() for name in empty.columns}
+    missing = [name for name in columns if name.upper() not in existing]
+    for name in missing:
+        hook.run(f"ALTER TABLE {table} ADD COLUMN {validate_identifier(name, what='column')} {columns[name]}")
+    return missing
 
 
 def read_dataframe(
