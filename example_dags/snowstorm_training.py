@@ -27,6 +27,7 @@ from airflow_provider_snowstorm.example_pipeline import (
     TRAINING_QUEUE,
     WANDB_CONN_ID,
     cost_models_param,
+    drift,
     features,
     isolation_forest_model,
 )
@@ -85,10 +86,23 @@ with DAG(
             "series": (latest.extra or {}).get("series"),
         }
 
-    @task(inlets=[features])
+    @task(inlets=[features, drift])
     def training_plan(params: dict[str, Any], inlet_events: Any = None) -> list[dict[str, Any]]:
-        """Category x configuration, each with its lineage: the features Asset event and why it is trained."""
-        lineage = {"features_event": _features_event(inlet_events), "reason": params["reason"]}
+        """Category x configuration, each with its lineage: the features Asset event and why it is trained (the
+        ``reason`` param; monitoring's drift Asset event, whose extra holds the same reason, is recorded too)."""
+        drifts = inlet_events[drift] if inlet_events is not None else []
+        last_drift = drifts[-1] if drifts else None
+        lineage = {
+            "features_event": _features_event(inlet_events),
+            "reason": params["reason"],
+            "last_drift_event": None
+            if last_drift is None
+            else {
+                "id": last_drift.id,
+                "timestamp": last_drift.timestamp.isoformat(),
+                **(last_drift.extra or {}),
+            },
+        }
         return [
             {
                 "series": series,

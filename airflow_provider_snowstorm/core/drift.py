@@ -167,7 +167,8 @@ def check_drift(
     ``predictions`` (long format, ``usage_date, series, is_anomaly``) give the alarm rate, judged against each series'
     ``alarm_budgets`` (alarms per 30.44 days); ``training_ends`` give the model age at the last recent day;
     ``feature_columns`` are every series the features hold now and ``known_series`` those they held at training (a
-    new one without a model is reported); ``expected_last_day`` is the day the features should reach by now.
+    new one without a model is reported; not checked without ``known_series``); ``expected_last_day`` is the day the
+    features should reach by now.
     """
     limits = limits or DriftLimits()
     if recent.empty:
@@ -271,8 +272,9 @@ def check_drift(
                     f"(limit {limits.max_lateness_days})",
                 )
             )
+    # Without the training-time columns there is no telling a new series from one never modelled: not checked.
     covered = {str(c).lower() for c in (*references, *known_series)}
-    uncovered = sorted({str(c).lower() for c in feature_columns} - covered)
+    uncovered = sorted({str(c).lower() for c in feature_columns} - covered) if known_series else []
     if uncovered:
         findings.append(
             DriftFinding(

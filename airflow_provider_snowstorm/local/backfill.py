@@ -45,32 +45,64 @@ def run_backfill(
     """Create the backfill with Airflow's CLI, then execute its runs here, oldest first; return the finished runs."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.backfill import Backfill
-    from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    dag = DagBag(dag_folder=str(dags_folder)).get_dag(dag_id)
+    # A backfill created earlier and never run (no scheduler here) would block a new one: run it first, as the
+    # scheduler would have.
+    with create_session() as session:
+        pending = session.scalars(
+            select(Backfill.id).where(Backfill.dag_id == dag_id, Backfill.completed_at.is_(None))
+        ).all()
+    for backfill_id in pending:
+        _run_backfill_runs(dag, backfill_id)
     command = backfill_command(dag_id, start, end, conf)
-    created = subprocess.run(
-        [str(Path(sys.executable).parent / command[0]), *command[1:]],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    executable = [str(Path(sys.executable).parent / command[0]), *command[1:]]  # the venv's own airflow
+    created = subprocess.run(executable, capture_output=True, text=True, check=False)  # noqa: S603
     if created.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {created.stderr[-2000:] or created.stdout[-2000:]}")
-    dag = DagBag(dag_folder=str(dags_folder)).get_dag(dag_id)
     with create_session() as session:
         backfill_id = session.scalar(
             select(Backfill.id).where(Backfill.dag_id == dag_id).order_by(Backfill.id.desc()).limit(1)
         )
-        run_ids = session.scalars(
-            select(DagRun.run_id).where(DagRun.backfill_id == backfill_id).order_by(DagRun.logical_date)
-        ).all()
-    finished = [_execute_run(dag, run_id) for run_id in run_ids]
+    return _run_backfill_runs(dag, backfill_id)
+
+
+def _run_backfill_runs(dag: Any, backfill_id: int) -> list[Any]:
+    """Execute a backfill's unfinished runs, oldest first, and mark it completed; return its runs."""
+    from airflow.models.backfill import Backfill
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk import timezone
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from sqlalchemy import select
+
     with create_session() as session:
-        backfill = session.get(Backfill, backfill_id)
-        backfill.completed_at = max(run.end_date for run in finished)
+        runs = session.execute(
+            select(DagRun.run_id, DagRun.state)
+            .where(DagRun.backfill_id == backfill_id)
+            .order_by(DagRun.logical_date)
+        ).all()
+    finished = [
+        _execute_run(dag, run_id)
+        if state not in (DagRunState.SUCCESS, DagRunState.FAILED)
+        else _load_run(dag, run_id)
+        for run_id, state in runs
+    ]
+    with create_session() as session:
+        session.get(Backfill, backfill_id).completed_at = timezone.utcnow()
     return finished
+
+
+def _load_run(dag: Any, run_id: str) -> Any:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id).one()
+        session.expunge(run)
+        return run
 
 
 def _execute_run(dag: Any, run_id: str) -> Any:

@@ -182,14 +182,20 @@ def seed_feedback(hook: Any, table: str, labels: pd.DataFrame) -> int:
 
 
 def promote(
-    setup: LocalSetup, category: str, version: str, reason: str, *, may_refuse: bool = False
+    dags_folder: Path,
+    category: str,
+    version: str,
+    reason: str,
+    *,
+    may_refuse: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Run the promotion DAG; its decision (a refusal fails the run: allowed only with ``may_refuse``)."""
+    """Run the promotion DAG and return its decision; a refusal raises unless ``may_refuse``."""
     from airflow.dag_processing.dagbag import DagBag
 
-    conf = {"category": category, "version": version, "reason": reason}
+    conf = {"category": category, "version": version, "reason": reason, "force": force}
     started = time.perf_counter()
-    run = DagBag(dag_folder=str(setup.dags_folder)).get_dag("snowstorm_promotion").test(run_conf=conf)
+    run = DagBag(dag_folder=str(dags_folder)).get_dag("snowstorm_promotion").test(run_conf=conf)
     (decision,) = xcom_values(run, "promote", key="decision")
     state = "promoted" if decision["accepted"] or decision["forced"] else "refused"
     if run.state != "success" or (state == "refused" and not may_refuse):
@@ -201,7 +207,7 @@ def promote(
     return decision
 
 
-def backfill_predictions(setup: LocalSetup, hook: Any, start: date, end: date) -> dict[str, Any]:
+def backfill_predictions(dags_folder: Path, hook: Any, start: date, end: date) -> dict[str, Any]:
     """Re-score ``start``..``end`` with the production models through ``airflow backfill create`` (one run per day),
     and compare its rows with those the prediction run wrote for the same days."""
     from airflow_provider_snowstorm.core.schema import DATE, RESULT_COLUMNS, SCORED_AT, SERIES
@@ -221,7 +227,7 @@ def backfill_predictions(setup: LocalSetup, hook: Any, start: date, end: date) -
     before = rows()
     conf = {"window_days": 1}
     started = time.perf_counter()
-    runs = run_backfill("snowstorm_prediction", setup.dags_folder, start, end, conf)
+    runs = run_backfill("snowstorm_prediction", dags_folder, start, end, conf)
     failed = [run.run_id for run in runs if run.state != "success"]
     if failed:
         raise RuntimeError(f"backfill runs failed: {failed}")
@@ -338,7 +344,7 @@ def run(setup: LocalSetup) -> int:
     # The first production models: the default configuration of each category (nothing to compare with yet).
     first = {m["series"]: m["model_version"] for m in models if m["configuration"] == "default"}
     promotions = [
-        promote(setup, category, version, "first production model: the default configuration")
+        promote(setup.dags_folder, category, version, "first production model: the default configuration")
         for category, version in first.items()
     ]
     prediction = run_example_dag(
@@ -348,7 +354,9 @@ def run(setup: LocalSetup) -> int:
     )
     (result,) = xcom_values(prediction, "report")
     (drift,) = xcom_values(prediction, "monitor")
-    backfill = backfill_predictions(setup, hook, last_day - timedelta(days=BACKFILL_DAYS - 1), last_day)
+    backfill = backfill_predictions(
+        setup.dags_folder, hook, last_day - timedelta(days=BACKFILL_DAYS - 1), last_day
+    )
     # The challenger of compute, scored in shadow beside the champion: promoted only if it evaluates at least as well.
     challenger = next(m for m in models if m["series"] == "compute" and m["configuration"] == "challenger")
     promotions.append(
