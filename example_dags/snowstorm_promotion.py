@@ -1,9 +1,12 @@
 """Promotion: move a category's ``production`` model to a version after comparing it with the champion.
 
-Trigger it by hand with the category and the version (``airflow dags trigger snowstorm_promotion --conf
-'{"category": "compute", "version": "v3", "reason": "..."}'``, or the UI's Trigger form). The champion (the version
+Trigger it by hand with the category and the version, or an alias naming it (``airflow dags trigger
+snowstorm_promotion --conf '{"category": "compute", "version": "challenger", "reason": "..."}'``, or the UI's
+Trigger form). The champion (the version
 ``production`` names now) and the candidate are evaluated on the same labelled span with the same feedback labels
-(``ModelEvaluationOperator``: each logged to its model's W&B run and written to the evaluations table); a candidate
+(``ModelEvaluationOperator``: each logged to its model's W&B run and written to the evaluations table), and, when
+the candidate has scored in shadow beside the champion, both on the rows they wrote over those days (shown in the
+decision as ``shadow_comparison``; not decisive, a shadow period is short); a candidate
 that is worse (lower F1; then more false alarms per month; then lower average precision) is refused unless ``force``
 is set: the ``promote`` task is then skipped, the comparison in its log and in XCom ``decision``. Who promoted what
 and why is recorded: the run's conf and triggering user, the registry's alias history (W&B moves the alias online),
@@ -16,7 +19,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, BaseHook, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_snowstorm.example_pipeline import (
@@ -24,12 +27,14 @@ from airflow_provider_snowstorm.example_pipeline import (
     EVALUATIONS_TABLE,
     FEATURES_TABLE,
     FEEDBACK_TABLE,
+    PREDICTIONS_TABLE,
+    SHADOW_PREDICTIONS_TABLE,
     SNOWFLAKE_CONN_ID,
     TRAINING_QUEUE,
     WANDB_CONN_ID,
     features,
 )
-from airflow_provider_snowstorm.operators.evaluate import ModelEvaluationOperator
+from airflow_provider_snowstorm.operators.evaluate import ModelEvaluationOperator, scored_span
 
 with DAG(
     dag_id="snowstorm_promotion",
@@ -42,7 +47,11 @@ with DAG(
     render_template_as_native_obj=True,
     params={
         "category": Param(type="string", pattern="^[A-Za-z_][A-Za-z0-9_:]*$", description="Cost category."),
-        "version": Param(type="string", pattern="^v[0-9]+$", description="Version to promote, e.g. v3."),
+        "version": Param(
+            type="string",
+            pattern="^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+            description="Version to promote (v3), or an alias naming it (challenger).",
+        ),
         "reason": Param(
             type="string", minLength=1, description="Why (kept in the registry's alias history)."
         ),
@@ -64,13 +73,17 @@ with DAG(
         one evaluation each (returned, to map over); the comparison's context under XCom key ``plan``."""
         from airflow_provider_snowstorm.hooks.wandb import WandbHook
         from airflow_provider_snowstorm.operators.base import default_model_name
-        from airflow_provider_snowstorm.registry import PRODUCTION_ALIAS, ModelNotFoundError
+        from airflow_provider_snowstorm.registry import PRODUCTION_ALIAS, ModelNotFoundError, validate_version
 
         registry = WandbHook(wandb_conn_id=WANDB_CONN_ID).registry
         name = default_model_name(params["category"])
-        candidate = registry.resolve(
-            name, version=params["version"]
-        ).version  # fails clearly when it does not exist
+        # A version (v3) or an alias naming one (challenger); fails clearly when it does not exist.
+        selector = params["version"]
+        try:
+            chosen = {"version": validate_version(selector)}
+        except ValueError:
+            chosen = {"alias": selector}
+        candidate = registry.resolve(name, **chosen).version
         try:
             champion: str | None = registry.resolve(name, alias=PRODUCTION_ALIAS).version
         except ModelNotFoundError:
@@ -86,12 +99,35 @@ with DAG(
             key="plan", value={"model_name": name, "candidate": candidate, "champion": champion, **window}
         )
         versions = [v for v in dict.fromkeys([champion, candidate]) if v is not None]
-        return [{"series": params["category"], "model_version": v, **window} for v in versions]
+        evaluations = [{"series": params["category"], "model_version": v, **window} for v in versions]
+        # Also the days the candidate scored in shadow beside the champion: each on the rows it wrote then.
+        hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
+        shadow = scored_span(hook, SHADOW_PREDICTIONS_TABLE, name, candidate, params["category"])
+        live = champion and scored_span(hook, PREDICTIONS_TABLE, name, champion, params["category"])
+        if shadow and live and champion != candidate and max(shadow[0], live[0]) <= min(shadow[1], live[1]):
+            period = {
+                "window_start": max(shadow[0], live[0]).isoformat(),
+                "window_end": min(shadow[1], live[1]).isoformat(),
+            }
+            evaluations += [
+                {
+                    "series": params["category"],
+                    "model_version": version,
+                    "span": span,
+                    "predictions_table": table,
+                    **period,
+                }
+                for version, span, table in (
+                    (champion, "production", PREDICTIONS_TABLE),
+                    (candidate, "shadow", SHADOW_PREDICTIONS_TABLE),
+                )
+            ]
+        return evaluations
 
     decided = plan()
     evaluated = ModelEvaluationOperator.partial(
         task_id="evaluate",
-        map_index_template="{{ task.series }} {{ task.model_version }}",
+        map_index_template="{{ task.series }} {{ task.model_version }} {{ task.span }}",
         queue=TRAINING_QUEUE,
         conn_id=SNOWFLAKE_CONN_ID,
         features_table=FEATURES_TABLE,
@@ -113,7 +149,9 @@ with DAG(
         from airflow_provider_snowstorm.registry import PRODUCTION_ALIAS
 
         planned = ti.xcom_pull(task_ids="plan", key="plan")
-        by_version = {e["model_version"]: e for e in evaluations[:]}
+        results = evaluations[:]
+        by_version = {e["model_version"]: e for e in results if e["span"] == "backtest"}
+        live = {e["span"]: e for e in results if e["span"] != "backtest"}
         champion, candidate = planned["champion"], planned["candidate"]
         metric_names = ("f1", "precision", "recall", "false_alarms_per_month", "average_precision")
         summary = {v: {k: by_version[v][k] for k in metric_names} for v in by_version}
@@ -132,6 +170,11 @@ with DAG(
             "forced": bool(params["force"]) and not accepted,
             "comparison": comparison,
             "span": f"{planned['window_start']}..{planned['window_end']}",
+            # The shadow period beside the champion (shown, not decisive: usually a few weeks and few incidents).
+            "shadow_comparison": None
+            if len(live) < 2
+            else f"{live['shadow']['span_start']}..{live['shadow']['span_end']}: "
+            + compare_evaluations(live["production"], live["shadow"])[1],
             "metrics": summary,
             "by": dag_run.triggering_user_name or "unknown",
             "reason": params["reason"],

@@ -207,9 +207,11 @@ def promote(
     return decision
 
 
-def backfill_predictions(dags_folder: Path, hook: Any, start: date, end: date) -> dict[str, Any]:
+def backfill_predictions(
+    dags_folder: Path, hook: Any, start: date, end: date, scored_from: date
+) -> dict[str, Any]:
     """Re-score ``start``..``end`` with the production models through ``airflow backfill create`` (one run per day),
-    and compare its rows with those the prediction run wrote for the same days."""
+    and compare its rows with those the prediction run wrote for the days from ``scored_from``."""
     from airflow_provider_snowstorm.core.schema import DATE, RESULT_COLUMNS, SCORED_AT, SERIES
     from airflow_provider_snowstorm.example_pipeline import PREDICTIONS_TABLE
     from airflow_provider_snowstorm.local.backfill import backfill_command, run_backfill
@@ -218,13 +220,13 @@ def backfill_predictions(dags_folder: Path, hook: Any, start: date, end: date) -
     columns = [c.upper() for c in RESULT_COLUMNS if c != SCORED_AT]
     key = [DATE.upper(), SERIES.upper()]
 
-    def rows() -> pd.DataFrame:
+    def rows(first: date) -> pd.DataFrame:
         query = f"SELECT {', '.join(columns)} FROM {PREDICTIONS_TABLE} WHERE {DATE.upper()} BETWEEN %s AND %s"  # noqa: S608
-        frame = read_dataframe(hook, query, [start, end])
+        frame = read_dataframe(hook, query, [first, end])
         frame[DATE.upper()] = pd.to_datetime(frame[DATE.upper()])
         return frame.sort_values(key, ignore_index=True)
 
-    before = rows()
+    before = rows(scored_from)
     conf = {"window_days": 1}
     started = time.perf_counter()
     runs = run_backfill("snowstorm_prediction", dags_folder, start, end, conf)
@@ -234,7 +236,7 @@ def backfill_predictions(dags_folder: Path, hook: Any, start: date, end: date) -
     print(
         f"  snowstorm_prediction backfill ({len(runs)} runs): success in {time.perf_counter() - started:.1f} s"
     )
-    after = rows()
+    after = rows(start)
     days = before[DATE.upper()].drop_duplicates()
     compared = after[after[DATE.upper()].isin(days)].reset_index(drop=True)
     pd.testing.assert_frame_equal(compared, before, check_dtype=False)
@@ -277,11 +279,13 @@ def lifecycle_summary(
         )
     lines += ["", "Promotions (snowstorm_promotion):", ""]
     for p in promotions:
-        outcome = "promoted" if p["accepted"] else "refused"
+        outcome = "promoted" if p["accepted"] or p["forced"] else "refused"
         moved = f"{p['from'] or 'none'} → {p['to']}"
         lines.append(
             f"- {p['model_name']} {moved}: {outcome} ({p['comparison']}); by {p['by']}: {p['reason']}"
         )
+        if p.get("shadow_comparison"):
+            lines.append(f"  in shadow beside the champion, {p['shadow_comparison']}")
     lines += [
         "",
         f"Drift check ({drift['window_start']} → {drift['window_end']}, production models "
@@ -355,7 +359,11 @@ def run(setup: LocalSetup) -> int:
     (result,) = xcom_values(prediction, "report")
     (drift,) = xcom_values(prediction, "monitor")
     backfill = backfill_predictions(
-        setup.dags_folder, hook, last_day - timedelta(days=BACKFILL_DAYS - 1), last_day
+        setup.dags_folder,
+        hook,
+        last_day - timedelta(days=BACKFILL_DAYS - 1),
+        last_day,
+        training_end + timedelta(days=1),
     )
     # The challenger of compute, scored in shadow beside the champion: promoted only if it evaluates at least as well.
     challenger = next(m for m in models if m["series"] == "compute" and m["configuration"] == "challenger")

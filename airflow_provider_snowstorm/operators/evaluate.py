@@ -31,7 +31,7 @@ from airflow_provider_snowstorm.core.schema import (
 from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
 from airflow_provider_snowstorm.operators.base import SeriesInputError
-from airflow_provider_snowstorm.operators.score import BatchScoreOperator, _day
+from airflow_provider_snowstorm.operators.score import BatchScoreOperator, _day, results_table_ddl
 from airflow_provider_snowstorm.utils.sql import read_dataframe, replace_rows, validate_table_name
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ __all__ = [
     "evaluations_table_ddl",
     "feedback_table_ddl",
     "read_feedback_labels",
+    "scored_span",
 ]
 
 SPANS = ("backtest", "shadow", "production")
@@ -100,6 +101,25 @@ def read_feedback_labels(hook: DbApiHook, table: str, series: str, start: date, 
     return pd.DataFrame(
         {"series": series, "start": real["start_date"].to_numpy(), "end": real["end_date"].to_numpy()}
     )
+
+
+def scored_span(
+    hook: DbApiHook, table: str, model_name: str, version: str, series: str
+) -> tuple[date, date] | None:
+    """The first and last day ``version`` of ``model_name`` scored ``series`` into ``table``; None when it never did
+    (or the table does not exist yet)."""
+    table = validate_table_name(table, what="predictions table")
+    hook.run(results_table_ddl(table))
+    placeholder = hook.placeholder
+    first, last = hook.get_first(
+        f"SELECT MIN({DATE.upper()}), MAX({DATE.upper()}) FROM {table} "  # noqa: S608 - validated, values bound
+        f"WHERE {MODEL_NAME.upper()} = {placeholder} AND {MODEL_VERSION.upper()} = {placeholder} "
+        f"AND {SERIES.upper()} = {placeholder}",
+        parameters=(model_name, version, series),
+    )
+    if first is None:
+        return None
+    return pd.Timestamp(first).date(), pd.Timestamp(last).date()
 
 
 class ModelEvaluationOperator(BatchScoreOperator):

@@ -20,7 +20,7 @@ from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.operators.base import SeriesInputError
 from airflow_provider_snowstorm.operators.score import BatchScoreOperator, _day, model_metadata
 from airflow_provider_snowstorm.registry import PRODUCTION_ALIAS, ModelNotFoundError
-from airflow_provider_snowstorm.utils.sql import read_dataframe, validate_table_name
+from airflow_provider_snowstorm.utils.sql import read_dataframe, table_columns, validate_table_name
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -144,11 +144,9 @@ class ModelDriftOperator(BatchScoreOperator):
         """Every series column of the features (new usage types show up here first)."""
         if self.features is not None or self.sql or not self.features_table:
             return []
-        hook = self.get_db_hook()
         table = validate_table_name(self.features_table, what="features_table")
-        columns = read_dataframe(hook, f"SELECT * FROM {table} WHERE 1 = 0").columns  # noqa: S608
         date_column = self.date_column.strip('"').lower()
-        return [str(c).lower() for c in columns if str(c).lower() != date_column]
+        return [c.lower() for c in table_columns(self.get_db_hook(), table) if c.lower() != date_column]
 
     def _recent_alarms(self, names: list[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame | None:
         if not self.results_table:

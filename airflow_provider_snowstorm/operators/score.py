@@ -360,10 +360,8 @@ class BatchScoreOperator(FeatureSourceOperator):
             run_url = self._log_scoring(hook, combined, names, start, end, context)
             for summary in summaries:
                 summary["run_url"] = run_url
-        else:
-            push_wandb_run_url(
-                context, None
-            )  # no run: the task shows no link (and Airflow logs no missing XCom)
+        else:  # no run: the task shows no link (and Airflow logs no missing XCom)
+            push_wandb_run_url(context, None)
         anomalies = int(combined[IS_ANOMALY].sum())
         self.log.info(
             "Scored %s from %s to %s: %d anomalous day(s)", names, start.date(), end.date(), anomalies

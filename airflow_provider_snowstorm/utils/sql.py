@@ -22,6 +22,7 @@ __all__ = [
     "read_dataframe",
     "replace_rows",
     "split_table_name",
+    "table_columns",
     "transaction",
     "validate_identifier",
     "validate_table_name",
@@ -123,6 +124,12 @@ def replace_rows(
     return len(rows)
 
 
+def table_columns(hook: DbApiHook, table: str) -> list[str]:
+    """The column names of ``table``, as the database spells them, from a query that returns no rows."""
+    table = validate_table_name(table)
+    return [str(name) for name in read_dataframe(hook, f"SELECT * FROM {table} WHERE 1 = 0").columns]  # noqa: S608
+
+
 def add_missing_columns(hook: DbApiHook, table: str, columns: Mapping[str, str]) -> list[str]:
     """Add the ``columns`` (name -> SQL type) that ``table`` lacks; return their names.
 
@@ -131,8 +138,7 @@ def add_missing_columns(hook: DbApiHook, table: str, columns: Mapping[str, str])
     ``ALTER TABLE ... ADD COLUMN``.
     """
     table = validate_table_name(table)
-    empty = read_dataframe(hook, f"SELECT * FROM {table} WHERE 1 = 0")  # noqa: S608 - validated name
-    existing = {str(name).upper() for name in empty.columns}
+    existing = {name.upper() for name in table_columns(hook, table)}
     missing = [name for name in columns if name.upper() not in existing]
     for name in missing:
         hook.run(f"ALTER TABLE {table} ADD COLUMN {validate_identifier(name, what='column')} {columns[name]}")

@@ -348,9 +348,14 @@ def test_a_worse_candidate_is_refused_unless_forced_and_rollback_is_the_same_dag
     store = ModelStore(pipeline.model_store)
     champion = store.resolve("snowstorm-compute", alias="production").version
     challenger = store.resolve("snowstorm-compute", alias="challenger").version
-    refused = promote(EXAMPLE_DAGS, "compute", challenger, "try the challenger", may_refuse=True)
-    assert not refused["accepted"]
+    refused = promote(
+        EXAMPLE_DAGS, "compute", "challenger", "try the challenger", may_refuse=True
+    )  # by alias
+    assert (refused["from"], refused["to"], refused["accepted"]) == (champion, challenger, False)
     assert "is worse than the champion" in refused["comparison"]
+    # Also judged on the days it scored in shadow beside the champion (shown, not decisive).
+    window = f"{TRAINING_END + timedelta(days=1)}..{LAST_DAY}: candidate (F1 "
+    assert refused["shadow_comparison"].startswith(window), refused["shadow_comparison"]
     assert store.resolve("snowstorm-compute", alias="production").version == champion
 
     forced = promote(EXAMPLE_DAGS, "compute", challenger, "forced for a test", force=True)
