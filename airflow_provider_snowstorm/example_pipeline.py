@@ -19,24 +19,32 @@ from airflow.sdk import Asset, Param, task
 from airflow_provider_snowstorm.utils.sql import validate_identifier, validate_table_name
 
 __all__ = [
+    "CHALLENGER_ALIAS",
     "CURRENCY",
     "DATABASE",
     "DEFAULT_ARGS",
     "DEFAULT_COST_MODELS",
+    "EVALUATIONS_TABLE",
     "FEATURES_TABLE",
+    "FEEDBACK_TABLE",
+    "MODEL_CONFIGURATIONS",
     "PREDICTIONS_TABLE",
     "RAW_USAGE_TABLE",
     "REPORT_PATH",
     "RESTATEMENTS_TABLE",
     "ROOT_CAUSES_TABLE",
     "SCHEMA",
+    "SCORING_QUEUE",
+    "SHADOW_PREDICTIONS_TABLE",
     "SLACK_CHANNEL",
     "SLACK_CONN_ID",
     "SNOWFLAKE_CONN_ID",
     "SOURCE_TABLE",
+    "TRAINING_QUEUE",
     "WANDB_CONN_ID",
     "cost_models",
     "cost_models_param",
+    "drift",
     "features",
     "isolation_forest_model",
     "raw_usage",
@@ -65,14 +73,32 @@ REPORT_PATH = _setting("REPORT_PATH", "")  # empty: $AIRFLOW_HOME/snowstorm/repo
 # The one currency modelled and reported; empty: the one with most spend. Amounts in two currencies are never added:
 # an organisation billed in several runs one pipeline per currency (each with its own SNOWSTORM_SCHEMA).
 CURRENCY = _setting("CURRENCY", "").strip().upper() or None
+# Worker queues: training (heavy: decompositions, forests) on an ML queue, scoring on Airflow's default queue. Queues
+# matter with the Celery or Kubernetes executors (a worker started with `airflow celery worker --queues ml`); the
+# local executor and dag.test() run every queue.
+TRAINING_QUEUE = _setting("TRAINING_QUEUE", "ml")
+SCORING_QUEUE = _setting("SCORING_QUEUE", "default")
 
 RAW_USAGE_TABLE = f"{DATABASE}.{SCHEMA}.USAGE_IN_CURRENCY_DAILY"
 FEATURES_TABLE = f"{DATABASE}.{SCHEMA}.DAILY_COST_FEATURES"
 PREDICTIONS_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_PREDICTIONS"
 ROOT_CAUSES_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_ROOT_CAUSES"
 RESTATEMENTS_TABLE = f"{DATABASE}.{SCHEMA}.USAGE_RESTATEMENTS"
+# The challenger's predictions: scored beside production's, kept apart, never alerted on.
+SHADOW_PREDICTIONS_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_SHADOW_PREDICTIONS"
+# Incidents people mark real or false alarm (the labels of evaluation), and every evaluation's metrics.
+FEEDBACK_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_FEEDBACK"
+EVALUATIONS_TABLE = f"{DATABASE}.{SCHEMA}.MODEL_EVALUATIONS"
 
 DEFAULT_COST_MODELS = ["total_usage", "compute"]
+# Model configurations trained side by side for every category (detector parameters); each new version is a
+# candidate aliased with its configuration's name. Production scores with the version promotion put in
+# `production`; the newest `challenger` scores in shadow.
+CHALLENGER_ALIAS = "challenger"
+MODEL_CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "default": {"random_state": 0},
+    CHALLENGER_ALIAS: {"random_state": 0, "scorer": "forest"},
+}
 
 raw_usage = Asset(f"snowstorm_raw_usage__{DATABASE.lower()}_{SCHEMA.lower()}")
 features = Asset(f"snowstorm_features__{DATABASE.lower()}_{SCHEMA.lower()}")
@@ -81,6 +107,10 @@ isolation_forest_model = Asset(
     f"snowstorm_isolation_forest_model__{DATABASE.lower()}_{SCHEMA.lower()}",
     extra={"cost_models": DEFAULT_COST_MODELS},
 )
+
+# Monitoring emits an event of this Asset when a model's data, scores or age drift past their limits (extra: the
+# reason and the drifted categories); the retraining it triggers carries the same reason in its conf.
+drift = Asset(f"snowstorm_model_drift__{DATABASE.lower()}_{SCHEMA.lower()}")
 
 DEFAULT_ARGS = {"owner": "snowstorm", "retries": 1, "retry_delay": timedelta(minutes=1)}
 

@@ -29,6 +29,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_snowstorm.operators.train",
                     "airflow_provider_snowstorm.operators.score",
+                    "airflow_provider_snowstorm.operators.evaluate",
+                    "airflow_provider_snowstorm.operators.monitor",
                 ],
             }
         ],

@@ -2,7 +2,7 @@
 
 Extracting a window of organisation usage (billing lines to cost categories in SQL by the core's one set of rules,
 ``core.billing``; restated days recorded), reading usage rows for features, writing the features table, finding
-restated days to re-score, checking model age and writing the report's root causes live here, so the DAG files only
+restated days to re-score and writing the report's root causes live here, so the DAG files only
 wire tasks together and another pipeline can reuse the same steps. Every write replaces its rows in one transaction
 (``utils.sql``), which makes a re-run idempotent. Audit timestamps are UTC. Heavy modules load only when a step runs.
 """
@@ -33,7 +33,6 @@ __all__ = [
     "complete_until",
     "create_raw_usage_table_sql",
     "create_restatements_table_sql",
-    "model_ages",
     "monitored_currency",
     "read_report_usage",
     "read_usage_rows",
@@ -42,7 +41,6 @@ __all__ = [
     "restated_days",
     "restated_days_to_rescore",
     "settling_days",
-    "stale_models",
     "write_features",
     "write_root_causes",
 ]
@@ -319,28 +317,6 @@ def write_features(hook: DbApiHook, table: str, wide: pd.DataFrame) -> dict[str,
         "currency": wide.attrs.get("currency"),
         "other_currencies": wide.attrs.get("other_currencies", []),
     }
-
-
-def model_ages(results: Sequence[Mapping[str, Any]]) -> dict[str, timedelta]:
-    """Each scored series' model age at its window's end (from the score results' ``training_end``)."""
-    return {
-        result["series"]: date.fromisoformat(result["window_end"])
-        - date.fromisoformat(result["training_end"])
-        for result in results
-    }
-
-
-def stale_models(results: Sequence[Mapping[str, Any]], retrain_after_days: int) -> tuple[list[str], str]:
-    """The series whose model is older than ``retrain_after_days`` at the window's end, and a line saying so."""
-    ages = model_ages(results)
-    stale = sorted(series for series, age in ages.items() if age.days > retrain_after_days)
-    ages_text = ", ".join(f"{series} {age.days} days" for series, age in sorted(ages.items()))
-    message = f"Model age at the window's end: {ages_text}; " + (
-        f"older than {retrain_after_days} days: {', '.join(stale)}"
-        if stale
-        else f"none older than {retrain_after_days} days"
-    )
-    return stale, message
 
 
 def read_report_usage(

@@ -1,13 +1,20 @@
-"""Prediction, alerting and monitoring: score the latest days of every cost category, send one grouped report,
-and trigger retraining when a model has grown stale.
+"""Prediction, alerting and monitoring: score the latest days of every cost category with its production model,
+score the challenger in shadow, send one grouped report, and trigger retraining when a model drifts.
 
-Scheduled whenever new features or a new model arrive. Scoring uses each category's ``latest`` registry model and
-replaces the window's rows in the predictions table (idempotent). Days that Snowflake restated after they were
-scored (month-close corrections, recorded by data engineering) are re-scored the same way, so the predictions follow
-the corrected data. The report groups anomalies into incidents, in the one monitored currency, says which days are
-still settling and which were re-scored, and is always written to a file; it goes to Slack when the
-``slack_api_default`` connection exists. When a model's training data ends more than ``retrain_after_days`` before
-the scored window's end, ``snowstorm_training`` is triggered.
+Runs daily (midnight UTC) and whenever new features or a new model arrive. Scoring uses each category's
+``production`` registry model (moved only by ``snowstorm_promotion``) and replaces the window's rows in the
+predictions table (idempotent); every row names the model version and the W&B run that trained it. The
+``challenger`` model scores the same window into the shadow table: kept apart, never alerted on. The report groups
+anomalies into incidents, in the one monitored currency, says which days are still settling and which were
+re-scored, and is always written to a file; it goes to Slack when the ``slack_api_default`` connection exists. Days
+that Snowflake restated after they were scored (month-close corrections, recorded by data engineering) are re-scored
+with the production model, so the predictions follow the corrected data. Monitoring checks data drift (level, weekly
+profile, missing or late days, new usage types), score drift
+(alarm rate against the budget) and model age; on drift it emits the drift Asset and triggers ``snowstorm_training``
+with the reason in its conf.
+
+A run with a logical date (scheduled, or one of ``airflow backfill create``'s runs) scores the window ending on that
+day; a backfill run writes rows only (no report, no monitoring), equal to the daily runs' rows for the same days.
 """
 
 from __future__ import annotations
@@ -16,10 +23,19 @@ from datetime import datetime
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import DAG, BaseHook, Param, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    AssetOrTimeSchedule,
+    BaseHook,
+    CronTriggerTimetable,
+    Param,
+    get_current_context,
+    task,
+)
 
 from airflow_provider_snowstorm.core.report import data_notes
 from airflow_provider_snowstorm.example_pipeline import (
+    CHALLENGER_ALIAS,
     CURRENCY,
     DEFAULT_ARGS,
     FEATURES_TABLE,
@@ -28,16 +44,20 @@ from airflow_provider_snowstorm.example_pipeline import (
     REPORT_PATH,
     RESTATEMENTS_TABLE,
     ROOT_CAUSES_TABLE,
+    SCORING_QUEUE,
+    SHADOW_PREDICTIONS_TABLE,
     SLACK_CHANNEL,
     SLACK_CONN_ID,
     SNOWFLAKE_CONN_ID,
     WANDB_CONN_ID,
     cost_models,
     cost_models_param,
+    drift,
     features,
     isolation_forest_model,
 )
 from airflow_provider_snowstorm.notifications.anomaly_report import send_anomaly_report
+from airflow_provider_snowstorm.operators.monitor import ModelDriftOperator
 from airflow_provider_snowstorm.operators.score import BatchScoreOperator, results_table_ddl
 from airflow_provider_snowstorm.pipeline_tasks import (
     create_restatements_table_sql,
@@ -45,16 +65,25 @@ from airflow_provider_snowstorm.pipeline_tasks import (
     read_report_usage,
     restated_days_to_rescore,
     settling_days,
-    stale_models,
     write_root_causes,
 )
+from airflow_provider_snowstorm.registry import PRODUCTION_ALIAS
 
 BASELINE_WEEKS = 4  # the report's root cause: same weekday, this many weeks before each incident
+# A run with a logical date (scheduled or backfilled) scores the window ending that day; others the last feature day.
+WINDOW_END = (
+    "{{ params.window_end or (dag_run.logical_date.strftime('%Y-%m-%d') if dag_run.logical_date else '') }}"
+)
+# A backfill run writes predictions only: no W&B run per day, no shadow scoring, no report, no monitoring.
+NOT_BACKFILL = "{{ dag_run.run_type != 'backfill' }}"
 
 with DAG(
     dag_id="snowstorm_prediction",
     description="Batch-score recent days and report cost anomalies",
-    schedule=(features | isolation_forest_model),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 0 * * *", timezone="UTC"),
+        assets=(features | isolation_forest_model),
+    ),
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -72,25 +101,46 @@ with DAG(
             minimum=1,
             description="Retrain when a model's training data is older than this.",
         ),
+        "drift_days": Param(
+            28, type="integer", minimum=7, description="Days the drift check looks back over."
+        ),
     },
     tags=["snowstorm", "prediction", "alerting"],
     doc_md=__doc__,
 ) as dag:
     categories = cost_models()
-    # Scoring and re-scoring differ only in the window.
+    # Scoring, shadow scoring and re-scoring differ only in the model, the table and the window.
     scoring = {
         "map_index_template": "{{ task.series }}",  # the UI shows the cost category, not 0, 1, ...
+        "queue": SCORING_QUEUE,
         "conn_id": SNOWFLAKE_CONN_ID,
         "features_table": FEATURES_TABLE,
-        "results_table": PREDICTIONS_TABLE,
         "wandb_conn_id": WANDB_CONN_ID,
     }
     scored = BatchScoreOperator.partial(
         task_id="score",
+        results_table=PREDICTIONS_TABLE,
+        model_alias=PRODUCTION_ALIAS,
         window_days="{{ params.window_days }}",
-        window_end="{{ params.window_end or '' }}",
+        window_end=WINDOW_END,
+        log_to_wandb=NOT_BACKFILL,
         **scoring,
     ).expand(series=categories)
+    # The challenger in shadow: same window, its own table, never in the report; skipped where none was trained.
+    shadow = BatchScoreOperator.partial(
+        task_id="shadow_score",
+        results_table=SHADOW_PREDICTIONS_TABLE,
+        model_alias=CHALLENGER_ALIAS,
+        skip_missing_model=True,
+        window_days="{{ params.window_days }}",
+        window_end=WINDOW_END,
+        **scoring,
+    ).expand(series=categories)
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def alerting_run(dag_run: Any = None) -> bool:
+        """A backfill run writes predictions only: no shadow scoring, report or monitoring (each day had them)."""
+        return dag_run.run_type != "backfill"
 
     @task
     def restated_days() -> dict[str, Any]:
@@ -146,27 +196,45 @@ with DAG(
 
     rescored = BatchScoreOperator.partial(
         task_id="rescore_restated",
+        results_table=PREDICTIONS_TABLE,
+        model_alias=PRODUCTION_ALIAS,
         window_start="{{ ti.xcom_pull(task_ids='restated_days')['start'] }}",
         window_end="{{ ti.xcom_pull(task_ids='restated_days')['end'] }}",
         **scoring,
     ).expand(series=categories)
 
+    monitor = ModelDriftOperator(
+        task_id="monitor",
+        series=categories,
+        conn_id=SNOWFLAKE_CONN_ID,
+        features_table=FEATURES_TABLE,
+        results_table=PREDICTIONS_TABLE,
+        window_days="{{ params.drift_days }}",
+        window_end=WINDOW_END,
+        limits={"max_age_days": "{{ params.retrain_after_days }}"},
+        drift_asset=drift,
+        wandb_conn_id=WANDB_CONN_ID,
+    )
+
     @task.short_circuit
-    def models_are_stale(params: dict[str, Any], ti: Any = None) -> bool:
-        """Monitoring: continue to the retraining trigger only when some model's training data is too old."""
-        results = ti.xcom_pull(task_ids="score", key="return_value")
-        stale, message = stale_models(results, params["retrain_after_days"])
-        print(message)
-        return bool(stale)
+    def drifted(check: dict[str, Any]) -> bool:
+        """Continue to the retraining trigger only when something drifted past its limits."""
+        print(check["reason"])
+        return bool(check["drifted"]) and bool(check["cost_models"])
 
     retrain = TriggerDagRunOperator(
         task_id="trigger_retraining",
         trigger_dag_id="snowstorm_training",
-        conf={"cost_models": "{{ params.cost_models }}"},
+        conf={
+            "cost_models": "{{ ti.xcom_pull(task_ids='monitor')['cost_models'] }}",
+            "reason": "{{ ti.xcom_pull(task_ids='monitor')['reason'] }}",
+        },
         wait_for_completion=False,
     )
 
+    gate = alerting_run()
     restated = restated_days()
-    scored >> restated >> report(restated)
+    scored >> gate >> [shadow, restated, monitor]
+    restated >> report(restated)
     any_restated(restated) >> rescored
-    scored >> models_are_stale() >> retrain
+    drifted(monitor.output) >> retrain

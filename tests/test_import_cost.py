@@ -9,6 +9,8 @@ import sys
 PARSE_TIME_MODULES = (
     "airflow_provider_snowstorm.operators.train",
     "airflow_provider_snowstorm.operators.score",
+    "airflow_provider_snowstorm.operators.evaluate",
+    "airflow_provider_snowstorm.operators.monitor",
     "airflow_provider_snowstorm.notifications.anomaly_report",
     "airflow_provider_snowstorm.hooks.wandb",
     "airflow_provider_snowstorm.links.wandb",

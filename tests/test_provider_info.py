@@ -42,7 +42,9 @@ def test_operator_modules_are_importable(providers_manager) -> None:
 
     info = providers_manager.providers["airflow-provider-snowstorm"].data
     modules = [module for entry in info["operators"] + info["hooks"] for module in entry["python-modules"]]
-    assert "airflow_provider_snowstorm.operators.train" in modules
+    assert {
+        f"airflow_provider_snowstorm.operators.{name}" for name in ("train", "score", "evaluate", "monitor")
+    } <= set(modules)
     for module in modules:
         importlib.import_module(module)
 

@@ -195,3 +195,30 @@ def render_training_scores_chart(detections: pd.DataFrame, series: str, *, dpi: 
     ax.legend(loc="upper left", fontsize=8, ncols=3)
     ax.grid(alpha=0.3)
     return _png(figure, dpi)
+
+
+def render_evaluation_chart(
+    predictions: pd.DataFrame, labels: pd.DataFrame, series: str, *, title: str, dpi: int = 100
+) -> bytes:
+    """PNG of an evaluation: one series' anomaly scores, threshold and alarms, with the labelled incidents shaded."""
+    rows = _series_rows(predictions, series)
+    figure = Figure(figsize=(_WIDTH_INCHES, 3.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    for index, label in enumerate(labels[labels["series"] == series].itertuples()):
+        ax.axvspan(
+            pd.Timestamp(label.start) - pd.Timedelta(hours=12),
+            pd.Timestamp(label.end) + pd.Timedelta(hours=12),
+            color="tab:green",
+            alpha=0.2,
+            label="labelled incident" if index == 0 else None,
+        )
+    ax.plot(rows[DATE], rows[ANOMALY_SCORE], color="tab:blue", linewidth=1.0, label="anomaly score")
+    ax.plot(rows[DATE], rows[THRESHOLD], color="tab:red", linestyle="--", linewidth=1.0, label="threshold")
+    flagged = rows[rows[IS_ANOMALY]]
+    ax.scatter(flagged[DATE], flagged[ANOMALY_SCORE], color="tab:red", s=20, zorder=3, label="alarm")
+    ax.set_xlim(rows[DATE].min() - pd.Timedelta(days=1), rows[DATE].max() + pd.Timedelta(days=1))
+    ax.set_title(title, loc="left", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, ncols=4)
+    ax.grid(alpha=0.3)
+    return _png(figure, dpi)

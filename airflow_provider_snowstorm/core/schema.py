@@ -52,11 +52,13 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     CONTINUING,
 )
 
-# Added by batch scoring when predictions are written to the results table.
+# Added by batch scoring when predictions are written to the results table. Lineage: the model version and the W&B
+# run that trained it (whose config names the training data span and the features Asset event).
 MODEL_NAME = "model_name"
 MODEL_VERSION = "model_version"
+TRAINING_RUN = "training_run"
 SCORED_AT = "scored_at"
-RESULT_COLUMNS: tuple[str, ...] = (*PREDICTION_COLUMNS, MODEL_NAME, MODEL_VERSION, SCORED_AT)
+RESULT_COLUMNS: tuple[str, ...] = (*PREDICTION_COLUMNS, MODEL_NAME, MODEL_VERSION, TRAINING_RUN, SCORED_AT)
 
 # SNOWFLAKE.ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY: one row per warehouse and hour it ran (START_TIME, END_TIME in
 # UTC here; TIMESTAMP_LTZ in Snowflake), the columns the hourly path reads.
@@ -74,3 +76,45 @@ METERING_COLUMNS: tuple[str, ...] = (
 USAGE_HOUR = "usage_hour"
 WAREHOUSE = "warehouse_name"
 CREDITS = "credits_used"
+
+# Feedback users give on incidents (the labels evaluation uses): a span of one series marked a real incident or a
+# false alarm, by whom and when. ``real`` spans are the incidents a model should find.
+FEEDBACK_COLUMNS: tuple[str, ...] = (
+    "series",
+    "start_date",
+    "end_date",
+    "verdict",
+    "note",
+    "reported_by",
+    "reported_at",
+)
+REAL_INCIDENT = "real"
+FALSE_ALARM = "false_alarm"
+FEEDBACK_VERDICTS: tuple[str, ...] = (REAL_INCIDENT, FALSE_ALARM)
+
+# One row per model version, series and evaluated span (``core.evaluation.EvaluationMetrics`` fields in between).
+EVALUATION_KEY_COLUMNS: tuple[str, ...] = (
+    "model_name",
+    "model_version",
+    "configuration",
+    "series",
+    "span",
+    "span_start",
+    "span_end",
+)
+EVALUATION_COLUMNS: tuple[str, ...] = (
+    *EVALUATION_KEY_COLUMNS,
+    "days",
+    "incidents",
+    "found",
+    "missed",
+    "false_alarms",
+    "precision",
+    "recall",
+    "f1",
+    "false_alarms_per_month",
+    "average_precision",
+    "labels_source",
+    "dag_run_id",
+    "evaluated_at",
+)

@@ -331,10 +331,14 @@ class WandbHook(BaseHook):
         job_type: str | None = None,
         config: Mapping[str, Any] | None = None,
         tags: Iterable[str] = (),
+        resume_run_id: str | None = None,
     ) -> Run:
         """Start a W&B run; use it as a context manager (``with hook.start_run(...) as run:``) to finish it.
 
         ``group`` should be the training DAG run id so all model instances of one DAG run are grouped.
+        ``resume_run_id`` continues an existing run instead (e.g. a model's training run, to log its evaluation
+        there): its name, group and job type stay, ``config`` is merged into its config. Offline this writes another
+        folder for the same run id, which ``wandb sync`` appends to the run.
         """
         import wandb
 
@@ -352,6 +356,8 @@ class WandbHook(BaseHook):
             "dir": str(run_dir),
             "reinit": "create_new",
         }
+        if resume_run_id:
+            init_kwargs.update(id=resume_run_id, resume="allow", name=None, group=None, job_type=None)
         if self.ensure_online():
             try:
                 run = wandb.init(mode="online", settings=self._wandb_settings(online=True), **init_kwargs)

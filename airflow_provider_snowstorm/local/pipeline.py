@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -40,6 +41,7 @@ DEMO_DAYS = 735
 DEMO_SEED = 18
 DEMO_ACCOUNTS = 3
 SCORED_DAYS = 14
+BACKFILL_DAYS = 28
 DEMO_COST_MODELS = ["total_usage", "compute"]
 # The day the demo runs for: the day after the last day of usage (the last two days are still loading then).
 DEMO_RUN_DAY = DEMO_START + timedelta(days=DEMO_DAYS)
@@ -179,6 +181,147 @@ def xcom_values(run: Any, task_id: str, key: str = "return_value", map_index: in
         return [XComModel.deserialize_value(row) for row in session.scalars(query).all()]
 
 
+def seed_feedback(hook: Any, table: str, labels: pd.DataFrame) -> int:
+    """The generator's labels as user feedback (``real`` incidents), for its series and for the total of all usage.
+
+    What people do by hand in production (README, "Feedback"); replaced on every run (the generator's rows only).
+    """
+    from airflow_provider_snowstorm.core.schema import FEEDBACK_COLUMNS, REAL_INCIDENT, TOTAL_USAGE
+    from airflow_provider_snowstorm.operators.evaluate import feedback_table_ddl
+    from airflow_provider_snowstorm.utils.sql import replace_rows
+
+    hook.run(f"CREATE SCHEMA IF NOT EXISTS {table.rsplit('.', 1)[0]}")
+    hook.run(feedback_table_ddl(table))
+    rows = [
+        (series, label.start, label.end, REAL_INCIDENT, f"injected {label.kind}", "generator", None)
+        for label in labels.itertuples()
+        for series in dict.fromkeys([label.series, TOTAL_USAGE])
+    ]
+    columns = [name.upper() for name in FEEDBACK_COLUMNS]
+    return replace_rows(
+        hook, table, columns, rows, where=f"REPORTED_BY = {hook.placeholder}", where_parameters=["generator"]
+    )
+
+
+def promote(
+    dags_folder: Path,
+    category: str,
+    version: str,
+    reason: str,
+    *,
+    may_refuse: bool = False,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Run the promotion DAG and return its decision; a refusal raises unless ``may_refuse``."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    conf = {"category": category, "version": version, "reason": reason, "force": force}
+    started = time.perf_counter()
+    run = DagBag(dag_folder=str(dags_folder)).get_dag("snowstorm_promotion").test(run_conf=conf)
+    (decision,) = xcom_values(run, "promote", key="decision")
+    state = "promoted" if decision["accepted"] or decision["forced"] else "refused"
+    if run.state != "success" or (state == "refused" and not may_refuse):
+        raise RuntimeError(f"snowstorm_promotion finished {run.state} ({state}): see the task logs above")
+    print(
+        f"  snowstorm_promotion ({category} {version}): {state} in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+    return decision
+
+
+def backfill_predictions(
+    dags_folder: Path, hook: Any, start: date, end: date, scored_from: date
+) -> dict[str, Any]:
+    """Re-score ``start``..``end`` with the production models through ``airflow backfill create`` (one run per day),
+    and compare its rows with those the prediction run wrote for the days from ``scored_from``."""
+    from airflow_provider_snowstorm.core.schema import DATE, RESULT_COLUMNS, SCORED_AT, SERIES
+    from airflow_provider_snowstorm.example_pipeline import PREDICTIONS_TABLE
+    from airflow_provider_snowstorm.local.backfill import backfill_command, run_backfill
+    from airflow_provider_snowstorm.utils.sql import read_dataframe
+
+    columns = [c.upper() for c in RESULT_COLUMNS if c != SCORED_AT]
+    key = [DATE.upper(), SERIES.upper()]
+
+    def rows(first: date) -> pd.DataFrame:
+        query = f"SELECT {', '.join(columns)} FROM {PREDICTIONS_TABLE} WHERE {DATE.upper()} BETWEEN %s AND %s"  # noqa: S608
+        frame = read_dataframe(hook, query, [first, end])
+        frame[DATE.upper()] = pd.to_datetime(frame[DATE.upper()])
+        return frame.sort_values(key, ignore_index=True)
+
+    before = rows(scored_from)
+    conf = {"window_days": 1}
+    started = time.perf_counter()
+    runs = run_backfill("snowstorm_prediction", dags_folder, start, end, conf)
+    failed = [run.run_id for run in runs if run.state != "success"]
+    if failed:
+        raise RuntimeError(f"backfill runs failed: {failed}")
+    print(
+        f"  snowstorm_prediction backfill ({len(runs)} runs): success in {time.perf_counter() - started:.1f} s"
+    )
+    after = rows(start)
+    days = before[DATE.upper()].drop_duplicates()
+    compared = after[after[DATE.upper()].isin(days)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(compared, before, check_dtype=False)
+    if after.duplicated(key).any():
+        raise RuntimeError("the backfill duplicated prediction rows")
+    return {
+        "command": shlex.join(backfill_command("snowstorm_prediction", start, end, conf)),
+        "runs": len(runs),
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "rows": len(after),
+        "equal_days": int(days.size),
+    }
+
+
+def lifecycle_summary(
+    models: Sequence[Mapping[str, Any]],
+    promotions: Sequence[Mapping[str, Any]],
+    drift: Mapping[str, Any],
+    backfill: Mapping[str, Any],
+) -> str:
+    """The model lifecycle of the run: candidates and their evaluation, promotions, the drift check."""
+    lines = [
+        "## Model lifecycle",
+        "",
+        "Candidates trained side by side and evaluated on the same labelled span:",
+        "",
+    ]
+    lines += [
+        "| Category | Configuration | Model | Span | Incidents found | False alarms / month | F1 | AP |"
+    ]
+    lines += ["|---|---|---|---|--:|--:|--:|--:|"]
+    for model in models:
+        e = model["evaluation"]
+        ap = "n/a" if e["average_precision"] is None else f"{e['average_precision']:.2f}"
+        lines.append(
+            f"| {model['series']} | {model['configuration']} | {model['model_name']} {model['model_version']} "
+            f"| {e['span_start']} → {e['span_end']} | {e['found']}/{e['incidents']} "
+            f"| {e['false_alarms_per_month']:.2f} | {e['f1']:.2f} | {ap} |"
+        )
+    lines += ["", "Promotions (snowstorm_promotion):", ""]
+    for p in promotions:
+        outcome = "promoted" if p["accepted"] or p["forced"] else "refused"
+        moved = f"{p['from'] or 'none'} → {p['to']}"
+        lines.append(
+            f"- {p['model_name']} {moved}: {outcome} ({p['comparison']}); by {p['by']}: {p['reason']}"
+        )
+        if p.get("shadow_comparison"):
+            lines.append(f"  in shadow beside the champion, {p['shadow_comparison']}")
+    lines += [
+        "",
+        f"Drift check ({drift['window_start']} → {drift['window_end']}, production models "
+        + ", ".join(f"{s} {v}" for s, v in drift["model_versions"].items())
+        + f"): {drift['reason']}",
+        "",
+        f"Backfill {backfill['start']} → {backfill['end']}: {backfill['runs']} daily runs of snowstorm_prediction "
+        f"through Airflow's backfill, {backfill['rows']} prediction rows, no duplicates; the rows of the "
+        f"{backfill['equal_days']} days the prediction run had scored are unchanged (every column but scored_at).",
+        f"  {backfill['command']}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _injected_in_window(labels: pd.DataFrame, start: date, series: Sequence[str]) -> pd.DataFrame:
     window = labels[pd.to_datetime(labels["end"]) >= pd.Timestamp(start)]
     return window.assign(modelled=window["series"].isin(series))
@@ -195,12 +338,17 @@ class DemoRuns:
     scored_until: date
     """The last complete day: the features' cutoff, the scored window's end."""
     training_end: date
+    models: list[dict[str, Any]]
+    """Every trained candidate (category x configuration), as the training DAG published them."""
+    promotions: list[dict[str, Any]]
+    """The first production models: each category's default configuration."""
 
 
 def run_demo_dags(hook: Any, dags_folder: Path, statement: Any) -> DemoRuns:
     """Seed ``statement`` and run the example DAGs as the demo's nights go: yesterday's full load of the
     preliminary figures, Snowflake's correction overnight, then the run day's load, features, training (up to
-    ``SCORED_DAYS`` before the last complete day) and prediction."""
+    ``SCORED_DAYS`` before the last complete day), the first promotion of each category's default configuration
+    (scoring uses the ``production`` alias) and prediction."""
     from airflow_provider_snowstorm.local.seed import seed_usage
 
     seeded = seed_usage(hook, statement.preliminary_rows)
@@ -222,13 +370,20 @@ def run_demo_dags(hook: Any, dags_folder: Path, statement: Any) -> DemoRuns:
         {"cost_models": DEMO_COST_MODELS, "training_end": training_end.isoformat()},
         day=DEMO_RUN_DAY,
     )
+    (models,) = xcom_values(runs["training"], "publish_models")
+    # The first production models: the default configuration of each category (nothing to compare with yet).
+    first = {m["series"]: m["model_version"] for m in models if m["configuration"] == "default"}
+    promotions = [
+        promote(dags_folder, category, version, "first production model: the default configuration")
+        for category, version in first.items()
+    ]
     runs["prediction"] = run_example_dag(
         "snowstorm_prediction",
         dags_folder,
         {"cost_models": DEMO_COST_MODELS, "window_days": SCORED_DAYS},
         day=DEMO_RUN_DAY,
     )
-    return DemoRuns(runs, loaded, built, scored_until, training_end)
+    return DemoRuns(runs, loaded, built, scored_until, training_end, models, promotions)
 
 
 def billing_summary(statement: Any, loaded: Mapping[str, Any], built: Mapping[str, Any]) -> str:
@@ -260,6 +415,8 @@ def run(setup: LocalSetup) -> int:
 
     started = time.perf_counter()
     print(f"Snowstorm local pipeline in {setup.home}", flush=True)
+    # Every run starts the model lifecycle afresh (v0, nothing in production), as it re-seeds the usage.
+    shutil.rmtree(setup.model_store, ignore_errors=True)
     handle = start_emulator(setup.home, timeout=90.0)
     os.environ.update(airflow_environment(handle))
     write_env_file(setup, {**airflow_settings(setup), **airflow_environment(handle)})
@@ -271,10 +428,35 @@ def run(setup: LocalSetup) -> int:
     usage = generate_organization_usage(DEMO_START, DEMO_DAYS, accounts=DEMO_ACCOUNTS, seed=DEMO_SEED)
     statement = billing_statement(usage, seed=DEMO_SEED)
     hook = BaseHook.get_connection("snowflake_default").get_hook()
+    from airflow_provider_snowstorm.example_pipeline import FEEDBACK_TABLE
+
+    feedback = seed_feedback(hook, FEEDBACK_TABLE, usage.labels)
+    print(
+        f"  feedback: {feedback} labelled incidents marked real in {FEEDBACK_TABLE} (the generator's labels)"
+    )
     demo = run_demo_dags(hook, setup.dags_folder, statement)
-    prediction = demo.runs["prediction"]
-    training_end = demo.training_end
+    prediction, training_end, last_day = demo.runs["prediction"], demo.training_end, demo.scored_until
+    models, promotions = demo.models, list(demo.promotions)
     (result,) = xcom_values(prediction, "report")
+    (drift,) = xcom_values(prediction, "monitor")
+    backfill = backfill_predictions(
+        setup.dags_folder,
+        hook,
+        last_day - timedelta(days=BACKFILL_DAYS - 1),
+        last_day,
+        training_end + timedelta(days=1),
+    )
+    # The challenger of compute, scored in shadow beside the champion: promoted only if it evaluates at least as well.
+    challenger = next(m for m in models if m["series"] == "compute" and m["configuration"] == "challenger")
+    promotions.append(
+        promote(
+            setup.dags_folder,
+            "compute",
+            challenger["model_version"],
+            "challenger after its shadow period",
+            may_refuse=True,
+        )
+    )
     report = Path(result["report"])
     injected = _injected_in_window(usage.labels, training_end + timedelta(days=1), DEMO_COST_MODELS)
 
@@ -286,6 +468,7 @@ def run(setup: LocalSetup) -> int:
     print(f"\nDone in {time.perf_counter() - started:.0f} s.\n")
     print(report.read_text())
     print(billing_summary(statement, demo.loaded, demo.built))
+    print(lifecycle_summary(models, promotions, drift, backfill))
     print("Injected anomalies in the scored window (from the generator's labels):")
     for label in injected.itertuples():
         note = "" if label.modelled else "  (not a modelled category; also part of total_usage)"

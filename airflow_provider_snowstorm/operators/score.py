@@ -24,6 +24,7 @@ from airflow_provider_snowstorm.core.schema import (
     RESULT_COLUMNS,
     SCORED_AT,
     SERIES,
+    TRAINING_RUN,
 )
 from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
@@ -31,10 +32,11 @@ from airflow_provider_snowstorm.operators.base import FeatureSourceOperator, Ser
 from airflow_provider_snowstorm.registry import (
     ModelNotFoundError,
     ModelRegistry,
+    ModelVersion,
     validate_alias,
     validate_version,
 )
-from airflow_provider_snowstorm.utils.sql import replace_rows, validate_table_name
+from airflow_provider_snowstorm.utils.sql import add_missing_columns, replace_rows, validate_table_name
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -42,13 +44,14 @@ if TYPE_CHECKING:
 
     from airflow_provider_snowstorm.core.interface import AnomalyDetector
 
-__all__ = ["BatchScoreOperator", "ModelMismatchError", "results_table_ddl"]
+__all__ = ["BatchScoreOperator", "ModelMismatchError", "model_metadata", "results_table_ddl"]
 
 _RESULT_TYPES = {
     DATE: "DATE NOT NULL",
     SERIES: "VARCHAR NOT NULL",
     MODEL_NAME: "VARCHAR",
     MODEL_VERSION: "VARCHAR",
+    TRAINING_RUN: "VARCHAR",
     SCORED_AT: "TIMESTAMP",
     IS_ANOMALY: "BOOLEAN",
     CONTINUING: "BOOLEAN",
@@ -59,13 +62,23 @@ class ModelMismatchError(ValueError):
     """The registry's model was not trained for this series or this season length."""
 
 
+def model_metadata(stored: ModelVersion) -> dict[str, Any]:
+    """What training recorded about a version: the store keeps it under ``metadata``, a W&B artifact at the top."""
+    nested = stored.metadata.get("metadata")
+    return dict(nested if isinstance(nested, dict) else stored.metadata)
+
+
 def _as_date(value: Any) -> date:
     return value.date() if isinstance(value, pd.Timestamp | datetime) else value
 
 
+def _result_type(name: str) -> str:
+    return _RESULT_TYPES.get(name, "FLOAT")
+
+
 def results_table_ddl(table: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for the predictions table (portable types; Snowflake maps them natively)."""
-    columns = ", ".join(f"{name.upper()} {_RESULT_TYPES.get(name, 'FLOAT')}" for name in RESULT_COLUMNS)
+    columns = ", ".join(f"{name.upper()} {_result_type(name)}" for name in RESULT_COLUMNS)
     return f"CREATE TABLE IF NOT EXISTS {validate_table_name(table, what='results_table')} ({columns})"
 
 
@@ -124,7 +137,7 @@ class BatchScoreOperator(FeatureSourceOperator):
     """Score days ``window_start``..``window_end`` of each cost series with its registered model.
 
     :param window_start: First day to score (ISO date, templated). Default: ``window_days`` before the last day.
-    :param window_end: Last day to score (templated). Default: the last day in the features.
+    :param window_end: Last day to score (templated). Default, and at most: the last day in the features.
     :param window_days: Size of the default window.
     :param history_days: Days before the window to read as decomposition history; default: what the model needs
         (``required_history_days``, about seven months with the default detector).
@@ -133,10 +146,16 @@ class BatchScoreOperator(FeatureSourceOperator):
     :param results_table: ``[database.][schema.]table`` receiving the predictions; created if missing.
     :param results_conn_id: SQL connection for the results (default: ``conn_id``).
     :param log_to_wandb: Log the scored window as a W&B run (job type ``score``) and link it from the task.
+        Templated (e.g. off for backfill runs).
+    :param skip_missing_model: Skip the task (instead of failing) when the registry has no model with that alias:
+        shadow scoring of a ``challenger`` that was never trained.
+
+    Every prediction row names its model version and the W&B run that trained it (``training_run``).
 
     Returns (XCom) per series: ``series, model_name, model_version, training_end, run_url`` (the scoring run),
-    ``training_run_url`` (the run that trained the model, when known), ``window_start, window_end, rows`` (every
-    scored day) and ``anomalies`` (the flagged days); a dict for one series, a list for several.
+    ``training_run`` and ``training_run_url`` (the run that trained the model, when known), ``window_start,
+    window_end, rows`` (every scored day) and ``anomalies`` (the flagged days); a dict for one series, a list for
+    several.
     """
 
     template_fields: Sequence[str] = (
@@ -147,6 +166,7 @@ class BatchScoreOperator(FeatureSourceOperator):
         "model_alias",
         "model_version",
         "results_table",
+        "log_to_wandb",
     )
     ui_color = "#fdf1e6"
 
@@ -163,9 +183,11 @@ class BatchScoreOperator(FeatureSourceOperator):
         results_table: str | None = None,
         results_conn_id: str | None = None,
         log_to_wandb: bool = True,
+        skip_missing_model: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.skip_missing_model = skip_missing_model
         self.window_start = window_start
         self.window_end = window_end
         self.window_days = window_days
@@ -206,16 +228,17 @@ class BatchScoreOperator(FeatureSourceOperator):
                 f"model {name!r} ({stored.version}) has period {period}, expected {self.expected_period}"
             )
         self.log.info("Scoring %r with model %s %s (%s)", series, name, stored.version, stored.uri)
-        # The run that trained this version, for the report's "training run" link next to the scoring run.
-        # The store keeps the caller's metadata (with the W&B record) under "metadata"; a W&B artifact at the top.
-        nested = stored.metadata.get("metadata")
-        wandb_record = (nested if isinstance(nested, dict) else stored.metadata).get("wandb") or {}
-        if not hasattr(self, "_training_run_urls"):
-            self._training_run_urls = {}
-        self._training_run_urls[series] = (
-            wandb_record.get("run_url") if isinstance(wandb_record, dict) else None
-        )
+        # What training recorded, with the run that trained this version: the report's "training run" link, and
+        # every prediction row's lineage.
+        if not hasattr(self, "_model_records"):
+            self._model_records = {}
+        self._model_records[series] = model_metadata(stored)
         return detector, stored.version
+
+    def training_run(self, series: str) -> dict[str, Any]:
+        """The W&B record of the run that trained the loaded model of ``series`` (``run_id``, ``run_url``)."""
+        record = getattr(self, "_model_records", {}).get(series, {}).get("wandb")
+        return record if isinstance(record, dict) else {}
 
     def check_inputs(self) -> list[str]:
         """Every parameter checked before any download, query or fit; errors name the parameter."""
@@ -238,6 +261,10 @@ class BatchScoreOperator(FeatureSourceOperator):
             raise SeriesInputError(str(error)) from None
         if self.results_table:
             validate_table_name(self.results_table, what="results_table")
+        if isinstance(self.log_to_wandb, str) and self.log_to_wandb.strip().lower() in ("true", "false"):
+            self.log_to_wandb = self.log_to_wandb.strip().lower() == "true"  # rendered without native types
+        if not isinstance(self.log_to_wandb, bool):
+            raise SeriesInputError(f"log_to_wandb must be true or false, got {self.log_to_wandb!r}")
         return names
 
     # -- window ------------------------------------------------------------------------------------------------------
@@ -249,7 +276,8 @@ class BatchScoreOperator(FeatureSourceOperator):
         features = self.load_features(
             names, start=read_from, end=None if end is None else end.date().isoformat()
         )
-        end = end if end is not None else features.index[-1]
+        # A window ending after the last feature day (a scheduled run whose last days are still settling) ends on it.
+        end = features.index[-1] if end is None or end > features.index[-1] else end
         start = start if start is not None else end - pd.Timedelta(days=int(self.window_days) - 1)
         in_window = features[(features.index >= start) & (features.index <= end)]
         if in_window.empty:
@@ -281,6 +309,7 @@ class BatchScoreOperator(FeatureSourceOperator):
         except Exception:
             # Two writers creating the table at once can collide (PostgreSQL's catalog); the second try sees it.
             hook.run(results_table_ddl(table))
+        add_missing_columns(hook, table, {name.upper(): _result_type(name) for name in RESULT_COLUMNS})
         written = replace_rows(
             hook,
             table,
@@ -297,8 +326,15 @@ class BatchScoreOperator(FeatureSourceOperator):
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
         names = self.check_inputs()
         hook = WandbHook(wandb_conn_id=self.wandb_conn_id)
-        self._training_run_urls: dict[str, str | None] = {}
-        models = {series: self.load_model(hook.registry, series) for series in names}
+        self._model_records: dict[str, dict[str, Any]] = {}
+        try:
+            models = {series: self.load_model(hook.registry, series) for series in names}
+        except ModelNotFoundError as error:
+            if not self.skip_missing_model:
+                raise
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(str(error)) from None
         history_days = self.history_days or max(model.required_history_days for model, _ in models.values())
         start, end, features = self._window(names, history_days)
         scored_at = datetime.now(UTC).replace(tzinfo=None)  # UTC, whole: date and time of day
@@ -312,6 +348,7 @@ class BatchScoreOperator(FeatureSourceOperator):
             predictions[SERIES] = predictions[SERIES].astype(str)
             predictions[MODEL_NAME] = self.model_name_for(series)
             predictions[MODEL_VERSION] = version
+            predictions[TRAINING_RUN] = self.training_run(series).get("run_id")
             predictions[SCORED_AT] = scored_at
             frames.append(predictions)
             summaries.append(
@@ -324,6 +361,8 @@ class BatchScoreOperator(FeatureSourceOperator):
             run_url = self._log_scoring(hook, combined, names, start, end, context)
             for summary in summaries:
                 summary["run_url"] = run_url
+        else:  # no run: the task shows no link (and Airflow logs no missing XCom)
+            push_wandb_run_url(context, None)
         anomalies = int(combined[IS_ANOMALY].sum())
         self.log.info(
             "Scored %s from %s to %s: %d anomalous day(s)", names, start.date(), end.date(), anomalies
@@ -352,7 +391,8 @@ class BatchScoreOperator(FeatureSourceOperator):
             "model_version": version,
             "training_end": training_end,
             "run_url": None,
-            "training_run_url": getattr(self, "_training_run_urls", {}).get(series),
+            "training_run_url": self.training_run(series).get("run_url"),
+            "training_run": self.training_run(series).get("run_id"),
             "window_start": start.date().isoformat(),
             "window_end": end.date().isoformat(),
             "rows": rows,

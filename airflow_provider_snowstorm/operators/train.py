@@ -8,6 +8,7 @@ retry replace its own registry version instead of adding one.
 from __future__ import annotations
 
 import importlib
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,15 +20,30 @@ from airflow_provider_snowstorm.core.schema import IS_ANOMALY, SERIES
 from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
 from airflow_provider_snowstorm.operators.base import FeatureSourceOperator, SeriesInputError
-from airflow_provider_snowstorm.registry import validate_alias
+from airflow_provider_snowstorm.registry import LATEST_ALIAS, PRODUCTION_ALIAS, validate_alias
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["DEFAULT_DETECTOR_CLASS", "DecomposeIsolationForestOperator"]
+__all__ = ["DEFAULT_DETECTOR_CLASS", "DecomposeIsolationForestOperator", "validate_configuration_name"]
 
 # A dotted path, so parsing a DAG file does not import scikit-learn; resolved when the task runs.
 DEFAULT_DETECTOR_CLASS = "airflow_provider_snowstorm.core.detector.DecomposeIsolationForest"
+_CONFIGURATION = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def validate_configuration_name(name: str) -> str:
+    """A configuration name is also a registry alias: lower-case letters, digits and ``_``, not a reserved alias."""
+    if not isinstance(name, str) or not _CONFIGURATION.fullmatch(name):
+        raise ValueError(
+            f"configuration {name!r} is not a valid name: 1-40 lower-case letters, digits or '_', "
+            "starting with a letter"
+        )
+    if name in (LATEST_ALIAS, PRODUCTION_ALIAS):
+        raise ValueError(
+            f"configuration {name!r} is a reserved alias: only promotion moves {PRODUCTION_ALIAS!r}"
+        )
+    return name
 
 
 class DecomposeIsolationForestOperator(FeatureSourceOperator):
@@ -47,9 +63,15 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         ``core.interface.AnomalyDetector`` that is registered with ``core.persistence.register_detector_class``.
         Default ``DecomposeIsolationForest``.
     :param aliases: Extra registry aliases besides ``latest`` and the DAG run id.
+    :param configuration: Name of this model configuration (``default``, ``challenger``, ...; lower-case letters,
+        digits, ``_``). Several configurations of one series train side by side in one DAG run: each version gets
+        the configuration's name as an alias (the newest candidate of that configuration) and its own retry alias
+        (``<DAG run id>-<configuration>``). Never ``production``: only promotion moves that alias. Templated.
+    :param lineage: Where the model comes from beyond its training span (the features Asset event, why it was
+        trained, ...): a JSON-safe mapping stored in the model's metadata and its W&B run config. Templated.
 
-    Returns (XCom) a JSON-safe summary per series: model name and version, threshold, training span, run URL; a dict
-    for a single series, a list for several.
+    Returns (XCom) a JSON-safe summary per series: model name and version, configuration, threshold, training span,
+    W&B run id and URL; a dict for a single series, a list for several.
     """
 
     template_fields: Sequence[str] = (
@@ -57,6 +79,8 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         "training_start",
         "training_end",
         "detector_params",
+        "configuration",
+        "lineage",
     )
     ui_color = "#e6f1fa"
 
@@ -68,10 +92,14 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         detector_params: Mapping[str, Any] | None = None,
         aliases: Sequence[str] = (),
         detector_class: type | str = DEFAULT_DETECTOR_CLASS,
+        configuration: str | None = None,
+        lineage: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.detector_class = detector_class
+        self.configuration = configuration
+        self.lineage = lineage
         self.training_start = training_start
         self.training_end = training_end
         self.detector_params = detector_params
@@ -83,10 +111,22 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         aliases = [self.aliases] if isinstance(self.aliases, str) else list(self.aliases or ())
         for alias in aliases:
             try:
-                validate_alias(alias, what="alias in aliases")
+                normalised = validate_alias(alias, what="alias in aliases")
             except ValueError as error:
                 raise SeriesInputError(str(error)) from None
-        self.aliases = aliases
+            if normalised == PRODUCTION_ALIAS:
+                raise SeriesInputError(
+                    f"aliases: {PRODUCTION_ALIAS!r} is moved only by promotion (ModelRegistry.move_alias, the "
+                    "promotion DAG); new models are candidates"
+                )
+        if self.configuration:
+            try:
+                aliases.append(validate_configuration_name(self.configuration))
+            except ValueError as error:
+                raise SeriesInputError(f"{self.task_id}: {error}") from None
+        self.aliases = list(dict.fromkeys(aliases))
+        if self.lineage is not None and not isinstance(self.lineage, Mapping):
+            raise SeriesInputError(f"lineage must be a mapping, got {type(self.lineage).__name__}")
         if self.detector_params is not None and not isinstance(self.detector_params, Mapping):
             raise SeriesInputError(
                 f"detector_params must be a mapping of {self._detector_class_label()} parameters, "
@@ -164,8 +204,12 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         metadata = detector.metadata
         training_start, training_end = metadata["training_start"], metadata["training_end"]
         training_days = int(metadata.get("n_training_days", len(history)))
+        from airflow_provider_snowstorm.core.drift import reference_profile
+
         model_name = self.model_name_for(series)
         dag_run_id = context["run_id"]
+        retry_alias = f"{dag_run_id}-{self.configuration}" if self.configuration else dag_run_id
+        lineage = dict(self.lineage or {})
         flagged = detections[detections[SERIES] == series][IS_ANOMALY]
         config = self.wandb_run_config(
             context,
@@ -176,9 +220,15 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
             training_start=training_start,
             training_end=training_end,
             training_days=training_days,
+            configuration=self.configuration,
+            lineage=lineage,
         )
         with hook.start_run(
-            f"train-{series}", group=dag_run_id, job_type="train", config=config, tags=["snowstorm", series]
+            f"train-{series}" + (f"-{self.configuration}" if self.configuration else ""),
+            group=dag_run_id,
+            job_type="train",
+            config=config,
+            tags=["snowstorm", series, *([self.configuration] if self.configuration else [])],
         ) as run:
             run_url = hook.run_url(run)
             push_wandb_run_url(context, hook.link_url(run))
@@ -205,8 +255,16 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
                     model_path,
                     model_name,
                     aliases=list(self.aliases),
-                    metadata={**metadata, "dag_run_id": dag_run_id, "series_name": series},
-                    idempotency_alias=dag_run_id,
+                    metadata={
+                        **metadata,
+                        "dag_run_id": dag_run_id,
+                        "series_name": series,
+                        "configuration": self.configuration,
+                        "lineage": lineage,
+                        # What monitoring compares recent data with (core.drift): the end of the training data.
+                        "reference": reference_profile(history)[series] if len(history) >= 7 else None,
+                    },
+                    idempotency_alias=retry_alias,
                 )
         self.log.info(
             "Trained %s for %r on %s..%s: threshold %.4f, registered as %s %s (%s)",
@@ -221,6 +279,7 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         )
         return {
             "series": series,
+            "configuration": self.configuration,
             "model_name": model_name,
             "model_version": version.version,
             "aliases": list(version.aliases),
@@ -228,5 +287,6 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
             "training_start": training_start,
             "training_end": training_end,
             "training_days": training_days,
+            "run_id": run.id,
             "run_url": run_url,
         }

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LATEST_ALIAS",
     "MODEL_ARTIFACT_TYPE",
+    "PRODUCTION_ALIAS",
     "ModelIntegrityError",
     "ModelNotFoundError",
     "ModelRegistry",
@@ -64,6 +65,8 @@ __all__ = [
 ]
 
 MODEL_ARTIFACT_TYPE = "model"
+# Scoring that alerts uses the version this alias names; only promotion moves it (never training).
+PRODUCTION_ALIAS = "production"
 MIRROR_NAMESPACE = "_wandb"  # model names start with a letter or digit, so this folder never clashes with one
 
 
@@ -217,19 +220,8 @@ class ModelRegistry:
         return normalised if normalised == LATEST_ALIAS else validate_alias(alias)
 
     def _fetch_online(self, name: str, selector: str, dest_dir: Path) -> tuple[Path, ModelVersion]:
-        import wandb
-
-        settings = self.hook.settings
-        prefix = f"{settings.entity}/{settings.project}" if settings.entity else settings.project
-        try:
-            # The one resolution: the Artifact object is one immutable version; everything below reads it.
-            artifact = self.hook.get_conn().artifact(f"{prefix}/{name}:{selector}", type=MODEL_ARTIFACT_TYPE)
-        except wandb.errors.CommError as err:
-            if _is_not_found(err):
-                raise ModelNotFoundError(
-                    f"W&B project {prefix!r} has no model {name!r} with {selector!r}: {err}"
-                ) from None
-            raise
+        # The one resolution: the Artifact object is one immutable version; everything below reads it.
+        artifact = self._online_artifact(name, selector)
         root = Path(artifact.download(root=str(dest_dir)))
         file_name = artifact.metadata.get("file_name")
         candidates = [root / file_name] if file_name else sorted(p for p in root.iterdir() if p.is_file())
@@ -252,7 +244,71 @@ class ModelRegistry:
             metadata=dict(artifact.metadata),
         )
 
+    # -------------------------------------------------------------------------------------------- aliases
+    def resolve(self, name: str, *, alias: str = LATEST_ALIAS, version: str | None = None) -> ModelVersion:
+        """Describe the version ``alias`` (or ``version``) names, without downloading its file."""
+        validate_model_name(name)
+        selector = validate_version(version) if version is not None else self._fetch_alias(alias)
+        if self.is_online:
+            artifact = self._online_artifact(name, selector)
+            return ModelVersion(
+                name=name,
+                version=artifact.version,
+                aliases=tuple(sorted(artifact.aliases)),
+                uri=artifact.qualified_name,
+                digest=str(artifact.metadata.get("sha256", "")),
+                metadata=dict(artifact.metadata),
+            )
+        store = self.mirror if self.hook.settings.mode == "online" else self.store
+        if version is not None:
+            return store.resolve(name, version=version)
+        return store.resolve(name, alias=selector)
+
+    def move_alias(
+        self, name: str, alias: str, version: str, *, record: Mapping[str, Any] | None = None
+    ) -> ModelVersion:
+        """Point ``alias`` (e.g. ``production``) at ``version`` of ``name``; ``record`` says who and why.
+
+        Online, W&B moves the alias (an alias names one version of a collection; W&B keeps its history) and the
+        record is appended to the version's ``alias_moves`` metadata; the store's mirror follows. Offline, the store
+        moves it and keeps the history (``ModelStore.alias_history``).
+        """
+        validate_model_name(name)
+        validate_version(version)
+        alias = validate_alias(alias)
+        record = self.hook.redact(dict(record or {}))
+        if not self.is_online:
+            store = self.mirror if self.hook.settings.mode == "online" else self.store
+            return store.move_alias(name, alias, version, record=record)
+        artifact = self._online_artifact(name, version)
+        moves = list(artifact.metadata.get("alias_moves", []))
+        artifact.metadata = {**artifact.metadata, "alias_moves": [*moves, {**record, "alias": alias}]}
+        artifact.aliases = sorted({*artifact.aliases, alias})
+        artifact.save()
+        if version in self.mirror.versions(name):  # so that scoring during a W&B outage follows the move
+            self.mirror.move_alias(name, alias, version, record=record)
+        return self.resolve(name, version=version)
+
+    def alias_history(self, name: str) -> list[dict[str, Any]]:
+        """Moves of ``name``'s aliases recorded by :meth:`move_alias` in the store (offline) or its mirror."""
+        store = self.mirror if self.hook.settings.mode == "online" else self.store
+        return store.alias_history(name)
+
     # -------------------------------------------------------------------------------------------- W&B internals
+    def _online_artifact(self, name: str, selector: str) -> Artifact:
+        import wandb
+
+        settings = self.hook.settings
+        prefix = f"{settings.entity}/{settings.project}" if settings.entity else settings.project
+        try:
+            return self.hook.get_conn().artifact(f"{prefix}/{name}:{selector}", type=MODEL_ARTIFACT_TYPE)
+        except wandb.errors.CommError as err:
+            if _is_not_found(err):
+                raise ModelNotFoundError(
+                    f"W&B project {prefix!r} has no model {name!r} with {selector!r}: {err}"
+                ) from None
+            raise
+
     @staticmethod
     def _model_artifact(path: Path, name: str, digest: str, metadata: Mapping[str, Any]) -> Artifact:
         import wandb

@@ -8,6 +8,7 @@ Layout under the store root (a local path by default; ``s3://``, ``gs://`` ... t
     <root>/<model name>/aliases.json          {"format": 1, "aliases": {"latest": "v1", "<dag run id>": "v1"}}
     <root>/<model name>/v<N>/model<suffix>    the model file, opaque bytes (e.g. ``model.skops``)
     <root>/<model name>/v<N>/metadata.json    sha256, size, aliases' history, user metadata
+    <root>/<model name>/alias_history.json    every move of an alias by ``move_alias``: who, why, from, to, when
 
 Why this shape: versions are immutable directories (like W&B artifact versions), aliases are the only
 mutable pointers, so a reader resolving ``latest`` never sees a half-written model. The one exception to
@@ -56,6 +57,7 @@ __all__ = [
 LATEST_ALIAS = "latest"
 ALIASES_FILE = "aliases.json"
 METADATA_FILE = "metadata.json"
+HISTORY_FILE = "alias_history.json"
 LOCK_FILE = ".lock"
 _FORMAT = 1
 _LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
@@ -294,6 +296,54 @@ class ModelStore:
         """Complete versions of ``name`` (those with metadata), oldest first."""
         validate_model_name(name)
         return sorted(self._complete_versions(name), key=lambda item: int(item[1:]))
+
+    def move_alias(
+        self, name: str, alias: str, version: str, *, record: Mapping[str, Any] | None = None
+    ) -> ModelVersion:
+        """Point ``alias`` at ``version`` (an existing one) and append the move, with ``record``, to the history.
+
+        ``record`` says who moved it and why (JSON-safe); the history keeps the version the alias left. ``latest`` is
+        not movable: it always names the highest version.
+        """
+        validate_model_name(name)
+        validate_version(version)
+        alias = validate_alias(alias)
+        if alias == LATEST_ALIAS:
+            raise ValueError(
+                f"the {LATEST_ALIAS!r} alias always names the newest version; it cannot be moved"
+            )
+        model_dir = self.root / name
+        with self._lock(model_dir):
+            record_of_version = self._read_metadata(
+                name, version
+            )  # raises ModelNotFoundError for a bad version
+            alias_map = self._read_aliases(name)
+            history = self.alias_history(name)
+            history.append(
+                {
+                    **dict(record or {}),
+                    "alias": alias,
+                    "version": version,
+                    "previous": alias_map.get(alias),
+                    "at": datetime.now(UTC).isoformat(),
+                }
+            )
+            alias_map[alias] = version
+            self._write_aliases(name, alias_map)
+            self._write_atomic(model_dir / HISTORY_FILE, _json_bytes({"format": _FORMAT, "moves": history}))
+        return self._model_version(name, version, record_of_version, alias_map)
+
+    def alias_history(self, name: str) -> list[dict[str, Any]]:
+        """Every ``move_alias`` of ``name``, oldest first."""
+        validate_model_name(name)
+        path = self.root / name / HISTORY_FILE
+        try:
+            document = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return []
+        except json.JSONDecodeError as err:
+            raise ModelIntegrityError(f"{path} is not valid JSON: {err}") from err
+        return list(document.get("moves", []))
 
     def aliases(self, name: str) -> dict[str, str]:
         validate_model_name(name)

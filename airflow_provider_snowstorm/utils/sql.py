@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IdentifierError",
+    "add_missing_columns",
     "read_dataframe",
     "replace_rows",
     "split_table_name",
+    "table_columns",
     "transaction",
     "validate_identifier",
     "validate_table_name",
@@ -120,6 +122,27 @@ def replace_rows(
         if rows:
             cursor.executemany(insert, [tuple(row) for row in rows])
     return len(rows)
+
+
+def table_columns(hook: DbApiHook, table: str) -> list[str]:
+    """The column names of ``table``, as the database spells them, from a query that returns no rows."""
+    table = validate_table_name(table)
+    return [str(name) for name in read_dataframe(hook, f"SELECT * FROM {table} WHERE 1 = 0").columns]  # noqa: S608
+
+
+def add_missing_columns(hook: DbApiHook, table: str, columns: Mapping[str, str]) -> list[str]:
+    """Add the ``columns`` (name -> SQL type) that ``table`` lacks; return their names.
+
+    A table created by an earlier version keeps its rows and gains the new columns (empty for old rows), on any
+    database: the existing columns are read from an empty ``SELECT``, and each missing one is added with a plain
+    ``ALTER TABLE ... ADD COLUMN``.
+    """
+    table = validate_table_name(table)
+    existing = {name.upper() for name in table_columns(hook, table)}
+    missing = [name for name in columns if name.upper() not in existing]
+    for name in missing:
+        hook.run(f"ALTER TABLE {table} ADD COLUMN {validate_identifier(name, what='column')} {columns[name]}")
+    return missing
 
 
 def read_dataframe(

@@ -25,8 +25,10 @@ from airflow_provider_snowstorm.local.pipeline import (
     DEMO_SEED,
     DEMO_START,
     SCORED_DAYS,
+    promote,
     run_demo_dags,
     run_example_dag,
+    seed_feedback,
     xcom_values,
 )
 from airflow_provider_snowstorm.utils.sql import read_dataframe
@@ -48,6 +50,7 @@ class PipelineRun:
     hook: Any
     runs: dict[str, Any]
     model_store: Path
+    models: list[dict[str, Any]]
 
 
 def run_dag(dag_id: str, conf: dict[str, Any] | None = None, *, day: date = DEMO_RUN_DAY) -> Any:
@@ -95,9 +98,17 @@ def pipeline(
         usage = generate_organization_usage(DEMO_START, DEMO_DAYS, accounts=DEMO_ACCOUNTS, seed=DEMO_SEED)
         statement = billing_statement(usage, seed=DEMO_SEED)
         hook = BaseHook.get_connection(snowflake_conn_id).get_hook()
+        from airflow_provider_snowstorm.example_pipeline import FEEDBACK_TABLE
+
+        seed_feedback(hook, FEEDBACK_TABLE, usage.labels)
         demo = run_demo_dags(hook, EXAMPLE_DAGS, statement)
         yield PipelineRun(
-            usage=usage, statement=statement, hook=hook, runs=demo.runs, model_store=home / "model-store"
+            usage=usage,
+            statement=statement,
+            hook=hook,
+            runs=demo.runs,
+            model_store=home / "model-store",
+            models=demo.models,
         )
 
 
@@ -170,27 +181,53 @@ def test_the_restated_day_of_last_month_is_reloaded_and_recorded(pipeline: Pipel
     assert float(previous) < float(current)
 
 
-def test_training_registers_one_model_per_category_with_latest(pipeline: PipelineRun) -> None:
+def test_training_registers_every_configuration_of_every_category_as_candidates(
+    pipeline: PipelineRun,
+) -> None:
+    from airflow_provider_snowstorm.example_pipeline import MODEL_CONFIGURATIONS
     from airflow_provider_snowstorm.registry import ModelStore
 
     store = ModelStore(pipeline.model_store)
-    published = xcom_values(pipeline.runs["training"], "publish_models")[0]
-    assert [model["series"] for model in published] == COST_MODELS
-    for model in published:
-        latest = store.resolve(model["model_name"])
-        assert latest.version == model["model_version"]
-        assert "latest" in latest.aliases
+    assert [(m["series"], m["configuration"]) for m in pipeline.models] == [
+        (series, configuration) for series in COST_MODELS for configuration in MODEL_CONFIGURATIONS
+    ]
+    features_event = xcom_values(pipeline.runs["features"], "build_features")[0]
+    for model in pipeline.models:
+        stored = store.resolve(model["model_name"], alias=model["configuration"])
+        assert stored.version == model["model_version"]
         assert model["training_end"] == TRAINING_END.isoformat()
+        lineage = stored.metadata["metadata"]["lineage"]
+        assert lineage["reason"] == "manual"
+        assert lineage["features_event"]["cutoff_date"] == features_event["cutoff_date"]
+        assert lineage["features_event"]["source_dag_id"] == "snowstorm_feature_engineering"
+        assert model["evaluation"]["span_end"] == SCORED_UNTIL.isoformat()
+        assert model["evaluation"]["incidents"] > 0
+    history = store.alias_history("snowstorm-compute")
+    assert [(m["alias"], m["previous"], m["reason"]) for m in history] == [
+        ("production", None, "first production model")
+    ]
+
+
+def test_every_candidate_is_evaluated_into_the_evaluations_table(pipeline: PipelineRun) -> None:
+    from airflow_provider_snowstorm.example_pipeline import EVALUATIONS_TABLE
+
+    rows = read_dataframe(
+        pipeline.hook, f"SELECT MODEL_NAME, MODEL_VERSION, SPAN, F1 FROM {EVALUATIONS_TABLE}"
+    )
+    trained = {(m["model_name"], m["model_version"]) for m in pipeline.models}
+    assert trained <= set(zip(rows["MODEL_NAME"], rows["MODEL_VERSION"], strict=True))
+    assert set(rows["SPAN"]) == {"backtest"}
 
 
 def test_every_mapped_training_task_has_its_wandb_link(pipeline: PipelineRun) -> None:
     training = pipeline.runs["training"]
-    urls = [xcom_values(training, "train", key="_link_WandbRunLink", map_index=index)[0] for index in (0, 1)]
-    summaries = [xcom_values(training, "train", map_index=index)[0] for index in (0, 1)]
+    indexes = range(len(pipeline.models))
+    urls = [xcom_values(training, "train", key="_link_WandbRunLink", map_index=index)[0] for index in indexes]
+    summaries = [xcom_values(training, "train", map_index=index)[0] for index in indexes]
     # Offline, the button opens the run's local page (the plugin); the summary keeps the W&B URL it has after sync.
     assert all("/snowstorm-tests/snowstorm/runs/" in summary["run_url"] for summary in summaries)
     assert urls == [f"/snowstorm/runs/{summary['run_url'].rsplit('/', 1)[-1]}" for summary in summaries]
-    assert len(set(urls)) == 2
+    assert len(set(urls)) == len(pipeline.models)
 
 
 def test_predictions_cover_the_window_for_each_category(pipeline: PipelineRun) -> None:
@@ -201,6 +238,25 @@ def test_predictions_cover_the_window_for_each_category(pipeline: PipelineRun) -
     assert pd.to_datetime(predictions["USAGE_DATE"]).min().date() == TRAINING_END + timedelta(days=1)
     assert pd.to_datetime(predictions["USAGE_DATE"]).max().date() == SCORED_UNTIL
     assert set(predictions["SERIES"]) == set(COST_MODELS)
+    # Lineage: the production (default) version and the W&B run that trained it, on every row.
+    production = {m["series"]: m for m in pipeline.models if m["configuration"] == "default"}
+    for series, rows in predictions.groupby("SERIES"):
+        assert set(rows["MODEL_VERSION"]) == {production[series]["model_version"]}
+        assert set(rows["TRAINING_RUN"]) == {production[series]["run_id"]}
+
+
+def test_the_challenger_scores_in_shadow_apart_from_production(pipeline: PipelineRun) -> None:
+    from airflow_provider_snowstorm.example_pipeline import SHADOW_PREDICTIONS_TABLE
+
+    shadow = read_dataframe(pipeline.hook, f"SELECT * FROM {SHADOW_PREDICTIONS_TABLE}")
+    challengers = {
+        m["series"]: m["model_version"] for m in pipeline.models if m["configuration"] == "challenger"
+    }
+    assert len(shadow) == SCORED_DAYS * len(COST_MODELS)
+    assert dict(shadow.groupby("SERIES")["MODEL_VERSION"].first()) == challengers
+    report = xcom_values(pipeline.runs["prediction"], "report")[0]
+    markdown = Path(report["report"]).read_text()
+    assert all(f"v{version[1:]}" not in markdown.split("## Models", 1)[1] for version in challengers.values())
 
 
 def test_report_names_the_injected_anomaly_of_the_scored_window(pipeline: PipelineRun) -> None:
@@ -280,6 +336,7 @@ def test_the_dag_files_import_cleanly() -> None:
         "snowstorm_feature_engineering",
         "snowstorm_training",
         "snowstorm_prediction",
+        "snowstorm_promotion",
         "snowstorm_own_dag",  # the README's DAG of your own (tests/example_dags/test_own_dag.py runs it)
         # the hourly warehouse path (tests/example_dags/test_warehouse_pipeline.py runs them)
         "snowstorm_warehouse_data_engineering",
@@ -292,11 +349,15 @@ def test_the_dag_files_import_cleanly() -> None:
 def test_fresh_models_do_not_trigger_retraining(pipeline: PipelineRun) -> None:
     from airflow.utils.state import TaskInstanceState
 
-    states = task_states(pipeline.runs["prediction"], ["models_are_stale", "trigger_retraining"])
+    states = task_states(pipeline.runs["prediction"], ["monitor", "drifted", "trigger_retraining"])
     assert states == {
-        "models_are_stale": TaskInstanceState.SUCCESS,
+        "monitor": TaskInstanceState.SUCCESS,
+        "drifted": TaskInstanceState.SUCCESS,
         "trigger_retraining": TaskInstanceState.SKIPPED,
     }
+    check = xcom_values(pipeline.runs["prediction"], "monitor")[0]
+    assert not check["drifted"]
+    assert set(check["checked"]) == set(COST_MODELS)
 
 
 def test_the_report_says_which_days_are_still_settling(pipeline: PipelineRun) -> None:
@@ -349,11 +410,11 @@ def test_days_restated_after_scoring_are_rescored_once(pipeline: PipelineRun) ->
         run_dag("snowstorm_feature_engineering")
 
 
-def test_stale_models_trigger_retraining(pipeline: PipelineRun) -> None:
+def test_drift_triggers_retraining_with_the_reason_in_its_conf(pipeline: PipelineRun) -> None:
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
-    run_dag(
+    run = run_dag(
         "snowstorm_prediction",
         {
             "cost_models": COST_MODELS,
@@ -361,6 +422,79 @@ def test_stale_models_trigger_retraining(pipeline: PipelineRun) -> None:
             "retrain_after_days": 7,
         },
     )
+    check = xcom_values(run, "monitor")[0]
+    assert check["drifted"]
+    assert {f["kind"] for f in check["findings"]} == {"model_age"}
     with create_session() as session:
-        triggered = session.query(DagRun).filter(DagRun.dag_id == "snowstorm_training").count()
-    assert triggered == 2  # the pipeline's own training run and the one monitoring triggered
+        triggered = (
+            session.query(DagRun)
+            .filter(DagRun.dag_id == "snowstorm_training")
+            .order_by(DagRun.id.desc())
+            .first()
+        )
+    assert triggered.run_type == "operator_triggered"
+    assert triggered.conf["reason"] == check["reason"]
+    assert "model trained on data up to" in triggered.conf["reason"]
+    assert sorted(triggered.conf["cost_models"]) == sorted(COST_MODELS)
+
+
+def test_a_worse_candidate_is_refused_unless_forced_and_rollback_is_the_same_dag(
+    pipeline: PipelineRun,
+) -> None:
+    from airflow_provider_snowstorm.registry import ModelStore
+
+    store = ModelStore(pipeline.model_store)
+    champion = store.resolve("snowstorm-compute", alias="production").version
+    challenger = store.resolve("snowstorm-compute", alias="challenger").version
+    refused = promote(
+        EXAMPLE_DAGS, "compute", "challenger", "try the challenger", may_refuse=True
+    )  # by alias
+    assert (refused["from"], refused["to"], refused["accepted"]) == (champion, challenger, False)
+    assert "is worse than the champion" in refused["comparison"]
+    # Also judged on the days it scored in shadow beside the champion (shown, not decisive).
+    window = f"{TRAINING_END + timedelta(days=1)}..{SCORED_UNTIL}: candidate (F1 "
+    assert refused["shadow_comparison"].startswith(window), refused["shadow_comparison"]
+    assert store.resolve("snowstorm-compute", alias="production").version == champion
+
+    forced = promote(EXAMPLE_DAGS, "compute", challenger, "forced for a test", force=True)
+    assert forced["forced"]
+    assert store.resolve("snowstorm-compute", alias="production").version == challenger
+    rollback = promote(EXAMPLE_DAGS, "compute", champion, "roll back")
+    assert (rollback["from"], rollback["to"], rollback["accepted"]) == (challenger, champion, True)
+    moves = store.alias_history("snowstorm-compute")[-2:]
+    assert [(m["previous"], m["version"], m["reason"], m["by"]) for m in moves] == [
+        (champion, challenger, "forced for a test", "dag_test"),
+        (challenger, champion, "roll back", "dag_test"),
+    ]
+
+
+def test_a_backfill_writes_the_rows_the_daily_runs_wrote(pipeline: PipelineRun) -> None:
+    """Three daily runs (logical dates, the default window), then ``airflow backfill create`` over the same days."""
+    from datetime import UTC, datetime
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_provider_snowstorm.example_pipeline import PREDICTIONS_TABLE
+    from airflow_provider_snowstorm.local.backfill import run_backfill
+
+    days = [SCORED_UNTIL - timedelta(days=offset) for offset in (2, 1, 0)]
+    dag = DagBag(dag_folder=str(EXAMPLE_DAGS)).get_dag("snowstorm_prediction")
+    columns = "USAGE_DATE, SERIES, VALUE, EXPECTED, ANOMALY_SCORE, IS_ANOMALY, MODEL_VERSION, TRAINING_RUN"
+    query = f"SELECT {columns} FROM {PREDICTIONS_TABLE} WHERE USAGE_DATE BETWEEN %s AND %s ORDER BY 1, 2"
+
+    daily = {}
+    for day in days:
+        run = dag.test(
+            logical_date=datetime(day.year, day.month, day.day, tzinfo=UTC), run_conf={"window_days": 1}
+        )
+        assert run.state == "success"
+        daily[day] = read_dataframe(pipeline.hook, query, [day, day])
+    runs = run_backfill("snowstorm_prediction", EXAMPLE_DAGS, days[0], days[-1], {"window_days": 1})
+    again = run_backfill("snowstorm_prediction", EXAMPLE_DAGS, days[0], days[-1], {"window_days": 1})
+
+    assert [run.state for run in [*runs, *again]] == ["success"] * 6
+    assert [run.run_type for run in runs] == ["backfill"] * 3
+    backfilled = read_dataframe(pipeline.hook, query, [days[0], days[-1]])
+    expected = pd.concat(daily.values(), ignore_index=True)
+    pd.testing.assert_frame_equal(backfilled, expected)
+    assert len(backfilled) == len(days) * len(COST_MODELS)

@@ -23,28 +23,7 @@ from airflow_provider_snowstorm.pipeline_tasks import (
     restated_days,
     restated_days_to_rescore,
     settling_days,
-    stale_models,
 )
-
-
-def result(series: str, training_end: str, window_end: str = "2026-03-31") -> dict[str, str]:
-    return {"series": series, "training_end": training_end, "window_end": window_end}
-
-
-def test_stale_models_are_those_older_than_the_limit() -> None:
-    stale, message = stale_models([result("compute", "2026-02-01"), result("total_usage", "2026-03-20")], 35)
-
-    assert stale == ["compute"]
-    assert message == (
-        "Model age at the window's end: compute 58 days, total_usage 11 days; older than 35 days: compute"
-    )
-
-
-def test_no_stale_model_says_so() -> None:
-    stale, message = stale_models([result("compute", "2026-03-30")], 35)
-
-    assert stale == []
-    assert message.endswith("none older than 35 days")
 
 
 def test_the_raw_usage_table_has_the_schema_columns_in_order() -> None:

@@ -35,12 +35,19 @@ def test_run_day_without_any_date_says_so() -> None:
 
 
 @pytest.mark.parametrize(
-    ("dag_id", "task_id"), [("snowstorm_training", "train"), ("snowstorm_prediction", "score")]
+    ("dag_id", "task_id", "label"),
+    [
+        ("snowstorm_training", "train", "{{ task.series }} {{ task.configuration }}"),
+        ("snowstorm_training", "evaluate", "{{ task.series }} {{ task.model_version }}"),
+        ("snowstorm_prediction", "score", "{{ task.series }}"),
+        ("snowstorm_prediction", "shadow_score", "{{ task.series }}"),
+        ("snowstorm_promotion", "evaluate", "{{ task.series }} {{ task.model_version }} {{ task.span }}"),
+    ],
 )
-def test_mapped_tasks_are_labelled_with_their_cost_category(dag_id: str, task_id: str) -> None:
+def test_mapped_tasks_are_labelled_with_their_cost_category(dag_id: str, task_id: str, label: str) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
     assert not bag.import_errors
     task = bag.dags[dag_id].get_task(task_id)
-    assert task.map_index_template == "{{ task.series }}"
+    assert task.map_index_template == label

@@ -175,7 +175,7 @@ def test_bad_scoring_parameters_fail_naming_the_parameter_before_any_work(
 def test_a_bad_training_alias_fails_before_fitting_or_logging(
     features_db: Path, wandb_offline: dict[str, Path], context: dict[str, Any], mocker: Any
 ) -> None:
-    operator = train_operator(aliases=["production", "v7"])
+    operator = train_operator(aliases=["staging", "v7"])
     reads = mocker.spy(operator, "load_features")
 
     with pytest.raises(SeriesInputError, match=r"alias in aliases 'v7'.*reserved for version numbers"):

@@ -136,3 +136,48 @@ def test_a_connection_type_without_its_provider_names_the_provider(
     with pytest.raises(AirflowException, match=r"apache-airflow-providers-no_such_db") as raised:
         operator.get_db_hook()
     assert "'warehouse_x'" in str(raised.value)
+
+
+def test_configurations_of_one_series_train_side_by_side_as_candidates(
+    features_db: Path, wandb_offline: dict[str, Path], context: dict[str, Any]
+) -> None:
+
+    lineage = {
+        "features_event": {"id": 7, "cutoff_date": "2025-07-19"},
+        "reason": "drift: compute level 2.1x",
+    }
+    default = train_operator(configuration="default", lineage=lineage).execute(context)
+    challenger = train_operator(
+        configuration="challenger", detector_params={"random_state": 0, "scorer": "forest"}
+    ).execute(context)
+    retried = train_operator(configuration="default", lineage=lineage).execute(context)  # replaces v0
+
+    store = ModelStore(wandb_offline["model_store"])
+    assert store.versions("snowstorm-compute") == ["v0", "v1"]
+    assert (default["model_version"], challenger["model_version"]) == ("v0", "v1")
+    aliases = store.aliases("snowstorm-compute")
+    assert (aliases["default"], aliases["challenger"]) == ("v0", "v1")
+    assert "production" not in aliases  # candidates only: promotion moves production
+    recorded = store.resolve("snowstorm-compute", alias="default").metadata["metadata"]
+    assert recorded["configuration"] == "default"
+    assert recorded["lineage"] == lineage
+    assert (recorded["training_start"], recorded["training_end"]) == ("2025-01-06", "2025-06-30")
+    assert recorded["wandb"]["run_id"] == retried["run_id"] != default["run_id"]
+    assert recorded["reference"]["end"] == "2025-06-30"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"configuration": "production"}, "reserved alias"),
+        ({"configuration": "Bad Name"}, "not a valid name"),
+        ({"aliases": ["production"]}, "moved only by promotion"),
+        ({"lineage": ["features"]}, "lineage must be a mapping"),
+    ],
+)
+def test_training_never_lands_in_production(
+    overrides: dict[str, Any], message: str, features_db: Path, wandb_offline: dict[str, Path], context
+) -> None:
+    with pytest.raises(SeriesInputError, match=message):
+        train_operator(**overrides).execute(context)
+    assert not wandb_offline["model_store"].exists()

@@ -175,3 +175,39 @@ def test_object_storage_backend_round_trip() -> None:
     assert store.versions("costs") == ["v0"]
     assert store.read_bytes("costs") == b"two"
     assert str(store.resolve("costs").store_uri).startswith("memory://")
+
+
+def test_moving_an_alias_points_it_at_that_version_and_records_who_and_why(
+    store: ModelStore, model_file: Path
+) -> None:
+    store.put("costs", model_file, idempotency_alias="run-1")
+    model_file.write_bytes(b"second model bytes")
+    store.put("costs", model_file, idempotency_alias="run-2")
+
+    store.move_alias("costs", "production", "v0", record={"by": "ana", "reason": "first model"})
+    moved = store.move_alias("costs", "production", "v1", record={"by": "bo", "reason": "better F1"})
+    back = store.move_alias("costs", "production", "v0", record={"by": "ana", "reason": "rollback"})
+
+    assert moved.version == "v1"
+    assert back.aliases == ("production", "run-1")
+    assert store.resolve("costs", alias="production").version == "v0"
+    assert store.resolve("costs").version == "v1"  # latest still names the newest
+    history = store.alias_history("costs")
+    assert [(m["version"], m["previous"], m["by"], m["reason"]) for m in history] == [
+        ("v0", None, "ana", "first model"),
+        ("v1", "v0", "bo", "better F1"),
+        ("v0", "v1", "ana", "rollback"),
+    ]
+    assert all(m["alias"] == "production" and m["at"] for m in history)
+
+
+def test_an_alias_cannot_move_to_a_missing_version_nor_latest_be_moved(
+    store: ModelStore, model_file: Path
+) -> None:
+    store.put("costs", model_file)
+    with pytest.raises(ModelNotFoundError, match="no version 'v5'"):
+        store.move_alias("costs", "production", "v5")
+    with pytest.raises(ValueError, match="cannot be moved"):
+        store.move_alias("costs", "latest", "v0")
+    assert "production" not in store.aliases("costs")
+    assert store.alias_history("costs") == []
