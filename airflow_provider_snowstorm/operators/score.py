@@ -137,7 +137,8 @@ class BatchScoreOperator(FeatureSourceOperator):
     """Score days ``window_start``..``window_end`` of each cost series with its registered model.
 
     :param window_start: First day to score (ISO date, templated). Default: ``window_days`` before the last day.
-    :param window_end: Last day to score (templated). Default, and at most: the last day in the features.
+    :param window_end: Last day to score (templated). Default: the last day in the features, which also bounds a
+        window given by ``window_days`` alone.
     :param window_days: Size of the default window.
     :param history_days: Days before the window to read as decomposition history; default: what the model needs
         (``required_history_days``, about seven months with the default detector).
@@ -276,8 +277,10 @@ class BatchScoreOperator(FeatureSourceOperator):
         features = self.load_features(
             names, start=read_from, end=None if end is None else end.date().isoformat()
         )
-        # A window ending after the last feature day (a scheduled run whose last days are still settling) ends on it.
-        end = features.index[-1] if end is None or end > features.index[-1] else end
+        # A window of window_days ending after the last feature day (a scheduled run whose last days are still
+        # settling) ends on it; an explicit window_start..window_end is taken as given.
+        if end is None or (start is None and end > features.index[-1]):
+            end = features.index[-1]
         start = start if start is not None else end - pd.Timedelta(days=int(self.window_days) - 1)
         in_window = features[(features.index >= start) & (features.index <= end)]
         if in_window.empty:

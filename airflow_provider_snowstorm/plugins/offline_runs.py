@@ -105,13 +105,22 @@ def run_id_of(folder: Path) -> str:
 
 
 def read_run(folder: Path) -> OfflineRun:
-    """Everything the run page shows, from one offline run folder."""
+    """Everything the run page shows, from an offline run folder and the folders of the same run resumed later
+    (evaluation adds its chart to the training run), oldest first."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     run_id = run_id_of(folder)
     run = OfflineRun(run_id=run_id, folder=folder)
-    run_file = folder / f"run-{run_id}.wandb"
-    if run_file.is_file():
+    folders = sorted(
+        {
+            folder,
+            *(p for p in folder.parent.glob("offline-run-*-*") if p.is_dir() and run_id_of(p) == run_id),
+        },
+        key=lambda p: p.name,
+    )
+    for run_file in (part / f"run-{run_id}.wandb" for part in folders):
+        if not run_file.is_file():
+            continue
         for data in _records(run_file):
             record = pb.Record()
             try:
@@ -141,8 +150,9 @@ def read_run(folder: Path) -> OfflineRun:
                         "metadata": _value(a.metadata) if a.metadata else {},
                     }
                 )
-    images = folder / "files" / "media" / "images"
-    run.images = sorted(images.glob("*.png")) if images.is_dir() else []
+    run.images = sorted(
+        image for part in folders for image in (part / "files" / "media" / "images").glob("*.png")
+    )
     return run
 
 

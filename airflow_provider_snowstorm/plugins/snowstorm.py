@@ -87,7 +87,13 @@ def create_app() -> FastAPI:
     @app.get("/runs/{run_id}/images/{name}")
     def run_image(run_id: str, name: str) -> FileResponse:
         folder = find_run(run_dir(), run_id)
-        return _png(folder / "files" / "media" / "images" if folder else None, name)
+        # The image may sit in an earlier folder of a resumed run: serve it from the folder that holds it.
+        holder = (
+            next((image.parent for image in read_run(folder).images if image.name == name), None)
+            if folder
+            else None
+        )
+        return _png(holder, name)
 
     @app.get("/anomalies/", response_class=HTMLResponse)
     def anomalies() -> HTMLResponse:

@@ -204,7 +204,7 @@ def test_training_registers_every_configuration_of_every_category_as_candidates(
         assert model["evaluation"]["incidents"] > 0
     history = store.alias_history("snowstorm-compute")
     assert [(m["alias"], m["previous"], m["reason"]) for m in history] == [
-        ("production", None, "first production model")
+        ("production", None, "first production model: the default configuration")
     ]
 
 
@@ -256,7 +256,8 @@ def test_the_challenger_scores_in_shadow_apart_from_production(pipeline: Pipelin
     assert dict(shadow.groupby("SERIES")["MODEL_VERSION"].first()) == challengers
     report = xcom_values(pipeline.runs["prediction"], "report")[0]
     markdown = Path(report["report"]).read_text()
-    assert all(f"v{version[1:]}" not in markdown.split("## Models", 1)[1] for version in challengers.values())
+    models = markdown.split("## Models", 1)[1]
+    assert all(f"snowstorm-{series} {version} " not in models for series, version in challengers.items())
 
 
 def test_report_names_the_injected_anomaly_of_the_scored_window(pipeline: PipelineRun) -> None:
@@ -441,6 +442,7 @@ def test_drift_triggers_retraining_with_the_reason_in_its_conf(pipeline: Pipelin
 def test_a_worse_candidate_is_refused_unless_forced_and_rollback_is_the_same_dag(
     pipeline: PipelineRun,
 ) -> None:
+    from airflow_provider_snowstorm.example_pipeline import SHADOW_PREDICTIONS_TABLE
     from airflow_provider_snowstorm.registry import ModelStore
 
     store = ModelStore(pipeline.model_store)
@@ -452,7 +454,9 @@ def test_a_worse_candidate_is_refused_unless_forced_and_rollback_is_the_same_dag
     assert (refused["from"], refused["to"], refused["accepted"]) == (champion, challenger, False)
     assert "is worse than the champion" in refused["comparison"]
     # Also judged on the days it scored in shadow beside the champion (shown, not decisive).
-    window = f"{TRAINING_END + timedelta(days=1)}..{SCORED_UNTIL}: candidate (F1 "
+    # The shadow period: every day the challenger scored in shadow (earlier tests score earlier windows too).
+    (first_shadow,) = pipeline.hook.get_first(f"SELECT MIN(USAGE_DATE) FROM {SHADOW_PREDICTIONS_TABLE}")
+    window = f"{first_shadow}..{SCORED_UNTIL}: candidate (F1 "
     assert refused["shadow_comparison"].startswith(window), refused["shadow_comparison"]
     assert store.resolve("snowstorm-compute", alias="production").version == champion
 
