@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_snowstorm.core.billing import DEFAULT_BILLING_TYPES
 from airflow_provider_snowstorm.core.schema import DATE, RAW_USAGE_COLUMNS, USAGE_COLUMNS
 from airflow_provider_snowstorm.utils.sql import (
+    create_table_sql,
     read_dataframe,
     replace_rows,
     transaction,
@@ -92,8 +93,7 @@ def create_raw_usage_table_sql(table: str) -> str:
 
 def create_restatements_table_sql(table: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for the restated days (``RESTATEMENT_TABLE_COLUMNS``)."""
-    columns = ", ".join(f"{name} {kind}" for name, kind in RESTATEMENT_TABLE_COLUMNS.items())
-    return f"CREATE TABLE IF NOT EXISTS {validate_table_name(table, what='restatements table')} ({columns})"
+    return create_table_sql(table, RESTATEMENT_TABLE_COLUMNS, what="restatements table")
 
 
 def reload_start(day: date, lookback_days: int) -> date:
@@ -352,8 +352,7 @@ def write_root_causes(
     report = build_report(list(results), usage=usage)
     start = min(r["window_start"] for r in results)
     end = max(r["window_end"] for r in results)
-    definitions = ", ".join(f"{name} {kind}" for name, kind in ROOT_CAUSE_TABLE_COLUMNS.items())
-    hook.run(f"CREATE TABLE IF NOT EXISTS {table} ({definitions})")
+    hook.run(create_table_sql(table, ROOT_CAUSE_TABLE_COLUMNS, what="root causes table"))
     window = (date.fromisoformat(start), date.fromisoformat(end))
     rows = [(*window, *(record[c] for c in ROOT_CAUSE_COLUMNS)) for record in root_cause_records(report)]
     return replace_rows(

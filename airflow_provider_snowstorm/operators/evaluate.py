@@ -32,7 +32,12 @@ from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
 from airflow_provider_snowstorm.operators.base import SeriesInputError
 from airflow_provider_snowstorm.operators.score import BatchScoreOperator, _day, results_table_ddl
-from airflow_provider_snowstorm.utils.sql import read_dataframe, replace_rows, validate_table_name
+from airflow_provider_snowstorm.utils.sql import (
+    create_table_sql,
+    read_dataframe,
+    replace_rows,
+    validate_table_name,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -61,8 +66,7 @@ _EVALUATION_TYPES = {
 
 
 def _ddl(table: str, columns: Sequence[str], types: Mapping[str, str], what: str) -> str:
-    definitions = ", ".join(f"{name.upper()} {types.get(name, 'VARCHAR')}" for name in columns)
-    return f"CREATE TABLE IF NOT EXISTS {validate_table_name(table, what=what)} ({definitions})"
+    return create_table_sql(table, {name: types.get(name, "VARCHAR") for name in columns}, what=what)
 
 
 def feedback_table_ddl(table: str) -> str:

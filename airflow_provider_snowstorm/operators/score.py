@@ -36,7 +36,12 @@ from airflow_provider_snowstorm.registry import (
     validate_alias,
     validate_version,
 )
-from airflow_provider_snowstorm.utils.sql import add_missing_columns, replace_rows, validate_table_name
+from airflow_provider_snowstorm.utils.sql import (
+    add_missing_columns,
+    create_table_sql,
+    replace_rows,
+    validate_table_name,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -78,8 +83,9 @@ def _result_type(name: str) -> str:
 
 def results_table_ddl(table: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for the predictions table (portable types; Snowflake maps them natively)."""
-    columns = ", ".join(f"{name.upper()} {_result_type(name)}" for name in RESULT_COLUMNS)
-    return f"CREATE TABLE IF NOT EXISTS {validate_table_name(table, what='results_table')} ({columns})"
+    return create_table_sql(
+        table, {name: _result_type(name) for name in RESULT_COLUMNS}, what="results_table"
+    )
 
 
 def _whole_number(value: Any, parameter: str, *, minimum: int) -> int:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IdentifierError",
     "add_missing_columns",
+    "create_table_sql",
     "read_dataframe",
     "replace_rows",
     "split_table_name",
@@ -70,6 +71,13 @@ def validate_table_name(name: str, *, what: str = "table") -> str:
     """Validate ``table``, ``schema.table`` or ``database.schema.table``, each part an identifier."""
     split_table_name(name, what=what)
     return name
+
+
+def create_table_sql(table: str, definitions: Mapping[str, str], *, what: str = "table") -> str:
+    """``CREATE TABLE IF NOT EXISTS table (NAME TYPE, ...)`` from ``{name: type}``; names upper-cased, the table
+    validated: the one shape of every table the package creates on first write."""
+    columns = ", ".join(f"{name.upper()} {kind}" for name, kind in definitions.items())
+    return f"CREATE TABLE IF NOT EXISTS {validate_table_name(table, what=what)} ({columns})"
 
 
 @contextmanager
