@@ -79,6 +79,10 @@ CURRENCY = _setting("CURRENCY", "").strip().upper() or None
 TRAINING_QUEUE = _setting("TRAINING_QUEUE", "ml")
 SCORING_QUEUE = _setting("SCORING_QUEUE", "default")
 
+# Days before a run's day whose usage is still arriving (the view's latency is up to 72 hours): feature engineering
+# leaves them out, and monitoring expects the features to reach the day before them.
+SETTLE_DAYS = 3
+
 RAW_USAGE_TABLE = f"{DATABASE}.{SCHEMA}.USAGE_IN_CURRENCY_DAILY"
 FEATURES_TABLE = f"{DATABASE}.{SCHEMA}.DAILY_COST_FEATURES"
 PREDICTIONS_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_PREDICTIONS"

@@ -23,6 +23,7 @@ from airflow_provider_snowstorm.example_pipeline import (
     DEFAULT_ARGS,
     FEATURES_TABLE,
     RAW_USAGE_TABLE,
+    SETTLE_DAYS,
     SNOWFLAKE_CONN_ID,
     features,
     raw_usage,
@@ -42,7 +43,7 @@ with DAG(
     default_args=DEFAULT_ARGS,
     params={
         "settle_days": Param(
-            3,
+            SETTLE_DAYS,
             type="integer",
             minimum=0,
             description="Days before the run day that are still settling (the view's latency is up to 72 hours).",

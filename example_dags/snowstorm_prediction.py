@@ -39,12 +39,14 @@ from airflow_provider_snowstorm.example_pipeline import (
     CURRENCY,
     DEFAULT_ARGS,
     FEATURES_TABLE,
+    FEEDBACK_TABLE,
     PREDICTIONS_TABLE,
     RAW_USAGE_TABLE,
     REPORT_PATH,
     RESTATEMENTS_TABLE,
     ROOT_CAUSES_TABLE,
     SCORING_QUEUE,
+    SETTLE_DAYS,
     SHADOW_PREDICTIONS_TABLE,
     SLACK_CHANNEL,
     SLACK_CONN_ID,
@@ -73,6 +75,12 @@ BASELINE_WEEKS = 4  # the report's root cause: same weekday, this many weeks bef
 # A run with a logical date (scheduled or backfilled) scores the window ending that day; others the last feature day.
 WINDOW_END = (
     "{{ params.window_end or (dag_run.logical_date.strftime('%Y-%m-%d') if dag_run.logical_date else '') }}"
+)
+# The last feature day a run should find: its day minus the days feature engineering leaves to settle (later is drift).
+EXPECTED_LAST_FEATURE_DAY = (
+    "{{ macros.ds_add((dag_run.logical_date or dag_run.run_after).strftime('%Y-%m-%d'), -"
+    + str(SETTLE_DAYS)
+    + ") }}"
 )
 # A backfill run writes predictions only: no W&B run per day, no shadow scoring, no report, no monitoring.
 NOT_BACKFILL = "{{ dag_run.run_type != 'backfill' }}"
@@ -155,8 +163,9 @@ with DAG(
         }
 
     @task
-    def report(restated: dict[str, Any], ti: Any = None) -> dict[str, Any]:
-        """One report for every category; each incident's root cause from the per-account usage rows."""
+    def report(restated: dict[str, Any], check: dict[str, Any], ti: Any = None) -> dict[str, Any]:
+        """One report for every category: each incident's root cause from the per-account usage rows, the drift
+        that triggers retraining, and how to mark incidents real or false alarms (the evaluation's labels)."""
         results = [result for result in ti.xcom_pull(task_ids="score", key="return_value") or [] if result]
         hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
         currency, other_currencies = monitored_currency(hook, RAW_USAGE_TABLE, CURRENCY)
@@ -168,6 +177,7 @@ with DAG(
             settling=settling_days(hook, RAW_USAGE_TABLE, FEATURES_TABLE),
             restated=restated["days"],
             other_currencies=other_currencies,
+            drift=check["reason"] if check["drifted"] else None,
         )
         delivery = send_anomaly_report(
             get_current_context(),
@@ -178,6 +188,7 @@ with DAG(
             currency=currency,
             usage=usage,
             notes=notes,
+            feedback_table=FEEDBACK_TABLE,
         )
         if results:
             write_root_causes(hook, ROOT_CAUSES_TABLE, results, usage)
@@ -212,6 +223,7 @@ with DAG(
         window_days="{{ params.drift_days }}",
         window_end=WINDOW_END,
         limits={"max_age_days": "{{ params.retrain_after_days }}"},
+        expected_last_day=EXPECTED_LAST_FEATURE_DAY,
         drift_asset=drift,
         wandb_conn_id=WANDB_CONN_ID,
     )
@@ -235,6 +247,6 @@ with DAG(
     gate = alerting_run()
     restated = restated_days()
     scored >> gate >> [shadow, restated, monitor]
-    restated >> report(restated)
+    report(restated, monitor.output)
     any_restated(restated) >> rescored
     drifted(monitor.output) >> retrain

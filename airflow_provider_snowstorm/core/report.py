@@ -38,8 +38,11 @@ from airflow_provider_snowstorm.core.incidents import (
 )
 from airflow_provider_snowstorm.core.schema import (
     DATE,
+    FALSE_ALARM,
+    FEEDBACK_COLUMNS,
     MODEL_NAME,
     MODEL_VERSION,
+    REAL_INCIDENT,
     SERIES,
     TOTAL_USAGE,
 )
@@ -67,6 +70,7 @@ __all__ = [
     "data_notes",
     "explain",
     "explain_groups",
+    "feedback_sql",
     "find_incidents",
     "group_incidents",
     "headline",
@@ -122,6 +126,8 @@ class AnomalyReport:
     """The incidents as counted (nested series merged), largest impact first; see :func:`group_incidents`."""
     notes: tuple[str, ...] = ()
     """Facts about the data the reader should know (days still settling, restated days re-scored), one line each."""
+    feedback_table: str | None = None
+    """Where readers record an incident as real or a false alarm (the labels model evaluation uses)."""
 
     @property
     def has_anomalies(self) -> bool:
@@ -314,9 +320,11 @@ def data_notes(
     settling: Sequence[date | str] = (),
     restated: Sequence[date | str] = (),
     other_currencies: Sequence[str] = (),
+    drift: str | None = None,
 ) -> list[str]:
     """The report's lines about its data: days not scored yet, days re-scored after a restatement, currencies left
-    out. Without them a reader cannot tell a quiet report from one that has not seen the last days."""
+    out, and the drift that made monitoring retrain the models. Without them a reader cannot tell a quiet report from
+    one that has not seen the last days, or from one whose models are being replaced."""
 
     def days(values: Sequence[date | str]) -> str:
         texts = sorted(value if isinstance(value, str) else value.isoformat() for value in values)
@@ -334,6 +342,8 @@ def data_notes(
             f"Spend in {', '.join(other_currencies)} is not in this report (amounts in different currencies are "
             "never added up; run a pipeline per currency with SNOWSTORM_CURRENCY)"
         )
+    if drift:
+        notes.append(f"Drift, models retraining: {drift}")
     return notes
 
 
@@ -347,6 +357,7 @@ def build_report(
     top_contributors: int = DEFAULT_TOP_CONTRIBUTORS,
     onset_fraction: float = DEFAULT_ONSET_FRACTION,
     notes: Sequence[str] = (),
+    feedback_table: str | None = None,
 ) -> AnomalyReport:
     """Build the report from the scoring tasks' results (one dict per series; None for a missing result).
 
@@ -354,6 +365,8 @@ def build_report(
     ``USAGE_IN_CURRENCY_DAILY``, covering ``baseline_weeks`` before the scored window), each incident names the
     accounts and usage types that drove it and its amounts are their sum (:func:`explain`); the currency is read
     from its ``CURRENCY`` column unless ``currency`` is given. ``notes`` are shown under the summary, as given.
+    With ``feedback_table`` (a validated table name), the report says how to mark each incident real or a false
+    alarm there (:func:`feedback_sql`).
     """
     if isinstance(notes, str) or not all(isinstance(note, str) for note in notes):
         raise TypeError("notes must be a list of strings, one line each")
@@ -415,6 +428,7 @@ def build_report(
         currency=currency,
         predictions=predictions,
         notes=tuple(note.strip().rstrip(".") for note in notes if note.strip()),
+        feedback_table=feedback_table,
     )
 
 
@@ -562,8 +576,14 @@ def _summary_lines(report: AnomalyReport) -> list[str]:
 
 
 def _status_lines(report: AnomalyReport) -> list[str]:
-    """Missing results and notes about the data: shown with every report, all clear or not."""
+    """Missing results and notes about the data: shown with every report, all clear or not; and, with incidents,
+    where to say whether they were real."""
     lines = list(report.notes)
+    if report.feedback_table and report.has_anomalies:
+        lines.append(
+            f"Real incident or false alarm? Record it in {report.feedback_table} (verdict '{REAL_INCIDENT}' or "
+            f"'{FALSE_ALARM}'): it is the label the next model evaluation learns from"
+        )
     if report.missing_results:
         lines.insert(
             0, f"Warning: {_plural(report.missing_results, 'scoring result')} missing (failed or skipped)"
@@ -665,7 +685,48 @@ def render_markdown(report: AnomalyReport, *, chart_filename: str | None = None)
             "",
             f"{_plural(others, 'other cost category', 'other cost categories')} scored without anomalies.",
         ]
+    if report.feedback_table:
+        lines += [
+            "",
+            "## Feedback",
+            "",
+            f"Each incident as a row for `{report.feedback_table}`: keep `'{REAL_INCIDENT}'` for a real one, change "
+            f"it to `'{FALSE_ALARM}'` for a false alarm, and run it in Snowflake.",
+            "",
+            "```sql",
+            feedback_sql(report),
+            "```",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def feedback_sql(report: AnomalyReport) -> str:
+    """One ``INSERT`` with a row per incident of every detected category, verdict ``real``: the reader keeps or flips
+    each verdict and runs it. Feedback is per cost category, so a group's nested categories each get their row."""
+    if not report.feedback_table:
+        raise ValueError("the report has no feedback_table")
+    rows = [  # in FEEDBACK_COLUMNS order
+        ", ".join(
+            [
+                _sql_text(incident.series),
+                _sql_text(incident.start.isoformat()),
+                _sql_text(incident.end.isoformat()),
+                _sql_text(REAL_INCIDENT),
+                _sql_text(f"incident {number}"),
+                "CURRENT_USER()",
+                "CURRENT_TIMESTAMP()",
+            ]
+        )
+        for number, group in enumerate(report.groups, start=1)
+        for incident in group.incidents
+    ]
+    columns = ", ".join(name.upper() for name in FEEDBACK_COLUMNS)
+    values = ",\n".join(f"    ({row})" for row in rows)
+    return f"INSERT INTO {report.feedback_table} ({columns}) VALUES\n{values};"
 
 
 def _md_link(name: str, url: str | None) -> str:

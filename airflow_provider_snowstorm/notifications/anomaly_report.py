@@ -102,6 +102,7 @@ class AnomalyReportNotifier(ReportNotifier):
         "channel",
         "title",
         "notes",
+        "feedback_table",
         "email_to",
         "smtp_conn_id",
     )

@@ -30,6 +30,7 @@ from airflow_provider_snowstorm.core.report import (
     headline,
     render_markdown,
 )
+from airflow_provider_snowstorm.utils.sql import validate_table_name
 
 if TYPE_CHECKING:
     import jinja2
@@ -135,9 +136,19 @@ class ReportNotifier(BaseNotifier):
         that drove it, and the currency comes from ``CURRENCY`` (see ``core.report.build_report``).
     :param notes: Lines about the data shown under the summary (days still settling, restated days re-scored,
         currencies left out); templated.
+    :param feedback_table: ``[database.][schema.]table`` where readers mark incidents real or false alarms (the
+        labels ``ModelEvaluationOperator`` reads): the report then says how, with a ready ``INSERT`` per incident.
+        Templated.
     """
 
-    template_fields: Sequence[str] = ("results", "score_task_id", "report_path", "title", "notes")
+    template_fields: Sequence[str] = (
+        "results",
+        "score_task_id",
+        "report_path",
+        "title",
+        "notes",
+        "feedback_table",
+    )
 
     def __init__(
         self,
@@ -150,6 +161,7 @@ class ReportNotifier(BaseNotifier):
         currency: str | None = None,
         usage: pd.DataFrame | None = None,
         notes: Sequence[str] = (),
+        feedback_table: str | None = None,
         chart_max_panels: int = DEFAULT_MAX_PANELS,
         **kwargs: Any,
     ) -> None:
@@ -170,6 +182,7 @@ class ReportNotifier(BaseNotifier):
         self.currency = currency
         self.usage = usage
         self.notes = list(notes)
+        self.feedback_table = feedback_table
         self.chart_max_panels = chart_max_panels
         self.delivery: ReportDelivery | None = None
         self._rendered = False
@@ -210,6 +223,9 @@ class ReportNotifier(BaseNotifier):
             currency=self.currency,
             usage=self.usage,
             notes=self.notes,
+            feedback_table=validate_table_name(self.feedback_table, what="feedback_table")
+            if self.feedback_table
+            else None,
         )
         markdown_path, chart_path = self._report_paths()
 

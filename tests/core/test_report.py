@@ -14,6 +14,7 @@ from airflow_provider_snowstorm.core.report import (
     build_report,
     data_notes,
     explain,
+    feedback_sql,
     find_incidents,
     normalise_usage,
     parent_series,
@@ -184,6 +185,42 @@ def test_data_notes_name_settling_restated_days_and_other_currencies() -> None:
         "per currency with SNOWSTORM_CURRENCY)",
     ]
     assert data_notes() == []
+
+
+def test_data_notes_name_the_drift_that_retrains_the_models() -> None:
+    reason = "compute: level moved +62% (limit 50%)"
+    assert data_notes(drift=reason) == [f"Drift, models retraining: {reason}"]
+    assert data_notes(drift=None) == []
+
+
+FEEDBACK_TABLE = "SNOWSTORM.ANALYTICS.COST_ANOMALY_FEEDBACK"
+
+
+def test_feedback_statement_has_a_row_per_detected_incident(results) -> None:
+    sql = feedback_sql(build_report(results, feedback_table=FEEDBACK_TABLE))
+    assert sql.splitlines() == [
+        f"INSERT INTO {FEEDBACK_TABLE} (SERIES, START_DATE, END_DATE, VERDICT, NOTE, REPORTED_BY, REPORTED_AT) "
+        "VALUES",
+        "    ('compute', '2026-01-03', '2026-01-04', 'real', 'incident 1', CURRENT_USER(), CURRENT_TIMESTAMP()),",
+        "    ('storage', '2026-01-04', '2026-01-04', 'real', 'incident 2', CURRENT_USER(), CURRENT_TIMESTAMP());",
+    ]
+    with pytest.raises(ValueError, match="no feedback_table"):
+        feedback_sql(build_report(results))
+
+
+def test_a_report_with_incidents_says_how_to_give_feedback(results) -> None:
+    report = build_report(results, feedback_table=FEEDBACK_TABLE)
+    markdown = render_markdown(report)
+    line = f"Real incident or false alarm? Record it in {FEEDBACK_TABLE} (verdict 'real' or 'false_alarm')"
+    assert line in markdown.split("## Incidents", 1)[0]
+    assert markdown.index("## Models") < markdown.index("## Feedback")
+    assert f"```sql\n{feedback_sql(report)}\n```\n" in markdown
+    assert line in section_texts(slack_messages(report))[0]
+    # Without a table, or without incidents, nothing about feedback.
+    assert "feedback" not in render_markdown(build_report(results)).lower()
+    all_clear = build_report([results[2]], feedback_table=FEEDBACK_TABLE)
+    assert "feedback" not in render_markdown(all_clear).lower()
+    assert "feedback" not in " ".join(section_texts(slack_messages(all_clear))).lower()
 
 
 def test_notes_show_under_the_summary_in_every_report(results) -> None:

@@ -278,6 +278,12 @@ def test_report_names_the_injected_anomaly_of_the_scored_window(pipeline: Pipeli
     ]
     assert any(str(start) in line for line in incident_lines), markdown
     assert "| compute |" in markdown or "(compute)" in markdown, markdown
+    # The reader can mark it real or a false alarm: a ready statement for the feedback table evaluation reads.
+    from airflow_provider_snowstorm.example_pipeline import FEEDBACK_TABLE
+
+    feedback = markdown.split("## Feedback", 1)[1].split("```sql\n", 1)[1].split("\n```", 1)[0]
+    assert feedback.startswith(f"INSERT INTO {FEEDBACK_TABLE} (SERIES, START_DATE, END_DATE, VERDICT")
+    assert f"'{start}'" in feedback
 
 
 def test_report_headline_counts_the_burst_once_and_names_its_cause(pipeline: PipelineRun) -> None:
@@ -411,7 +417,8 @@ def test_days_restated_after_scoring_are_rescored_once(pipeline: PipelineRun) ->
         run_dag("snowstorm_feature_engineering")
 
 
-def test_drift_triggers_retraining_with_the_reason_in_its_conf(pipeline: PipelineRun) -> None:
+def test_drift_triggers_retraining_with_the_reason_in_its_conf_and_report(pipeline: PipelineRun) -> None:
+    """A week later with no new features: the models are too old and the data is late."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
@@ -422,10 +429,12 @@ def test_drift_triggers_retraining_with_the_reason_in_its_conf(pipeline: Pipelin
             "window_days": SCORED_DAYS,
             "retrain_after_days": 7,
         },
+        day=DEMO_RUN_DAY + timedelta(days=7),
     )
     check = xcom_values(run, "monitor")[0]
     assert check["drifted"]
-    assert {f["kind"] for f in check["findings"]} == {"model_age"}
+    assert {f["kind"] for f in check["findings"]} == {"model_age", "late_data"}
+    assert f"Drift, models retraining: {check['reason']}" in xcom_values(run, "report")[0]["notes"]
     with create_session() as session:
         triggered = (
             session.query(DagRun)

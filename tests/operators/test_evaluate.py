@@ -12,7 +12,11 @@ import pytest
 
 from airflow_provider_snowstorm.core.evaluation import evaluate_predictions
 from airflow_provider_snowstorm.operators.base import SeriesInputError
-from airflow_provider_snowstorm.operators.evaluate import ModelEvaluationOperator, feedback_table_ddl
+from airflow_provider_snowstorm.operators.evaluate import (
+    ModelEvaluationOperator,
+    feedback_table_ddl,
+    read_feedback_labels,
+)
 from tests.operators.conftest import RESULTS_TABLE, score_operator, train_operator
 
 SPIKE = {"series": "compute", "start": "2025-07-15", "end": "2025-07-15"}
@@ -93,6 +97,28 @@ def test_labels_come_from_the_feedback_table(trained, context, features_db: Path
     )
     assert (result["incidents"], result["found"]) == (1, 1)
     assert result["labels_source"] == f"1 from {FEEDBACK}"
+
+
+def test_the_reports_feedback_statement_runs_in_snowflake_and_becomes_labels(snowflake_hook) -> None:
+    from datetime import date
+
+    from airflow_provider_snowstorm.core.report import build_report, feedback_sql
+    from tests.scoring_results import make_result
+
+    table = "SNOWSTORM.ANALYTICS.REPORT_FEEDBACK"
+    snowflake_hook.run(
+        ["CREATE DATABASE IF NOT EXISTS SNOWSTORM", "CREATE SCHEMA IF NOT EXISTS SNOWSTORM.ANALYTICS"]
+    )
+    snowflake_hook.run([feedback_table_ddl(table), f"DELETE FROM {table}"])
+    spike = make_result("compute", [100, 100, 300, 250, 100], [100] * 5, [0, 0, 1, 1, 0])
+    snowflake_hook.run(feedback_sql(build_report([spike], feedback_table=table)))
+    labels = read_feedback_labels(snowflake_hook, table, "compute", date(2026, 1, 1), date(2026, 1, 31))
+    assert labels.astype(str).to_dict("records") == [
+        {"series": "compute", "start": "2026-01-03", "end": "2026-01-04"}
+    ]
+    reported_by, reported_at = snowflake_hook.get_first(f"SELECT REPORTED_BY, REPORTED_AT FROM {table}")
+    assert reported_by  # the Snowflake user who ran it
+    assert reported_at is not None
 
 
 def test_a_misspelt_verdict_fails_naming_the_row(trained, context, features_db: Path) -> None:
