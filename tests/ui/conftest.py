@@ -38,6 +38,20 @@ RUN_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 15.0
 POLL_INTERVAL_S = 1.0
 LOG_TAIL_LINES = 25
+# The React UI fetches a page's data after the page loads; on a busy 2-core machine that outlasts Playwright's 5 s.
+EXPECT_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(autouse=True, scope="session")
+def patient_ui_expectations() -> None:
+    """Every ``expect(...)`` of the UI tests waits up to ``EXPECT_TIMEOUT_MS`` (when Playwright is installed)."""
+    try:
+        from playwright.sync_api import expect
+    except ImportError:  # the UI tests that need it skip themselves
+        return
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
+
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
 
 # ~120 days of weekly seasonal costs from a fixed formula, inline in the DAG file: no Snowflake, no randomness.
