@@ -11,12 +11,13 @@ how many false alarms per warehouse per week, for the hourly path against the da
   held out, pooled, and the worst of them shown beside the pool.
 
 Each warehouse's model trains on the first 40% of its hours and scores the rest. **Hourly**: an alarm is the hour an
-incident opens (``min_hours`` anomalous hours in a row); its delay is the hours from the runaway's first hour to the
-end of the alarm hour. **Daily**: the same detector with the daily defaults on each warehouse's daily credits (a
-kinder test than the daily pipeline, which sums every warehouse into an organisation-wide total); a day's alarm
-comes at the end of that day. Neither counts the data's own latency: up to 3 hours for metering, 72 hours of
-settling for daily billing (the daily pipeline's ``settle_days``). A runaway no alarm reaches before it ends is
-missed (its delay is not counted). A false alarm is an alarm outside every labelled incident.
+incident opens (``min_hours`` anomalous hours in a row; anomalous hours within ``DEFAULT_REJOIN_HOURS`` of an incident's
+last one continue it and raise no new alarm, as in the scoring DAG); its delay is the hours from the runaway's first
+hour to the end of the alarm hour. **Daily**: the same detector with the daily defaults on each warehouse's daily
+credits (a kinder test than the daily pipeline, which sums every warehouse into an organisation-wide total); a day's
+alarm comes at the end of that day. Neither counts the data's own latency: up to 3 hours for metering, 72 hours of
+settling for daily billing (the daily pipeline's ``settle_days``). A runaway no alarm reaches before it ends is missed
+(its delay is not counted). A false alarm is an alarm outside every labelled incident.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ import numpy as np
 import pandas as pd
 
 from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
-from airflow_provider_snowstorm.core.hourly_incidents import DEFAULT_MIN_HOURS, alarm_runs
+from airflow_provider_snowstorm.core.hourly_incidents import (
+    DEFAULT_MIN_HOURS,
+    DEFAULT_REJOIN_HOURS,
+    incident_spans,
+)
 from airflow_provider_snowstorm.core.schema import CONTINUING, EXPECTED, IS_ANOMALY, VALUE
 from airflow_provider_snowstorm.core.warehouse import DEFAULT_HOURLY_PARAMS
 from airflow_provider_snowstorm.datasets.warehouse import RUNAWAY_KINDS, generate_warehouse_metering
@@ -169,7 +174,8 @@ def evaluate_hourly(data: LabelledSet, *, min_hours: int = DEFAULT_MIN_HOURS, **
             rows[VALUE].to_numpy() > rows[EXPECTED].fillna(0.0).to_numpy()
         )
         hours = pd.DatetimeIndex(rows["usage_date"])
-        alarms[str(series)] = [hours[alarm] for _, alarm, _ in alarm_runs(abnormal, min_hours)]
+        spans = incident_spans(abnormal, min_hours, DEFAULT_REJOIN_HOURS)
+        alarms[str(series)] = [hours[alarm] for _, alarm, _, _ in spans]
     weeks = (len(data.values) - train) * data.values.shape[1] / HOURS_PER_WEEK
     return _score(data, alarms, pd.Timedelta(hours=1), weeks)
 
@@ -229,7 +235,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\n".join(lines))
     print(
         f"\n{arguments.warehouses} warehouses per family, seed {arguments.seed}, hourly params "
-        f"{DEFAULT_HOURLY_PARAMS}, min_hours {DEFAULT_MIN_HOURS}; {time.perf_counter() - started:.0f} s"
+        f"{DEFAULT_HOURLY_PARAMS}, min_hours {DEFAULT_MIN_HOURS}, rejoin_hours {DEFAULT_REJOIN_HOURS}; "
+        f"{time.perf_counter() - started:.0f} s"
     )
 
 
