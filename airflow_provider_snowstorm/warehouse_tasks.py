@@ -59,6 +59,7 @@ __all__ = [
     "replace_metering_window",
     "score_warehouses",
     "train_warehouses",
+    "warehouse_chunks",
     "warehouse_model_name",
     "write_hourly_features",
     "write_incidents",
@@ -255,6 +256,13 @@ def read_hourly_features(
     return hourly_features(frame, start=start, end=end, warehouses=warehouses)
 
 
+def warehouse_chunks(series: Sequence[str], size: int) -> list[list[str]]:
+    """The training DAG's map: ``series`` in chunks of at most ``size`` (one mapped task and W&B run each)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"SNOWSTORM_WAREHOUSE_CHUNK_SIZE must be a whole number of at least 1, got {size!r}")
+    return [list(series[index : index + size]) for index in range(0, len(series), size)]
+
+
 def warehouse_model_name(series: str, prefix: str = "snowstorm-warehouse") -> str:
     """``PROD:ETL_WH`` -> ``snowstorm-warehouse-prod.etl_wh`` (registry-safe, as every series' model name)."""
     return default_model_name(series, prefix)
@@ -428,7 +436,7 @@ def write_incidents(
             (
                 incident.incident_id,
                 incident.account,
-                incident.warehouse_name,
+                incident.warehouse,
                 incident.start.to_pydatetime(),
                 incident.first_alarm.to_pydatetime(),
                 incident.last_hour.to_pydatetime(),
