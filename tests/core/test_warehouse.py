@@ -146,3 +146,28 @@ def test_an_xs_warehouse_left_running_alarms_at_once_under_the_relative_floor() 
     (late,) = first_alarms(None, left_running)
     assert late >= start + pd.Timedelta(hours=3)
     assert first_alarms(0.5, []) == []
+
+
+def test_a_lasting_resize_is_joined_then_learned_by_a_retrained_model() -> None:
+    """A nightly ETL warehouse resized up two sizes for good: its first nights are one incident (joined episodes,
+    fewer incidents than without joining), and a model retrained on a week of the new size raises none."""
+    from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
+    from airflow_provider_snowstorm.core.hourly_incidents import find_warehouse_incidents
+    from airflow_provider_snowstorm.core.warehouse import DEFAULT_HOURLY_PARAMS
+    from airflow_provider_snowstorm.datasets.warehouse import Runaway, generate_warehouse_metering
+
+    resize = Runaway("PROD:ETL_WH", "resized", "2024-04-09 00:00", 40 * 24)
+    data = generate_warehouse_metering(
+        "2024-03-04", 77, warehouses=[("PROD:ETL_WH", "etl", "L")], runaways=[resize], seed=3
+    )
+
+    def detections(train_days: int) -> pd.DataFrame:
+        train = train_days * 24
+        detector = DecomposeIsolationForest(**{**DEFAULT_HOURLY_PARAMS, "random_state": 0})
+        return detector.fit(data.credits.iloc[:train]).detect(data.credits, start=data.credits.index[train])
+
+    before = detections(35)
+    joined = find_warehouse_incidents(before, min_hours=2)
+    assert joined[0].episodes > 1
+    assert len(joined) < len(find_warehouse_incidents(before, min_hours=2, rejoin_hours=0))
+    assert find_warehouse_incidents(detections(35 + 7), min_hours=2) == []
