@@ -4,8 +4,8 @@ call (as ``pipeline_tasks`` is for the daily path).
 Extract a window of hours of ``WAREHOUSE_METERING_HISTORY`` into the project schema (times to UTC, each row with its
 account), write and read the hourly features (one row per hour, account and warehouse, every hour explicit), train
 one model per warehouse series ``ACCOUNT:WAREHOUSE``, write predictions, and keep the incidents table that says which
-incidents were reported and when. Every write replaces its
-rows in one transaction (``utils.sql``), so a re-run replaces, never duplicates. Audit times are UTC.
+incidents were reported and when. Every write replaces its rows in one transaction (``utils.sql``), so a re-run
+replaces, never duplicates. Audit times are UTC.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from airflow_provider_snowstorm.core.schema import CONTINUING, DATE, EXPECTED, IS_ANOMALY, SERIES, VALUE
+from airflow_provider_snowstorm.core.warehouse import split_warehouse_series
 
 __all__ = [
     "DEFAULT_MIN_HOURS",
@@ -68,11 +69,11 @@ class WarehouseIncident:
 
     @property
     def account(self) -> str:
-        return self.series.partition(":")[0] if ":" in self.series else ""
+        return split_warehouse_series(self.series)[0]
 
     @property
     def warehouse(self) -> str:
-        return self.series.partition(":")[2] or self.series
+        return split_warehouse_series(self.series)[1]
 
     @property
     def incident_id(self) -> str:
@@ -81,7 +82,7 @@ class WarehouseIncident:
     @property
     def named(self) -> str:
         """``ETL_WH (account PROD)``: both names, since a warehouse name may repeat across accounts."""
-        return f"{self.warehouse} (account {self.account})" if self.account else self.warehouse
+        return f"{self.warehouse} (account {self.account})"
 
     @property
     def extra_credits(self) -> float:
@@ -265,7 +266,7 @@ def render_warehouse_report(
     for incident in ordered:
         projected = _money(incident.projected_cost, incident.currency) if incident.open else "-"
         lines.append(
-            f"| {incident.warehouse} | {incident.account or '-'} | {incident.start:{_FORMAT}} | "
+            f"| {incident.warehouse} | {incident.account} | {incident.start:{_FORMAT}} | "
             f"{incident.first_alarm:{_FORMAT}} | {incident.hours} | {incident.episodes} | "
             f"{'open' if incident.open else 'ended'} | {incident.credits:,.1f} | "
             f"{incident.expected_credits:,.1f} | {_money(incident.cost, incident.currency)} | {projected} |"
