@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseHook, Param, task
 
+from airflow_provider_snowstorm.core.hourly_incidents import DEFAULT_MIN_HOURS, DEFAULT_REJOIN_HOURS
 from airflow_provider_snowstorm.example_pipeline import (
     CURRENCY,
     DEFAULT_ARGS,
@@ -46,10 +47,13 @@ with DAG(
     params={
         "window_hours": Param(24, type="integer", minimum=1, description="Complete hours scored every run."),
         "min_hours": Param(
-            2, type="integer", minimum=1, description="Anomalous hours in a row that open an incident."
+            DEFAULT_MIN_HOURS,
+            type="integer",
+            minimum=1,
+            description="Anomalous hours in a row that open an incident.",
         ),
         "rejoin_hours": Param(
-            24,
+            DEFAULT_REJOIN_HOURS,
             type="integer",
             minimum=0,
             description="Anomalous hours this soon after an incident's last one continue it (a recurring change).",

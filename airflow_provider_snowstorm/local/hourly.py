@@ -43,17 +43,16 @@ WAREHOUSES = [
 
 def demo_metering() -> Any:
     """The demo's metering: a warehouse left running over the weekend, a nightly one resized (one incident, not one
-    a night), an XS one kept awake by a task (1 credit an hour: under the absolute floor of 1 credit more)."""
+    a night), an XS one kept awake by a task (at most 1 credit an hour: less than 1 credit above its usual hours)."""
     from airflow_provider_snowstorm.datasets.warehouse import Runaway, generate_warehouse_metering
 
     runaways = [
-        Runaway(
-            "PROD:REPORTING_WH", "left_running", "2026-11-20 18:00", 62
-        ),  # Friday evening to Monday morning
-        Runaway("PROD:ETL_WH", "resized", "2026-11-24 01:00", 96),  # up two sizes on Tuesday, still running
-        Runaway(
-            "PROD:TASK_WH", "stuck_task", "2026-11-26 20:00", 40
-        ),  # a task looping every minute since Thursday
+        # Friday evening to Monday morning
+        Runaway("PROD:REPORTING_WH", "left_running", "2026-11-20 18:00", 62),
+        # up two sizes on Tuesday, still running
+        Runaway("PROD:ETL_WH", "resized", "2026-11-24 01:00", 96),
+        # a task looping every minute since Thursday
+        Runaway("PROD:TASK_WH", "stuck_task", "2026-11-26 20:00", 40),
     ]
     return generate_warehouse_metering(
         HOURLY_START, HOURLY_DAYS, warehouses=WAREHOUSES, runaways=runaways, seed=HOURLY_SEED

@@ -139,3 +139,28 @@ def test_re_running_an_hour_replaces_its_rows(hourly) -> None:
     run_example_dag("snowstorm_warehouse_scoring", EXAMPLE_DAGS, hour=hour)
     assert [count(hook, f"SELECT COUNT(*) FROM {table}") for table in tables] == before
     assert sum(method == "chat.postMessage" for method, _ in api.delivered) == len(runs.first["incidents"])
+
+
+def test_an_account_usage_source_takes_the_configured_account(snowflake_hook) -> None:
+    """ACCOUNT_USAGE has no ACCOUNT_NAME column: its rows get the configured account (SNOWSTORM_METERING_ACCOUNT)."""
+    from datetime import datetime
+
+    from airflow_provider_snowstorm.datasets.warehouse import generate_warehouse_metering
+    from airflow_provider_snowstorm.local.seed import seed_metering
+    from airflow_provider_snowstorm.warehouse_tasks import (
+        METERING_TABLE_COLUMNS,
+        create_table_sql,
+        read_metering_rows,
+        replace_metering_window,
+    )
+
+    source, target = "SNOWSTORM.TESTS.SOLO_METERING_VIEW", "SNOWSTORM.TESTS.SOLO_METERING"
+    rows = generate_warehouse_metering("2026-11-02", 2, warehouses=[("ETL_WH", "etl", "M")], seed=1).rows
+    assert "ACCOUNT_NAME" not in rows.columns
+    seed_metering(snowflake_hook, rows, source)
+    snowflake_hook.run([f"DROP TABLE IF EXISTS {target}", create_table_sql(target, METERING_TABLE_COLUMNS)])
+    start, end = datetime(2026, 11, 2), datetime(2026, 11, 4)
+    loaded = replace_metering_window(snowflake_hook, source, target, start, end, account="SOLO")
+    assert loaded["rows"] == len(rows)
+    _, series = read_metering_rows(snowflake_hook, target, start=start, end=end)
+    assert series == ["SOLO:ETL_WH"]
