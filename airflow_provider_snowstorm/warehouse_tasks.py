@@ -1,10 +1,11 @@
 """The hourly warehouse path's reusable steps: plain functions of a SQL hook that the ``snowstorm_warehouse_*`` DAGs
 call (as ``pipeline_tasks`` is for the daily path).
 
-Extract a window of hours of ``WAREHOUSE_METERING_HISTORY`` into the project schema (times to UTC), write and read
-the hourly features (one row per hour and warehouse, every hour explicit), train one model per warehouse, write
-predictions, and keep the incidents table that says which incidents were reported and when. Every write replaces its
-rows in one transaction (``utils.sql``), so a re-run replaces, never duplicates. Audit times are UTC.
+Extract a window of hours of ``WAREHOUSE_METERING_HISTORY`` into the project schema (times to UTC, each row with its
+account), write and read the hourly features (one row per hour, account and warehouse, every hour explicit), train
+one model per warehouse series ``ACCOUNT:WAREHOUSE``, write predictions, and keep the incidents table that says which
+incidents were reported and when. Every write replaces its rows in one transaction (``utils.sql``), so a re-run
+replaces, never duplicates. Audit times are UTC.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_snowstorm.core.schema import (
+    ACCOUNT,
     ANOMALY_SCORE,
     CONTINUING,
     CREDITS,
@@ -28,6 +30,7 @@ from airflow_provider_snowstorm.core.schema import (
     USAGE_HOUR,
     VALUE,
     WAREHOUSE,
+    default_model_name,
 )
 from airflow_provider_snowstorm.utils.sql import (
     read_dataframe,
@@ -56,6 +59,7 @@ __all__ = [
     "replace_metering_window",
     "score_warehouses",
     "train_warehouses",
+    "warehouse_chunks",
     "warehouse_model_name",
     "write_hourly_features",
     "write_incidents",
@@ -67,6 +71,7 @@ METERING_TABLE_COLUMNS: Mapping[str, str] = {
     "END_TIME": "TIMESTAMP_NTZ NOT NULL",
     "WAREHOUSE_ID": "NUMBER(38, 0)",
     "WAREHOUSE_NAME": "VARCHAR NOT NULL",
+    "ACCOUNT_NAME": "VARCHAR NOT NULL",
     "CREDITS_USED": "NUMBER(38, 9)",
     "CREDITS_USED_COMPUTE": "NUMBER(38, 9)",
     "CREDITS_USED_CLOUD_SERVICES": "NUMBER(38, 9)",
@@ -75,11 +80,13 @@ METERING_TABLE_COLUMNS: Mapping[str, str] = {
 }
 FEATURE_TABLE_COLUMNS: Mapping[str, str] = {
     USAGE_HOUR.upper(): "TIMESTAMP_NTZ NOT NULL",
+    ACCOUNT.upper(): "VARCHAR NOT NULL",
     WAREHOUSE.upper(): "VARCHAR NOT NULL",
     CREDITS.upper(): "FLOAT NOT NULL",
 }
 PREDICTION_TABLE_COLUMNS: Mapping[str, str] = {
     USAGE_HOUR.upper(): "TIMESTAMP_NTZ NOT NULL",
+    ACCOUNT.upper(): "VARCHAR NOT NULL",
     WAREHOUSE.upper(): "VARCHAR NOT NULL",
     VALUE.upper(): "FLOAT",
     EXPECTED.upper(): "FLOAT",
@@ -92,6 +99,7 @@ PREDICTION_TABLE_COLUMNS: Mapping[str, str] = {
 }
 INCIDENT_TABLE_COLUMNS: Mapping[str, str] = {
     "INCIDENT_ID": "VARCHAR NOT NULL",
+    "ACCOUNT_NAME": "VARCHAR NOT NULL",
     "WAREHOUSE_NAME": "VARCHAR NOT NULL",
     "START_HOUR": "TIMESTAMP_NTZ NOT NULL",
     "FIRST_ALARM_HOUR": "TIMESTAMP_NTZ NOT NULL",
@@ -105,7 +113,10 @@ INCIDENT_TABLE_COLUMNS: Mapping[str, str] = {
     "REPORTED_AT": "TIMESTAMP_NTZ NOT NULL",  # UTC, the first report; kept by later updates
     "UPDATED_AT": "TIMESTAMP_NTZ NOT NULL",
     "UPDATES": "NUMBER(38, 0)",
+    "EPISODES": "NUMBER(38, 0)",  # runs of anomalous hours joined into the incident (a resize, night after night)
 }
+# A warehouse series ``ACCOUNT:WAREHOUSE`` in SQL, for the tables above.
+_SERIES_SQL = f"{ACCOUNT.upper()} || ':' || {WAREHOUSE.upper()}"
 
 
 def _bindable(value: Any) -> datetime | None:
@@ -122,19 +133,37 @@ def create_table_sql(table: str, columns: Mapping[str, str]) -> str:
 
 
 def replace_metering_window(
-    hook: DbApiHook, source_table: str, table: str, start: datetime, end: datetime
+    hook: DbApiHook,
+    source_table: str,
+    table: str,
+    start: datetime,
+    end: datetime,
+    *,
+    account: str | None = None,
 ) -> dict[str, Any]:
     """Replace ``table``'s hours from ``start`` (inclusive) to ``end`` (exclusive) with ``source_table``'s, in one
-    transaction: idempotent by hour. Times become UTC (the view's are TIMESTAMP_LTZ); ``LOADED_AT`` is UTC."""
+    transaction: idempotent by hour. Times become UTC (the view's are TIMESTAMP_LTZ); ``LOADED_AT`` is UTC.
+
+    Each row keeps its ``ACCOUNT_NAME`` when the source has one (the ``ORGANIZATION_USAGE`` twin); from an
+    ``ACCOUNT_USAGE`` view, without it, rows get ``account``, else the account the connection is in
+    (``CURRENT_ACCOUNT_NAME()``)."""
     table = validate_table_name(table, what="metering table")
     source_table = validate_table_name(source_table, what="metering source table")
     utc = "CONVERT_TIMEZONE('UTC', {})::TIMESTAMP_NTZ"
     expressions = {"START_TIME": utc.format("START_TIME"), "END_TIME": utc.format("END_TIME")}
-    selected = ", ".join(expressions.get(column, column) for column in METERING_COLUMNS)
-    window = {"start": start, "end": end}
+    window = {"start": start, "end": end, "account": account}
     in_source = f"{expressions['START_TIME']} >= %(start)s AND {expressions['START_TIME']} < %(end)s"
     in_table = "START_TIME >= %(start)s AND START_TIME < %(end)s"
     with transaction(hook, lock_table=table) as cursor:
+        cursor.execute(f"SELECT * FROM {source_table} LIMIT 0")  # noqa: S608 - validated
+        source_columns = {str(column[0]).upper() for column in cursor.description}
+        if "ACCOUNT_NAME" in source_columns:
+            expressions["ACCOUNT_NAME"] = "ACCOUNT_NAME"
+        else:
+            expressions["ACCOUNT_NAME"] = "%(account)s" if account else "CURRENT_ACCOUNT_NAME()"
+        selected = ", ".join(
+            expressions.get(column, column) for column in METERING_TABLE_COLUMNS if column != "LOADED_AT"
+        )
         cursor.execute(f"DELETE FROM {table} WHERE {in_table}", window)  # noqa: S608 - validated, bound
         cursor.execute(
             f"INSERT INTO {table} ({', '.join(METERING_TABLE_COLUMNS)}) "  # noqa: S608
@@ -142,7 +171,7 @@ def replace_metering_window(
             window,
         )
     rows, last, warehouses = hook.get_first(
-        f"SELECT COUNT(*), MAX(START_TIME), COUNT(DISTINCT WAREHOUSE_NAME) FROM {table} WHERE {in_table}",  # noqa: S608
+        f"SELECT COUNT(*), MAX(START_TIME), COUNT(DISTINCT {_SERIES_SQL}) FROM {table} WHERE {in_table}",  # noqa: S608
         parameters=window,
     )
     return {
@@ -157,25 +186,31 @@ def replace_metering_window(
 def read_metering_rows(
     hook: DbApiHook, table: str, *, start: datetime, end: datetime
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The project metering table's rows from ``start`` to ``end`` (hours, inclusive), and every warehouse the table
-    knows (a warehouse suspended the whole window still gets its hours, at 0)."""
+    """The project metering table's rows from ``start`` to ``end`` (hours, inclusive), and every warehouse series
+    (``ACCOUNT:WAREHOUSE``) the table knows (a warehouse suspended the whole window still gets its hours, at 0)."""
+    from airflow_provider_snowstorm.core.warehouse import warehouse_series
+
     table = validate_table_name(table, what="metering table")
     rows = read_dataframe(
         hook,
-        f"SELECT {', '.join(METERING_COLUMNS)} FROM {table} WHERE START_TIME BETWEEN %(s)s AND %(e)s",  # noqa: S608
+        f"SELECT ACCOUNT_NAME, {', '.join(METERING_COLUMNS)} FROM {table} "  # noqa: S608
+        "WHERE START_TIME BETWEEN %(s)s AND %(e)s",
         {"s": start, "e": end},
     )
-    names = [row[0] for row in hook.get_records(f"SELECT DISTINCT WAREHOUSE_NAME FROM {table}")]  # noqa: S608
-    return rows, sorted(str(name) for name in names)
+    names = hook.get_records(f"SELECT DISTINCT ACCOUNT_NAME, WAREHOUSE_NAME FROM {table}")  # noqa: S608
+    return rows, sorted(warehouse_series(str(account), str(name)) for account, name in names)
 
 
 def write_hourly_features(hook: DbApiHook, table: str, wide: pd.DataFrame) -> int:
-    """Replace ``table``'s hours of ``wide`` (``core.warehouse.hourly_features``) with its rows, one per hour and
-    warehouse."""
+    """Replace ``table``'s hours of ``wide`` (``core.warehouse.hourly_features``) with its rows, one per hour,
+    account and warehouse."""
+    from airflow_provider_snowstorm.core.warehouse import split_warehouse_series
+
+    names = [split_warehouse_series(series) for series in wide.columns]
     records = [
-        (hour.to_pydatetime(), warehouse, float(value))
+        (hour.to_pydatetime(), *name, float(value))
         for hour, values in zip(wide.index, wide.to_numpy(), strict=True)
-        for warehouse, value in zip(wide.columns, values, strict=True)
+        for name, value in zip(names, values, strict=True)
     ]
     return replace_rows(
         hook,
@@ -195,7 +230,8 @@ def read_hourly_features(
     end: datetime | None = None,
     warehouses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """The features from ``start`` to ``end`` (inclusive) as one column per warehouse, every hour explicit."""
+    """The features from ``start`` to ``end`` (inclusive) as one column per warehouse series (``ACCOUNT:WAREHOUSE``;
+    ``warehouses`` picks them), every hour explicit."""
     from airflow_provider_snowstorm.core.warehouse import hourly_features
 
     table = validate_table_name(table, what="features table")
@@ -209,7 +245,8 @@ def read_hourly_features(
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     frame = read_dataframe(
         hook,
-        f"SELECT {hour} AS START_TIME, {WAREHOUSE.upper()}, {CREDITS.upper()} FROM {table}{where}",  # noqa: S608
+        f"SELECT {hour} AS START_TIME, {ACCOUNT.upper()}, {WAREHOUSE.upper()}, {CREDITS.upper()} "  # noqa: S608
+        f"FROM {table}{where}",
         {"s": _bindable(start), "e": _bindable(end)},
     )
     if frame.empty:
@@ -219,9 +256,16 @@ def read_hourly_features(
     return hourly_features(frame, start=start, end=end, warehouses=warehouses)
 
 
-def warehouse_model_name(warehouse: str, prefix: str = "snowstorm-warehouse") -> str:
-    """``ETL_WH`` -> ``snowstorm-warehouse-etl_wh`` (registry-safe)."""
-    return f"{prefix}-{warehouse.lower()}"
+def warehouse_chunks(series: Sequence[str], size: int) -> list[list[str]]:
+    """The training DAG's map: ``series`` in chunks of at most ``size`` (one mapped task and W&B run each)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"SNOWSTORM_WAREHOUSE_CHUNK_SIZE must be a whole number of at least 1, got {size!r}")
+    return [list(series[index : index + size]) for index in range(0, len(series), size)]
+
+
+def warehouse_model_name(series: str, prefix: str = "snowstorm-warehouse") -> str:
+    """``PROD:ETL_WH`` -> ``snowstorm-warehouse-prod.etl_wh`` (registry-safe, as every series' model name)."""
+    return default_model_name(series, prefix)
 
 
 def train_warehouses(
@@ -232,7 +276,7 @@ def train_warehouses(
     dag_run_id: str,
     run_name: str,
 ) -> list[dict[str, Any]]:
-    """Fit one ``DecomposeIsolationForest`` per warehouse (column) of ``features`` and register each as
+    """Fit one ``DecomposeIsolationForest`` per warehouse series (column) of ``features`` and register each as
     ``warehouse_model_name(warehouse)``, in one W&B run for the chunk. A task retry replaces its own versions
     (idempotency alias: the DAG run id)."""
     from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
@@ -252,7 +296,7 @@ def train_warehouses(
         tempfile.TemporaryDirectory(prefix="snowstorm-warehouse-") as workdir,
     ):
         for warehouse, detector in detectors.items():
-            path = save_detector(detector, Path(workdir, f"{warehouse}.skops"))
+            path = save_detector(detector, Path(workdir, f"{warehouse_model_name(warehouse)}.skops"))
             version = wandb.registry.register(
                 run,
                 path,
@@ -291,7 +335,7 @@ def score_warehouses(
         for warehouse in features.columns:
             try:
                 path, version = wandb.registry.fetch(
-                    warehouse_model_name(warehouse), dest_dir=Path(workdir, warehouse)
+                    warehouse_model_name(warehouse), dest_dir=Path(workdir, warehouse_model_name(warehouse))
                 )
             except ModelNotFoundError:
                 versions[warehouse] = None
@@ -310,13 +354,15 @@ def write_predictions(
     """Replace the scored hours of the scored warehouses in ``table`` with ``detections``; ``SCORED_AT`` is UTC."""
     import pandas as pd
 
+    from airflow_provider_snowstorm.core.warehouse import split_warehouse_series
+
     if detections.empty:
         return 0
     scored_at = pd.Timestamp.now("UTC").tz_localize(None).to_pydatetime()
     records = [
         (
             pd.Timestamp(row[DATE]).to_pydatetime(),
-            str(row[SERIES]),
+            *split_warehouse_series(row[SERIES]),
             *(
                 None if pd.isna(row[name]) else float(row[name])
                 for name in (VALUE, EXPECTED, ANOMALY_SCORE, THRESHOLD)
@@ -336,17 +382,20 @@ def write_predictions(
         table,
         list(PREDICTION_TABLE_COLUMNS),
         records,
-        where=f"{USAGE_HOUR.upper()} BETWEEN {placeholder} AND {placeholder} AND {WAREHOUSE.upper()} IN "
+        where=f"{USAGE_HOUR.upper()} BETWEEN {placeholder} AND {placeholder} AND {_SERIES_SQL} IN "
         f"({', '.join([placeholder] * len(warehouses))})",
         where_parameters=[hours.min().to_pydatetime(), hours.max().to_pydatetime(), *warehouses],
     )
 
 
 def read_predictions(hook: DbApiHook, table: str, *, start: datetime, end: datetime) -> pd.DataFrame:
-    """Stored predictions from ``start`` to ``end`` (inclusive) in the detector's long format."""
+    """Stored predictions from ``start`` to ``end`` (inclusive) in the detector's long format (``series`` is
+    ``ACCOUNT:WAREHOUSE``)."""
     table = validate_table_name(table, what="predictions table")
-    columns = {USAGE_HOUR.upper(): DATE, WAREHOUSE.upper(): SERIES}
-    names = [name for name in PREDICTION_TABLE_COLUMNS if name not in ("MODEL_VERSION", "SCORED_AT")]
+    columns = {USAGE_HOUR.upper(): DATE}
+    skipped = (ACCOUNT.upper(), WAREHOUSE.upper(), "MODEL_VERSION", "SCORED_AT")
+    names = [f"{_SERIES_SQL} AS {SERIES.upper()}"]
+    names += [name for name in PREDICTION_TABLE_COLUMNS if name not in skipped]
     frame = read_dataframe(
         hook,
         f"SELECT {', '.join(names)} FROM {table} WHERE {USAGE_HOUR.upper()} BETWEEN %(s)s AND %(e)s",  # noqa: S608
@@ -361,7 +410,7 @@ def read_predictions(hook: DbApiHook, table: str, *, start: datetime, end: datet
 def read_incidents(hook: DbApiHook, table: str) -> dict[str, dict[str, Any]]:
     """The incidents table's rows by incident id (all of them: ids are stable while an incident continues)."""
     table = validate_table_name(table, what="incidents table")
-    query = f"SELECT INCIDENT_ID, START_HOUR, IS_OPEN, REPORTED_AT, UPDATES FROM {table}"  # noqa: S608
+    query = f"SELECT INCIDENT_ID, START_HOUR, LAST_HOUR, IS_OPEN, REPORTED_AT, UPDATES FROM {table}"  # noqa: S608
     frame = read_dataframe(hook, query)
     frame.columns = [str(column).upper() for column in frame.columns]
     return {row["INCIDENT_ID"]: row for row in frame.to_dict("records")}
@@ -386,6 +435,7 @@ def write_incidents(
         rows.append(
             (
                 incident.incident_id,
+                incident.account,
                 incident.warehouse,
                 incident.start.to_pydatetime(),
                 incident.first_alarm.to_pydatetime(),
@@ -399,6 +449,7 @@ def write_incidents(
                 reported_at,
                 now,
                 updates,
+                incident.episodes,
             )
         )
         records.append(
@@ -456,6 +507,7 @@ def score_and_report(
     until: datetime,
     window_hours: int,
     min_hours: int,
+    rejoin_hours: int | None = None,
     tables: Mapping[str, str],
     wandb_conn_id: str,
     slack_conn_id: str | None,
@@ -465,11 +517,14 @@ def score_and_report(
 ) -> dict[str, Any]:
     """The hourly scoring DAG's step: score ``window_hours`` hours up to ``until`` (the last complete hour, or the
     features' last hour if earlier), replace their predictions, find the incidents touching the window (read back
-    from the earliest open incident's start), record them, write the report and post or update them in Slack."""
+    from the earliest start of an incident still open or ended within ``rejoin_hours``, default
+    ``DEFAULT_REJOIN_HOURS``, which it may continue), record them, write the report and post or update them in
+    Slack."""
     import pandas as pd
 
     from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
     from airflow_provider_snowstorm.core.hourly_incidents import (
+        DEFAULT_REJOIN_HOURS,
         find_warehouse_incidents,
         render_warehouse_report,
     )
@@ -478,8 +533,12 @@ def score_and_report(
     from airflow_provider_snowstorm.notifications.warehouse_slack import WarehouseIncidentSlack
     from airflow_provider_snowstorm.utils.paths import snowstorm_home
 
-    if window_hours < 1 or min_hours < 1:
-        raise ValueError(f"window_hours and min_hours must be at least 1, got {window_hours} and {min_hours}")
+    rejoin_hours = DEFAULT_REJOIN_HOURS if rejoin_hours is None else rejoin_hours
+    if window_hours < 1 or min_hours < 1 or rejoin_hours < 0:
+        raise ValueError(
+            "window_hours and min_hours must be at least 1 and rejoin_hours at least 0, got "
+            f"{window_hours}, {min_hours} and {rejoin_hours}"
+        )
     slack = WarehouseIncidentSlack(slack_conn_id=slack_conn_id, channel=channel)  # checks channel up front
     for name in ("predictions", "incidents"):
         columns = PREDICTION_TABLE_COLUMNS if name == "predictions" else INCIDENT_TABLE_COLUMNS
@@ -501,14 +560,20 @@ def score_and_report(
     write_predictions(hook, tables["predictions"], detections, versions)
 
     known = read_incidents(hook, tables["incidents"])
-    open_starts = [pd.Timestamp(row["START_HOUR"]) for row in known.values() if row["IS_OPEN"]]
-    stored = read_predictions(hook, tables["predictions"], start=min([start, *open_starts]), end=until)
+    rejoin_from = start - pd.Timedelta(hours=rejoin_hours + 1)
+    live_starts = [
+        pd.Timestamp(row["START_HOUR"])
+        for row in known.values()
+        if row["IS_OPEN"] or pd.Timestamp(row["LAST_HOUR"]) >= rejoin_from
+    ]
+    stored = read_predictions(hook, tables["predictions"], start=min([rejoin_from, *live_starts]), end=until)
     rates = read_credit_rates(hook, tables["usage"], currency)
     incidents = [
         incident
         for incident in find_warehouse_incidents(
             stored,
             min_hours=min_hours,
+            rejoin_hours=rejoin_hours,
             rate=(lambda hour: rate_on(rates, hour)) if len(rates) else None,
             currency=str(rates.name) if len(rates) and rates.name else None,
         )

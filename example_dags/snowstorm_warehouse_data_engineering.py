@@ -1,12 +1,13 @@
 """Hourly warehouse data engineering: metering per warehouse and hour into the project schema, then hourly features.
 
 Every hour, re-loads the last ``lookback_hours`` complete hours of ``WAREHOUSE_METERING_HISTORY``
-(``SNOWSTORM_METERING_SOURCE_TABLE``; its ``ORGANIZATION_USAGE`` twin works too) into ``WAREHOUSE_METERING_HISTORY``
-in the project schema, times in UTC: delete + insert of those hours in one transaction, so a re-run replaces them
-(the view's rows arrive up to three hours late, and cloud services later still). ``backfill_days`` loads more on a
-first run. Then builds the hourly features of the same hours (``core.warehouse.hourly_features``: one series of
-credits per warehouse, every hour explicit, 0 while suspended) and emits the warehouse-features Asset with the
-last complete hour in its extra.
+(``SNOWSTORM_METERING_SOURCE_TABLE``, or the ``source_table`` param; its ``ORGANIZATION_USAGE`` twin works too, across
+accounts) into ``WAREHOUSE_METERING_HISTORY`` in the project schema, times in UTC, each row with its account (the twin's
+``ACCOUNT_NAME``; for ``ACCOUNT_USAGE``, ``SNOWSTORM_METERING_ACCOUNT`` or else the connection's account): delete +
+insert of those hours in one transaction, so a re-run replaces them (the view's rows arrive up to three hours late, and
+cloud services later still). ``backfill_days`` loads more on a first run. Then builds the hourly features of the same
+hours (``core.warehouse.hourly_features``: one series of credits per warehouse, ``ACCOUNT:WAREHOUSE``, every hour
+explicit, 0 while suspended) and emits the warehouse-features Asset with the last complete hour in its extra.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from airflow.sdk import DAG, BaseHook, Param, task
 
 from airflow_provider_snowstorm.example_pipeline import (
     DEFAULT_ARGS,
+    METERING_ACCOUNT,
     METERING_SOURCE_TABLE,
     METERING_TABLE,
     SNOWFLAKE_CONN_ID,
@@ -52,6 +54,11 @@ with DAG(
         "backfill_days": Param(
             0, type="integer", minimum=0, description="Load this many days instead (first run)."
         ),
+        "source_table": Param(
+            METERING_SOURCE_TABLE,
+            type="string",
+            description="The metering view: ACCOUNT_USAGE's, or ORGANIZATION_USAGE's across accounts.",
+        ),
     },
     tags=["snowstorm", "data-engineering", "hourly"],
     doc_md=__doc__,
@@ -64,7 +71,12 @@ with DAG(
         hours = max(int(params["lookback_hours"]), 24 * int(params["backfill_days"]))
         hook.run(create_table_sql(METERING_TABLE, METERING_TABLE_COLUMNS))
         return replace_metering_window(
-            hook, METERING_SOURCE_TABLE, METERING_TABLE, end - timedelta(hours=hours), end
+            hook,
+            params["source_table"],
+            METERING_TABLE,
+            end - timedelta(hours=hours),
+            end,
+            account=METERING_ACCOUNT,
         )
 
     @task(outlets=[warehouse_features])

@@ -2,12 +2,14 @@
 
 Scheduled on the warehouse-features Asset (so every hour). Scores the last ``window_hours`` complete hours of every
 warehouse with its ``latest`` model and replaces those predictions in ``WAREHOUSE_HOURLY_PREDICTIONS``. An incident
-opens when a warehouse's credits are anomalous for ``min_hours`` hours in a row (``core.hourly_incidents``); it is
-recorded in ``WAREHOUSE_INCIDENTS`` (first report time kept, updates counted), written to ``warehouse_report.md``
-under ``SNOWSTORM_REPORT_PATH``, and posted to Slack once, then updated in place with ``chat.update`` while it
-continues (``notifications.warehouse_slack``). Its report names the warehouse, the start hour, credits and cost so
-far, and the projected cost if it keeps running to the end of the day, at the effective price of a credit from
-``USAGE_IN_CURRENCY_DAILY`` (compute currency over compute credits, loaded by the daily data-engineering DAG).
+opens when a warehouse's credits are anomalous for ``min_hours`` hours in a row (``core.hourly_incidents``); anomalous
+hours within ``rejoin_hours`` of its last one continue it (a resized nightly warehouse is one incident, not one a
+night). It is recorded in ``WAREHOUSE_INCIDENTS`` (first report time kept, updates counted), written to
+``warehouse_report.md`` under ``SNOWSTORM_REPORT_PATH``, and posted to Slack once, then updated in place with
+``chat.update`` while it continues (``notifications.warehouse_slack``). Its report names the warehouse, the start hour,
+credits and cost so far, and the projected cost if it keeps running to the end of the day, at the effective price of a
+credit from ``USAGE_IN_CURRENCY_DAILY`` (compute currency over compute credits, loaded by the daily data-engineering
+DAG).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseHook, Param, task
 
+from airflow_provider_snowstorm.core.hourly_incidents import DEFAULT_MIN_HOURS, DEFAULT_REJOIN_HOURS
 from airflow_provider_snowstorm.example_pipeline import (
     CURRENCY,
     DEFAULT_ARGS,
@@ -44,7 +47,16 @@ with DAG(
     params={
         "window_hours": Param(24, type="integer", minimum=1, description="Complete hours scored every run."),
         "min_hours": Param(
-            2, type="integer", minimum=1, description="Anomalous hours in a row that open an incident."
+            DEFAULT_MIN_HOURS,
+            type="integer",
+            minimum=1,
+            description="Anomalous hours in a row that open an incident.",
+        ),
+        "rejoin_hours": Param(
+            DEFAULT_REJOIN_HOURS,
+            type="integer",
+            minimum=0,
+            description="Anomalous hours this soon after an incident's last one continue it (a recurring change).",
         ),
     },
     tags=["snowstorm", "prediction", "hourly"],
@@ -60,6 +72,7 @@ with DAG(
             until=run_hour(context) - timedelta(hours=1),
             window_hours=int(params["window_hours"]),
             min_hours=int(params["min_hours"]),
+            rejoin_hours=int(params["rejoin_hours"]),
             tables={
                 "features": WAREHOUSE_FEATURES_TABLE,
                 "predictions": WAREHOUSE_PREDICTIONS_TABLE,

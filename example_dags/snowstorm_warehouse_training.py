@@ -24,7 +24,11 @@ from airflow_provider_snowstorm.example_pipeline import (
     run_hour,
     warehouse_models,
 )
-from airflow_provider_snowstorm.warehouse_tasks import read_hourly_features, train_warehouses
+from airflow_provider_snowstorm.warehouse_tasks import (
+    read_hourly_features,
+    train_warehouses,
+    warehouse_chunks,
+)
 
 
 def _training_window(params: dict[str, Any], context: Any) -> tuple[datetime, datetime]:
@@ -55,15 +59,12 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
 
-    @task
-    def warehouse_chunks(params: dict[str, Any], **context: Any) -> list[list[str]]:
+    @task(task_id="warehouse_chunks")
+    def chunk_warehouses(params: dict[str, Any], **context: Any) -> list[list[str]]:
         hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
         _start, end = _training_window(params, context)
         names = list(read_hourly_features(hook, WAREHOUSE_FEATURES_TABLE, start=end, end=end).columns)
-        return [
-            names[index : index + WAREHOUSE_CHUNK_SIZE]
-            for index in range(0, len(names), WAREHOUSE_CHUNK_SIZE)
-        ]
+        return warehouse_chunks(names, WAREHOUSE_CHUNK_SIZE)
 
     @task(outlets=[warehouse_models], map_index_template="{{ warehouses_label }}")
     def train(warehouses: list[str], params: dict[str, Any], **context: Any) -> list[dict[str, Any]]:
@@ -81,7 +82,7 @@ with DAG(
             features,
             params={**DEFAULT_HOURLY_PARAMS, "random_state": 0, **params["detector_params"]},
             dag_run_id=context["run_id"],
-            run_name=f"train-warehouses-{warehouses[0].lower()}",
+            run_name=f"train-warehouses-{warehouses[0].lower().replace(':', '.')}",
         )
 
-    train.expand(warehouses=warehouse_chunks())
+    train.expand(warehouses=chunk_warehouses())

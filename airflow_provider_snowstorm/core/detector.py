@@ -47,7 +47,7 @@ from airflow_provider_snowstorm.core.schema import (
 )
 from airflow_provider_snowstorm.core.thresholds import budget_to_risk, tail_thresholds
 
-__all__ = ["DecomposeIsolationForest", "DetectorInputError", "min_history_days"]
+__all__ = ["DecomposeIsolationForest", "DetectorInputError", "busy_levels", "min_history_days"]
 
 Direction = Literal["both", "up", "down"]
 # z-scores beyond this are all "extremely anomalous"; clipping keeps them finite in the forest's float32 features.
@@ -105,6 +105,17 @@ def alarm_episodes(candidates: np.ndarray, direction: np.ndarray, gap: int) -> t
         last_row = np.where(anomalous, row, last_row)
         last_direction = np.where(anomalous, direction[row], last_direction)
     return alarms, continued
+
+
+def busy_levels(values: np.ndarray, quantile: float = 0.9) -> np.ndarray:
+    """Each column's usual busy level: the ``quantile`` of its positive finite rows (0 for a column without any).
+    For hourly warehouse credits, about the credits of an hour the warehouse runs at its size."""
+    levels = np.zeros(values.shape[1])
+    for column in range(values.shape[1]):
+        positive = values[:, column][np.isfinite(values[:, column]) & (values[:, column] > 0)]
+        if positive.size:
+            levels[column] = float(np.quantile(positive, quantile))
+    return levels
 
 
 def _index_step(index: pd.DatetimeIndex, freq: str | pd.Timedelta | None, what: str) -> pd.Timedelta:
@@ -241,6 +252,12 @@ class DecomposeIsolationForest(BaseEstimator):
     min_deviation, min_relative_deviation:
         Materiality: a row is flagged only if ``|value - expected|`` is at least this amount and this share of the
         expected value, like the impact filters of cloud cost anomaly services. A deviation of zero never is.
+    min_deviation_share:
+        Makes ``min_deviation`` relative to each series' own size: a series' floor is the smaller of
+        ``min_deviation`` and this share of its usual busy level (the 90th percentile of its positive training
+        rows; for a warehouse, about the credits of an hour it runs at its size). A small warehouse left running
+        then still alarms (an XS warehouse bills 1 credit an hour, at most) while its noise does not. ``None``
+        (the default) keeps the absolute floor for every series.
     burst_rows:
         Rows of the burst score (several moderately high rows in a row); 1 turns it off.
     scorer:
@@ -273,8 +290,11 @@ class DecomposeIsolationForest(BaseEstimator):
     The defaults were chosen by leave-one-family-out on the quality benchmark (``python -m benchmarks.quality``).
     """
 
-    # Models saved before ``alarm_gap`` existed have no such attribute: they read this default.
+    # Models saved before ``alarm_gap`` / ``min_deviation_share`` existed have no such attributes: they read these
+    # defaults (the absolute floor, as they were trained).
     alarm_gap: int | None = None
+    min_deviation_share: float | None = None
+    busy_level_: np.ndarray | None = None
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "period": [Interval(Integral, 2, None, closed="left")],
@@ -288,6 +308,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "direction": [StrOptions({"both", "up", "down"})],
         "min_deviation": [Interval(Real, 0, None, closed="left")],
         "min_relative_deviation": [Interval(Real, 0, None, closed="left")],
+        "min_deviation_share": [None, Interval(Real, 0, None, closed="neither")],
         "burst_rows": [Interval(Integral, 1, None, closed="left")],
         "scorer": [StrOptions({"severity", "forest"})],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
@@ -322,6 +343,7 @@ class DecomposeIsolationForest(BaseEstimator):
         direction: Direction = "both",
         min_deviation: float = 1.0,
         min_relative_deviation: float = 0.05,
+        min_deviation_share: float | None = None,
         burst_rows: int = 3,
         scorer: Literal["severity", "forest"] = "severity",
         n_estimators: int = 100,
@@ -348,6 +370,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.direction = direction
         self.min_deviation = min_deviation
         self.min_relative_deviation = min_relative_deviation
+        self.min_deviation_share = min_deviation_share
         self.burst_rows = burst_rows
         self.scorer = scorer
         self.n_estimators = n_estimators
@@ -496,6 +519,7 @@ class DecomposeIsolationForest(BaseEstimator):
             # Rows that continue a reported shift are never flagged, so they do not calibrate the threshold either.
             calibration = np.where(decomposition.continuing, np.nan, scores)
             self.threshold_ = tail_thresholds(calibration, budget_to_risk(self.alarm_budget, _ONE_DAY / step))
+        self.busy_level_ = busy_levels(values)
         self.series_ = list(history.columns)
         self.feature_names_in_ = np.asarray(self.series_, dtype=object)
         self.n_features_in_ = len(self.series_)
@@ -593,7 +617,7 @@ class DecomposeIsolationForest(BaseEstimator):
             elif self.direction == "down":
                 candidates &= residual < 0
             deviation = np.abs(residual)
-            candidates &= (deviation > 0) & (deviation >= self.min_deviation)
+            candidates &= (deviation > 0) & (deviation >= self._min_deviations(columns))
             candidates &= deviation >= self.min_relative_deviation * np.abs(expected)
         flags, episode = alarm_episodes(candidates, np.sign(np.nan_to_num(residual)), self._alarm_gap)
         return {
@@ -607,6 +631,12 @@ class DecomposeIsolationForest(BaseEstimator):
             IS_ANOMALY: flags[keep],
             CONTINUING: (decomposition.continuing | episode)[keep] & ~flags[keep],
         }
+
+    def _min_deviations(self, columns: list[int]) -> np.ndarray | float:
+        """The materiality floor of each scored series (``min_deviation``, lowered by ``min_deviation_share``)."""
+        if self.min_deviation_share is None or self.busy_level_ is None:
+            return self.min_deviation
+        return np.minimum(self.min_deviation, self.min_deviation_share * self.busy_level_[columns])
 
     def score_samples(self, X: pd.DataFrame) -> pd.DataFrame:
         """Anomaly score per row and series: the deviation's severity in robust standard deviations (higher is

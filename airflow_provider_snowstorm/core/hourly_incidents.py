@@ -2,9 +2,18 @@
 
 An incident opens when a warehouse's credits are anomalous for ``min_hours`` hours in a row (an hour the detector
 flags, or one that continues a flagged rise); it starts at the first of those hours and alarms at the
-``min_hours``-th. It stays open while the hours keep coming anomalous and its id (warehouse and start hour) stays
-the same, so a report can be updated instead of posted again. Its cost is its credits at the effective price of a
-credit; the projection assumes the warehouse keeps burning its recent hourly credits until the end of the UTC day.
+``min_hours``-th. It stays open while the hours keep coming anomalous and its id (warehouse series and start hour)
+stays the same, so a report can be updated instead of posted again.
+
+A warehouse that only runs part of the day (a nightly batch) and was resized runs anomalously again every night,
+with normal (suspended) hours in between: that is one persisting change, not a new incident each night. Anomalous
+hours that come back within ``rejoin_hours`` (default 24) of an incident's last one join it as a further episode
+(same id: the report is updated, not posted again), and the report says how often it recurred and that retraining
+the warehouse's model makes an intended new size its normal level. Only after ``rejoin_hours`` normal hours does a
+new run open a new incident.
+
+Its cost is the credits of its anomalous hours at the effective price of a credit; the projection assumes the
+warehouse keeps burning its recent hourly credits until the end of the UTC day.
 """
 
 from __future__ import annotations
@@ -17,17 +26,22 @@ import numpy as np
 import pandas as pd
 
 from airflow_provider_snowstorm.core.schema import CONTINUING, DATE, EXPECTED, IS_ANOMALY, SERIES, VALUE
+from airflow_provider_snowstorm.core.warehouse import split_warehouse_series
 
 __all__ = [
     "DEFAULT_MIN_HOURS",
+    "DEFAULT_REJOIN_HOURS",
     "WarehouseIncident",
     "alarm_runs",
     "find_warehouse_incidents",
+    "incident_spans",
     "render_warehouse_report",
     "warehouse_incident_message",
 ]
 
 DEFAULT_MIN_HOURS = 2
+# Anomalous hours this soon after an incident's last one continue it (a nightly warehouse's resize, night after night).
+DEFAULT_REJOIN_HOURS = 24
 # The projection's hourly burn: the mean of the incident's last few hours.
 _RECENT_HOURS = 3
 _FORMAT = "%Y-%m-%d %H:00"
@@ -35,10 +49,12 @@ _FORMAT = "%Y-%m-%d %H:00"
 
 @dataclass(frozen=True)
 class WarehouseIncident:
-    """One warehouse's run of anomalous hours. Times are hours (UTC, the hour's start); money is in ``currency``
-    (None when no credit price is known: then only credits are given)."""
+    """One warehouse's anomalous hours: one run, or several (``episodes``) less than ``rejoin_hours`` apart.
+    ``series`` is ``ACCOUNT:WAREHOUSE``. Times are hours (UTC, the hour's start); ``hours``, ``credits`` and
+    ``expected_credits`` count the anomalous hours only; money is in ``currency`` (None when no credit price is
+    known: then only credits are given)."""
 
-    warehouse: str
+    series: str
     start: pd.Timestamp
     first_alarm: pd.Timestamp
     last_hour: pd.Timestamp
@@ -48,14 +64,25 @@ class WarehouseIncident:
     recent_credits_per_hour: float
     rate: float | None
     currency: str | None
+    hours: int
+    episodes: int = 1
+
+    @property
+    def account(self) -> str:
+        return split_warehouse_series(self.series)[0]
+
+    @property
+    def warehouse(self) -> str:
+        return split_warehouse_series(self.series)[1]
 
     @property
     def incident_id(self) -> str:
-        return f"{self.warehouse}@{self.start:%Y-%m-%dT%H}"
+        return f"{self.series}@{self.start:%Y-%m-%dT%H}"
 
     @property
-    def hours(self) -> int:
-        return int((self.last_hour - self.start) / pd.Timedelta(hours=1)) + 1
+    def named(self) -> str:
+        """``ETL_WH (account PROD)``: both names, since a warehouse name may repeat across accounts."""
+        return f"{self.warehouse} (account {self.account})"
 
     @property
     def extra_credits(self) -> float:
@@ -90,7 +117,8 @@ class WarehouseIncident:
             record[key] = record[key].isoformat()
         record.update(
             incident_id=self.incident_id,
-            hours=self.hours,
+            account=self.account,
+            warehouse=self.warehouse,
             extra_credits=self.extra_credits,
             cost=self.cost,
             extra_cost=self.extra_cost,
@@ -113,18 +141,38 @@ def alarm_runs(abnormal: np.ndarray, min_hours: int) -> list[tuple[int, int, int
     ]
 
 
+def incident_spans(
+    abnormal: np.ndarray, min_hours: int, rejoin_hours: int = DEFAULT_REJOIN_HOURS
+) -> list[tuple[int, int, int, list[tuple[int, int]]]]:
+    """``(start, alarm, end, episodes)`` row positions of each incident: a run of at least ``min_hours`` True rows
+    opens one (alarm at its ``min_hours``-th row); any True rows starting at most ``rejoin_hours`` rows after its
+    last True row join it. ``episodes`` are the ``(start, end)`` runs it holds (ends inclusive)."""
+    if rejoin_hours < 0:
+        raise ValueError(f"rejoin_hours must be at least 0, got {rejoin_hours}")
+    spans: list[tuple[int, int, int, list[tuple[int, int]]]] = []
+    for start, _, end in alarm_runs(abnormal, 1):
+        if spans and start - spans[-1][2] - 1 <= rejoin_hours:
+            first, alarm, _, runs = spans[-1]
+            spans[-1] = (first, alarm, end, [*runs, (start, end)])
+        elif end - start + 1 >= min_hours:
+            spans.append((start, start + min_hours - 1, end, [(start, end)]))
+    return spans
+
+
 def find_warehouse_incidents(
     detections: pd.DataFrame,
     *,
     min_hours: int = DEFAULT_MIN_HOURS,
+    rejoin_hours: int = DEFAULT_REJOIN_HOURS,
     rate: float | Callable[[pd.Timestamp], float | None] | None = None,
     currency: str | None = None,
 ) -> list[WarehouseIncident]:
     """Incidents in a detector's long-format hourly results (``usage_date`` the hour, ``series`` the warehouse).
 
-    A run of anomalous hours (flagged or continuing) opens an incident once it is ``min_hours`` long. It is open
-    if it reaches the warehouse's last scored hour. ``rate`` is the price of a credit, or a function of the
-    incident's start hour giving it. Largest extra credits first.
+    A run of anomalous hours (flagged or continuing) opens an incident once it is ``min_hours`` long; anomalous
+    hours within ``rejoin_hours`` of its last one continue it (``incident_spans``). It is open if it reaches the
+    warehouse's last scored hour. ``rate`` is the price of a credit, or a function of the incident's start hour
+    giving it. Largest extra credits first.
     """
     missing = [
         c for c in (DATE, SERIES, VALUE, EXPECTED, IS_ANOMALY, CONTINUING) if c not in detections.columns
@@ -143,21 +191,25 @@ def find_warehouse_incidents(
         )
         values = rows[VALUE].to_numpy(float)
         expected = rows[EXPECTED].fillna(0.0).to_numpy(float)
-        for start, alarm, end in alarm_runs(abnormal, min_hours):
+        for start, alarm, end, episodes in incident_spans(abnormal, min_hours, rejoin_hours):
             price = rate(hours[start]) if callable(rate) else rate
-            recent = values[max(start, end - _RECENT_HOURS + 1) : end + 1]
+            last_run = episodes[-1]
+            recent = values[max(last_run[0], end - _RECENT_HOURS + 1) : end + 1]
+            inside = np.concatenate([np.arange(first, last + 1) for first, last in episodes])
             incidents.append(
                 WarehouseIncident(
-                    warehouse=str(warehouse),
+                    series=str(warehouse),
                     start=hours[start],
                     first_alarm=hours[alarm],
                     last_hour=hours[end],
                     open=end == len(rows) - 1,
-                    credits=float(values[start : end + 1].sum()),
-                    expected_credits=float(expected[start : end + 1].sum()),
+                    credits=float(values[inside].sum()),
+                    expected_credits=float(expected[inside].sum()),
                     recent_credits_per_hour=float(recent.mean()),
                     rate=None if price is None else float(price),
                     currency=currency,
+                    hours=len(inside),
+                    episodes=len(episodes),
                 )
             )
     return sorted(incidents, key=lambda incident: -incident.extra_credits)
@@ -173,7 +225,7 @@ def warehouse_incident_message(incident: WarehouseIncident) -> str:
         "still running" if incident.open else f"ended {incident.last_hour + pd.Timedelta(hours=1):{_FORMAT}}"
     )
     lines = [
-        f"*Warehouse {incident.warehouse}*: credits anomalous since {incident.start:{_FORMAT}} UTC "
+        f"*Warehouse {incident.named}*: credits anomalous since {incident.start:{_FORMAT}} UTC "
         f"({incident.hours} h, {state}; first alarm {incident.first_alarm:{_FORMAT}})",
         f"Credits so far {incident.credits:,.1f} (expected {incident.expected_credits:,.1f}, "
         f"+{incident.extra_credits:,.1f}); cost so far {_money(incident.cost, incident.currency)} "
@@ -183,6 +235,11 @@ def warehouse_incident_message(incident: WarehouseIncident) -> str:
         lines.append(
             f"If it keeps running to the end of the day (UTC): {incident.projected_credits:,.1f} credits, "
             f"{_money(incident.projected_cost, incident.currency)}"
+        )
+    if incident.episodes > 1:
+        lines.append(
+            f"Recurring: {incident.episodes} episodes since {incident.start:{_FORMAT}} (a lasting change, such as a "
+            "resize): if it is intended, retrain this warehouse's model so its new level becomes normal"
         )
     return "\n".join(lines)
 
@@ -202,15 +259,16 @@ def render_warehouse_report(
     if not ordered:
         return "\n".join([*lines, "No warehouse is running anomalously."]) + "\n"
     lines += [
-        "| Warehouse | Started (UTC) | First alarm | Hours | State | Credits | Expected | Cost so far | "
-        "Projected to end of day |",
-        "|---|---|---|--:|---|--:|--:|--:|--:|",
+        "| Warehouse | Account | Started (UTC) | First alarm | Hours | Episodes | State | Credits | Expected | "
+        "Cost so far | Projected to end of day |",
+        "|---|---|---|---|--:|--:|---|--:|--:|--:|--:|",
     ]
     for incident in ordered:
         projected = _money(incident.projected_cost, incident.currency) if incident.open else "-"
         lines.append(
-            f"| {incident.warehouse} | {incident.start:{_FORMAT}} | {incident.first_alarm:{_FORMAT}} | "
-            f"{incident.hours} | {'open' if incident.open else 'ended'} | {incident.credits:,.1f} | "
+            f"| {incident.warehouse} | {incident.account} | {incident.start:{_FORMAT}} | "
+            f"{incident.first_alarm:{_FORMAT}} | {incident.hours} | {incident.episodes} | "
+            f"{'open' if incident.open else 'ended'} | {incident.credits:,.1f} | "
             f"{incident.expected_credits:,.1f} | {_money(incident.cost, incident.currency)} | {projected} |"
         )
     return "\n".join(lines) + "\n"

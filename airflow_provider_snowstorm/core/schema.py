@@ -5,6 +5,18 @@ One place for them, so the detector's output, the predictions table and the repo
 
 from __future__ import annotations
 
+import re
+
+# A series name: the daily path's cost series (``compute``, ``PROD:compute``) and the hourly path's warehouses
+# (``ACCOUNT:WAREHOUSE``). Model names are derived from it (``default_model_name``).
+SERIES_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_:]{0,200}")
+
+
+def default_model_name(series: str, prefix: str = "snowstorm") -> str:
+    """``compute`` -> ``snowstorm-compute``; ``PROD:compute`` -> ``snowstorm-prod.compute`` (registry-safe)."""
+    return f"{prefix}-{series.lower().replace(':', '.')}"
+
+
 # Rows of SNOWFLAKE.ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY that feature building needs (upper case, as Snowflake).
 USAGE_COLUMNS: tuple[str, ...] = (
     "ORGANIZATION_NAME",
@@ -72,7 +84,11 @@ METERING_COLUMNS: tuple[str, ...] = (
     "CREDITS_USED_CLOUD_SERVICES",
     "CREDITS_ATTRIBUTED_COMPUTE_QUERIES",
 )
-# Hourly warehouse features: one row per hour and warehouse, every hour explicit (0 while suspended).
+# The account a metering row belongs to: a column of the ``ORGANIZATION_USAGE`` twin of the view (several accounts);
+# the project's copy always has it (for ``ACCOUNT_USAGE``, the account the view is read in).
+ACCOUNT = "account_name"
+# Hourly warehouse features: one row per hour, account and warehouse, every hour explicit (0 while suspended). A
+# warehouse's series is ``ACCOUNT:WAREHOUSE`` (``core.warehouse.warehouse_series``): names repeat across accounts.
 USAGE_HOUR = "usage_hour"
 WAREHOUSE = "warehouse_name"
 CREDITS = "credits_used"

@@ -1,7 +1,9 @@
 """Hourly warehouse features and the effective price of a credit: the hourly path's inputs, without Airflow.
 
 ``hourly_features`` turns ``WAREHOUSE_METERING_HISTORY`` rows into one hourly series of credits per warehouse,
-every hour explicit (a suspended warehouse has no row for the hour: its credits are 0). ``credit_rates`` reads the
+every hour explicit (a suspended warehouse has no row for the hour: its credits are 0). A series is named
+``ACCOUNT:WAREHOUSE`` (``warehouse_series``): the ``ORGANIZATION_USAGE`` twin of the view spans accounts, and two
+accounts may each have an ``ETL_WH``. ``credit_rates`` reads the
 effective price of a compute credit per day from ``USAGE_IN_CURRENCY_DAILY`` (currency over credits of the compute
 lines), so credits become money at the organisation's own contract price.
 """
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from airflow_provider_snowstorm.core.schema import USAGE_HOUR
+from airflow_provider_snowstorm.core.schema import SERIES_NAME, USAGE_HOUR
 
 __all__ = [
     "DEFAULT_HOURLY_PARAMS",
@@ -24,11 +26,15 @@ __all__ = [
     "credit_rates",
     "hourly_features",
     "rate_on",
+    "split_warehouse_series",
+    "warehouse_series",
 ]
 
 # The hourly models' detector parameters, chosen on the ``datasets.warehouse`` family (benchmarks/hourly_delay.py)
 # and reported on families it was not tuned on. A week (168 hours) holds both the working-day and the weekend
-# pattern; a runaway costs money, so only rises alarm; an hour must add at least one credit to count.
+# pattern; a runaway costs money, so only rises alarm; an hour must add at least one credit, or half the credits of
+# a busy hour of the warehouse if that is less (an XS warehouse bills at most 1 credit an hour: left running, it must
+# still alarm), to count.
 DEFAULT_HOURLY_PARAMS: dict[str, Any] = {
     "period": 168,
     "seasonality": "additive",  # sparse warehouses (a few busy hours a week) have a level of 0: no ratios
@@ -37,17 +43,38 @@ DEFAULT_HOURLY_PARAMS: dict[str, Any] = {
     "trend_periods": 2,
     "direction": "up",
     "min_deviation": 1.0,
+    "min_deviation_share": 0.5,
     "min_relative_deviation": 0.5,
     "burst_rows": 3,
     "alarm_budget": 1.0,
 }
 
-_WAREHOUSE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,254}")
+# Account and warehouse names the series name (``SERIES_NAME``) can hold: plain identifiers without ``$``.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ONE_HOUR = pd.Timedelta(hours=1)
 
 
 class WarehouseInputError(ValueError):
     """Metering or usage rows the hourly path cannot use; the message names the column, warehouse and hour."""
+
+
+def warehouse_series(account: str, warehouse: str) -> str:
+    """``("PROD", "ETL_WH")`` -> ``"PROD:ETL_WH"``: a warehouse's series (and, through it, model) name."""
+    name = f"{account}:{warehouse}"
+    if not (_NAME.fullmatch(account) and _NAME.fullmatch(warehouse) and SERIES_NAME.fullmatch(name)):
+        raise WarehouseInputError(
+            f"account {account!r} and warehouse {warehouse!r} do not make a series name: both must be plain "
+            "identifiers (letters, digits, '_'), 200 characters together"
+        )
+    return name
+
+
+def split_warehouse_series(series: str) -> tuple[str, str]:
+    """``"PROD:ETL_WH"`` -> ``("PROD", "ETL_WH")``."""
+    account, colon, warehouse = str(series).partition(":")
+    if not colon or not account or not warehouse:
+        raise WarehouseInputError(f"warehouse series {series!r} is not ACCOUNT:WAREHOUSE")
+    return account, warehouse
 
 
 def _utc_naive(values: pd.Series, column: str) -> pd.Series:
@@ -67,13 +94,16 @@ def hourly_features(
     end: Any = None,
     credits_column: str = "CREDITS_USED",
     warehouses: Sequence[str] | None = None,
+    account: str | None = None,
 ) -> pd.DataFrame:
-    """One column of hourly credits per warehouse (``credits_column``, default compute + cloud services), indexed
-    by the hour (UTC), every hour from ``start`` to ``end`` (inclusive; default the rows' first and last hour) and
-    each warehouse in ``warehouses`` (default those in the rows) explicit, 0 where a warehouse has no row.
+    """One column of hourly credits per warehouse series ``ACCOUNT:WAREHOUSE`` (``credits_column``, default compute
+    + cloud services), indexed by the hour (UTC), every hour from ``start`` to ``end`` (inclusive; default the rows'
+    first and last hour) and each series in ``warehouses`` (default those in the rows) explicit, 0 where a warehouse
+    has no row. The account is the rows' ``ACCOUNT_NAME`` (the ``ORGANIZATION_USAGE`` twin), else ``account`` (the
+    account an ``ACCOUNT_USAGE`` view was read in).
 
     Refused, naming the column, warehouse and hour: missing columns, times off the hour, a warehouse twice in one
-    hour, missing or negative credits, warehouse names that are not plain identifiers.
+    hour, missing or negative credits, account or warehouse names that are not plain identifiers.
     """
     needed = ["START_TIME", "WAREHOUSE_NAME", credits_column]
     if not isinstance(rows, pd.DataFrame):
@@ -82,6 +112,12 @@ def hourly_features(
     missing = [column for column in needed if column not in frame.columns]
     if missing:
         raise WarehouseInputError(f"metering rows lack columns {missing}; they have {sorted(frame.columns)}")
+    if "ACCOUNT_NAME" not in frame.columns:
+        if account is None:
+            raise WarehouseInputError(
+                "metering rows have no ACCOUNT_NAME column (ACCOUNT_USAGE): pass account=, the account they are from"
+            )
+        frame = frame.assign(ACCOUNT_NAME=account)
     hours = _utc_naive(frame["START_TIME"], "START_TIME")
     off = hours != hours.dt.floor("h")
     if off.any():
@@ -90,10 +126,16 @@ def hourly_features(
             f"metering rows: START_TIME {hours.iloc[position]} of warehouse {frame['WAREHOUSE_NAME'].iloc[position]!r} "
             "is not on the hour (WAREHOUSE_METERING_HISTORY has one row per warehouse and hour)"
         )
-    names = frame["WAREHOUSE_NAME"].astype(str)
-    bad_names = sorted({name for name in names.unique() if not _WAREHOUSE_NAME.fullmatch(name)})
+    pairs = frame[["ACCOUNT_NAME", "WAREHOUSE_NAME"]].astype(str)
+    series = {pair: _series_or_none(*pair) for pair in set(map(tuple, pairs.to_numpy()))}
+    bad_names = sorted(
+        f"{account}:{warehouse}" for (account, warehouse), name in series.items() if name is None
+    )
     if bad_names:
-        raise WarehouseInputError(f"metering rows: warehouse names {bad_names[:5]} are not plain identifiers")
+        raise WarehouseInputError(
+            f"metering rows: accounts and warehouses {bad_names[:5]} are not plain identifiers (letters, digits, '_')"
+        )
+    names = pd.Series([series[pair] for pair in map(tuple, pairs.to_numpy())], index=frame.index)
     credits = pd.to_numeric(frame[credits_column], errors="coerce")
     for problem, mask in (("missing or not a number", credits.isna()), ("negative", credits < 0)):
         if mask.any():
@@ -120,6 +162,13 @@ def hourly_features(
     index = pd.date_range(first_hour, last_hour, freq="h", name=USAGE_HOUR)
     wide = long.pivot(index=USAGE_HOUR, columns="warehouse", values="credits")
     return wide.reindex(index=index, columns=columns).fillna(0.0).astype("float64").rename_axis(columns=None)
+
+
+def _series_or_none(account: str, warehouse: str) -> str | None:
+    try:
+        return warehouse_series(account, warehouse)
+    except WarehouseInputError:
+        return None
 
 
 def _hour(value: Any, what: str) -> pd.Timestamp:

@@ -19,6 +19,9 @@ Cloud-services credits are a small, noisy share of compute. Runaways (``RUNAWAY_
 
 Labels give each runaway's warehouse, kind, first and last hour (inclusive, UTC) and the credits it added (data
 with the runaway minus the same data without it). Deterministic per seed.
+
+A warehouse named ``ACCOUNT:WAREHOUSE`` belongs to that account: its metering rows carry ``ACCOUNT_NAME``, as the
+``ORGANIZATION_USAGE`` twin of the view does across accounts (where two accounts may each have an ``ETL_WH``).
 """
 
 from __future__ import annotations
@@ -72,17 +75,27 @@ class WarehouseMetering:
 
 
 def metering_rows(compute: pd.DataFrame, cloud_services: pd.DataFrame) -> pd.DataFrame:
-    """``WAREHOUSE_METERING_HISTORY`` rows (``core.schema.METERING_COLUMNS``) for the hours a warehouse ran."""
+    """``WAREHOUSE_METERING_HISTORY`` rows (``core.schema.METERING_COLUMNS``) for the hours a warehouse ran, with
+    ``ACCOUNT_NAME`` (the ``ORGANIZATION_USAGE`` twin) when the warehouses are named ``ACCOUNT:WAREHOUSE``."""
     long = compute.stack().rename("CREDITS_USED_COMPUTE").to_frame()
     long["CREDITS_USED_CLOUD_SERVICES"] = cloud_services.stack()
     long = long[long["CREDITS_USED_COMPUTE"] > 0].reset_index()
-    long.columns = ["START_TIME", "WAREHOUSE_NAME", "CREDITS_USED_COMPUTE", "CREDITS_USED_CLOUD_SERVICES"]
+    long.columns = ["START_TIME", "SERIES", "CREDITS_USED_COMPUTE", "CREDITS_USED_CLOUD_SERVICES"]
     ids = {name: number + 1 for number, name in enumerate(compute.columns)}
+    with_accounts = any(":" in str(name) for name in compute.columns)
+    names = long["SERIES"].astype(str).str.rpartition(":")
+    long["ACCOUNT_NAME"], long["WAREHOUSE_NAME"] = names[0], names[2]
     long["END_TIME"] = long["START_TIME"] + pd.Timedelta(hours=1)
-    long["WAREHOUSE_ID"] = long["WAREHOUSE_NAME"].map(ids)
+    long["WAREHOUSE_ID"] = long["SERIES"].map(ids)
     long["CREDITS_USED"] = (long["CREDITS_USED_COMPUTE"] + long["CREDITS_USED_CLOUD_SERVICES"]).round(9)
     long["CREDITS_ATTRIBUTED_COMPUTE_QUERIES"] = (long["CREDITS_USED_COMPUTE"] * 0.85).round(9)
-    return long[list(METERING_COLUMNS)].sort_values(["START_TIME", "WAREHOUSE_NAME"], ignore_index=True)
+    columns = [*METERING_COLUMNS, "ACCOUNT_NAME"] if with_accounts else list(METERING_COLUMNS)
+    order = (
+        ["START_TIME", "ACCOUNT_NAME", "WAREHOUSE_NAME"]
+        if with_accounts
+        else ["START_TIME", "WAREHOUSE_NAME"]
+    )
+    return long[columns].sort_values(order, ignore_index=True)
 
 
 def _shape(rng: np.random.Generator, style: str, index: pd.DatetimeIndex) -> np.ndarray:

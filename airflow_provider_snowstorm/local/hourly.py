@@ -1,8 +1,9 @@
 """The main job's hourly path: warehouse metering with injected runaways, alerted on within hours.
 
 Called by ``local.pipeline`` after the daily DAGs (the credit price comes from the daily path's usage). Seeds
-``SNOWFLAKE.ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY`` with nine weeks of hourly metering for six warehouses up to the
-demo's hour (Friday 2026-11-27 09:00 UTC) with three runaways, then runs the hourly DAGs as the scheduler would: data
+``SNOWFLAKE.ORGANIZATION_USAGE.WAREHOUSE_METERING_HISTORY`` (the view across accounts) with nine weeks of hourly
+metering for seven warehouses in two accounts, two of them both named ``ETL_WH``, up to the demo's hour (Friday
+2026-11-27 09:00 UTC) with three runaways, then runs the hourly DAGs as the scheduler would: data
 engineering (a first load of everything), training (up to a week before), scoring the week since (catching up),
 and one hour later data engineering and scoring again, which update the open incidents instead of reporting them
 again. Prints the detection delay of each runaway and the incidents.
@@ -28,26 +29,30 @@ HOURLY_SEED = 14
 FIRST_HOUR = datetime(2026, 11, 27, 9)  # the first scoring run is for this hour: hours before it are complete
 TRAINING_END = datetime(2026, 11, 20)
 TRAINING_DAYS = 49
+# Series ``ACCOUNT:WAREHOUSE``: ``ETL_WH`` is in both accounts, and stays two warehouses end to end.
 WAREHOUSES = [
-    ("BI_WH", "office", "M"),
-    ("REPORTING_WH", "office", "S"),
-    ("DATA_SCIENCE_WH", "office", "L"),
-    ("ETL_WH", "etl", "L"),
-    ("TRANSFORM_WH", "etl", "M"),
-    ("TASK_WH", "task", "XS"),
+    ("PROD:BI_WH", "office", "M"),
+    ("PROD:REPORTING_WH", "office", "S"),
+    ("PROD:DATA_SCIENCE_WH", "office", "L"),
+    ("PROD:ETL_WH", "etl", "L"),
+    ("PROD:TRANSFORM_WH", "etl", "M"),
+    ("PROD:TASK_WH", "task", "XS"),
+    ("ANALYTICS:ETL_WH", "etl", "S"),
 ]
 
 
 def demo_metering() -> Any:
-    """The demo's metering: a warehouse left running over the weekend, one resized, one kept awake by a task."""
+    """The demo's metering: a warehouse left running over the weekend, a nightly one resized (one incident, not one
+    a night), an XS one kept awake by a task (at most 1 credit an hour: less than 1 credit above its usual hours)."""
     from airflow_provider_snowstorm.datasets.warehouse import Runaway, generate_warehouse_metering
 
     runaways = [
-        Runaway("REPORTING_WH", "left_running", "2026-11-20 18:00", 62),  # Friday evening to Monday morning
-        Runaway("ETL_WH", "resized", "2026-11-24 01:00", 96),  # up two sizes on Tuesday, still running
-        Runaway(
-            "TASK_WH", "stuck_task", "2026-11-26 20:00", 40
-        ),  # a task looping every minute since Thursday
+        # Friday evening to Monday morning
+        Runaway("PROD:REPORTING_WH", "left_running", "2026-11-20 18:00", 62),
+        # up two sizes on Tuesday, still running
+        Runaway("PROD:ETL_WH", "resized", "2026-11-24 01:00", 96),
+        # a task looping every minute since Thursday
+        Runaway("PROD:TASK_WH", "stuck_task", "2026-11-26 20:00", 40),
     ]
     return generate_warehouse_metering(
         HOURLY_START, HOURLY_DAYS, warehouses=WAREHOUSES, runaways=runaways, seed=HOURLY_SEED
@@ -62,7 +67,7 @@ def detection_delays(labels: pd.DataFrame, incidents: list[dict[str, Any]], unti
         alarms = [
             pd.Timestamp(incident["first_alarm"])
             for incident in incidents
-            if incident["warehouse"] == label.warehouse
+            if incident["series"] == label.warehouse
             and label.start <= pd.Timestamp(incident["first_alarm"]) <= label.end
         ]
         running = "still running" if label.end >= pd.Timestamp(until) else f"until {label.end:%a %H:00}"
@@ -71,8 +76,9 @@ def detection_delays(labels: pd.DataFrame, incidents: list[dict[str, Any]], unti
             found = f"first alarm {min(alarms):%a %Y-%m-%d %H:00}, detection delay {delay:.0f} h"
         else:
             found = "not detected"
+        account, _, warehouse = label.warehouse.rpartition(":")
         lines.append(
-            f"  - {label.warehouse}: {label.kind.replace('_', ' ')} from {label.start:%a %Y-%m-%d %H:00} "
+            f"  - {warehouse} (account {account}): {label.kind.replace('_', ' ')} from {label.start:%a %Y-%m-%d %H:00} "
             f"({running}): {found}"
         )
     return lines
@@ -101,7 +107,7 @@ def run_hourly_dags(hook: DbApiHook, dags_folder: Path) -> HourlyRuns:
         WAREHOUSE_PREDICTIONS_TABLE,
     )
     from airflow_provider_snowstorm.local.pipeline import run_example_dag, xcom_values
-    from airflow_provider_snowstorm.local.seed import seed_metering
+    from airflow_provider_snowstorm.local.seed import ORGANIZATION_METERING_TABLE, seed_metering
 
     # A fresh demo each time: the project's hourly tables from an earlier main job would carry its incidents over.
     tables = (
@@ -114,13 +120,15 @@ def run_hourly_dags(hook: DbApiHook, dags_folder: Path) -> HourlyRuns:
     metering = demo_metering()
     rows = metering.rows
     second_hour = FIRST_HOUR + timedelta(hours=1)
-    seeded = seed_metering(hook, rows[rows["START_TIME"] < second_hour])  # in the view by the second run
+    # in the view by the second run
+    seeded = seed_metering(hook, rows[rows["START_TIME"] < second_hour], ORGANIZATION_METERING_TABLE)
+    source = {"source_table": ORGANIZATION_METERING_TABLE}
     catch_up = int((FIRST_HOUR - TRAINING_END) / timedelta(hours=1))
     runs = {
         "load": run_example_dag(
             "snowstorm_warehouse_data_engineering",
             dags_folder,
-            {"backfill_days": HOURLY_DAYS},
+            {"backfill_days": HOURLY_DAYS, **source},
             hour=FIRST_HOUR,
         ),
         "training": run_example_dag(
@@ -132,7 +140,9 @@ def run_hourly_dags(hook: DbApiHook, dags_folder: Path) -> HourlyRuns:
         "scoring": run_example_dag(
             "snowstorm_warehouse_scoring", dags_folder, {"window_hours": catch_up}, hour=FIRST_HOUR
         ),
-        "next_load": run_example_dag("snowstorm_warehouse_data_engineering", dags_folder, hour=second_hour),
+        "next_load": run_example_dag(
+            "snowstorm_warehouse_data_engineering", dags_folder, source, hour=second_hour
+        ),
         "next_scoring": run_example_dag("snowstorm_warehouse_scoring", dags_folder, hour=second_hour),
     }
     (first,) = xcom_values(runs["scoring"], "score_and_alert")
@@ -145,7 +155,8 @@ def run_hourly_path(hook: DbApiHook, setup: LocalSetup) -> None:
     print("\nHourly warehouse path:", flush=True)
     hourly = run_hourly_dags(hook, setup.dags_folder)
     print(
-        f"  seeded {hourly.seeded:,} metering rows ({len(WAREHOUSES)} warehouses, {HOURLY_START:%Y-%m-%d} to "
+        f"  seeded {hourly.seeded:,} metering rows ({len(WAREHOUSES)} warehouses in "
+        f"{len({name.partition(':')[0] for name, _, _ in WAREHOUSES})} accounts, {HOURLY_START:%Y-%m-%d} to "
         f"{FIRST_HOUR:%Y-%m-%d %H:00} UTC)",
         flush=True,
     )
@@ -160,7 +171,8 @@ def run_hourly_path(hook: DbApiHook, setup: LocalSetup) -> None:
     for incident in after["incidents"]:
         state = "open" if incident["open"] else "ended"
         print(
-            f"  - {incident['incident_id']} ({state}): reported {incident['reported_at']} UTC, "
-            f"{incident['updates']} update(s) since, last at {incident['updated_at']} UTC"
+            f"  - {incident['incident_id']} ({state}, {incident['episodes']} episode(s)): reported "
+            f"{incident['reported_at']} UTC, {incident['updates']} update(s) since, "
+            f"last at {incident['updated_at']} UTC"
         )
     print(f"\nHourly report: {after['report']}")

@@ -1,5 +1,6 @@
 """Load usage rows into a (local) Snowflake table shaped like ``ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY``, and
-hourly metering into one shaped like ``ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY``.
+hourly metering into one shaped like ``ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY`` (or, with ``ACCOUNT_NAME``, its
+``ORGANIZATION_USAGE`` twin).
 
 Why SQL: over fakesnow's server ``write_pandas`` fails (it needs stages and INFER_SCHEMA), so rows go in through
 any ``DbApiHook`` with parameterised INSERTs; the pipeline then reads the table exactly as it would read the view.
@@ -50,6 +51,7 @@ USAGE_VIEW_COLUMN_TYPES: tuple[tuple[str, str], ...] = (
 USAGE_VIEW_COLUMNS: tuple[str, ...] = tuple(name for name, _ in USAGE_VIEW_COLUMN_TYPES)
 DEFAULT_BATCH_SIZE = 5000
 METERING_TABLE = "SNOWFLAKE.ACCOUNT_USAGE.WAREHOUSE_METERING_HISTORY"
+ORGANIZATION_METERING_TABLE = "SNOWFLAKE.ORGANIZATION_USAGE.WAREHOUSE_METERING_HISTORY"
 METERING_VIEW_COLUMN_TYPES: tuple[tuple[str, str], ...] = tuple(
     zip(
         METERING_COLUMNS,
@@ -85,17 +87,23 @@ def seed_metering(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> int:
     """Replace ``table`` with ``WAREHOUSE_METERING_HISTORY`` rows (``core.schema.METERING_COLUMNS``; naive times
-    are UTC), as :func:`seed_usage` does; START_TIME and END_TIME are TIMESTAMP_LTZ, as in Snowflake."""
+    are UTC), as :func:`seed_usage` does; START_TIME and END_TIME are TIMESTAMP_LTZ, as in Snowflake. Rows with
+    ``ACCOUNT_NAME`` (the ``ORGANIZATION_USAGE`` twin, across accounts) keep it in an ``ACCOUNT_NAME`` column."""
     missing = [column for column in METERING_COLUMNS if column not in rows.columns]
     if missing:
         raise ValueError(f"metering rows lack columns {missing}")
+    accounts = "ACCOUNT_NAME" in rows.columns
     frame = rows[list(METERING_COLUMNS)]
     values = []
     for row in frame.itertuples(index=False):
         start, end = (pd.Timestamp(stamp) for stamp in (row[0], row[1]))
         start, end = (s.tz_localize("UTC") if s.tzinfo is None else s.tz_convert("UTC") for s in (start, end))
         values.append((start.isoformat(), end.isoformat(), int(row[2]), str(row[3]), *map(float, row[4:])))
-    return _replace_table(hook, table, METERING_VIEW_COLUMN_TYPES, values, batch_size)
+    column_types = METERING_VIEW_COLUMN_TYPES
+    if accounts:
+        column_types = (*column_types, ("ACCOUNT_NAME", "VARCHAR"))
+        values = [(*value, str(account)) for value, account in zip(values, rows["ACCOUNT_NAME"], strict=True)]
+    return _replace_table(hook, table, column_types, values, batch_size)
 
 
 def _replace_table(

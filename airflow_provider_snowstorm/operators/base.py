@@ -7,14 +7,13 @@ XCom: a list of records or a ``{"usage_date": [...], "<series>": [...]}`` mappin
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 from airflow.sdk import BaseHook, BaseOperator
 
-from airflow_provider_snowstorm.core.schema import DATE
+from airflow_provider_snowstorm.core.schema import DATE, SERIES_NAME, default_model_name
 from airflow_provider_snowstorm.links.wandb import WandbRunLink
 from airflow_provider_snowstorm.registry.store import validate_model_name
 from airflow_provider_snowstorm.utils.sql import (
@@ -30,16 +29,11 @@ if TYPE_CHECKING:
 
 __all__ = ["FeatureSourceOperator", "SeriesInputError", "default_model_name"]
 
-_SERIES_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_:]{0,200}")
+_SERIES_NAME = SERIES_NAME
 
 
 class SeriesInputError(ValueError):
     """The features an operator was given cannot serve the requested cost series."""
-
-
-def default_model_name(series: str, prefix: str = "snowstorm") -> str:
-    """``compute`` -> ``snowstorm-compute``; ``PROD:compute`` -> ``snowstorm-prod.compute`` (registry-safe)."""
-    return f"{prefix}-{series.lower().replace(':', '.')}"
 
 
 def _as_series_list(series: str | Sequence[str]) -> list[str]:

@@ -54,3 +54,16 @@ def test_bad_runaways_are_refused() -> None:
         generate_warehouse_metering(
             "2024-03-04", 7, warehouses=WAREHOUSES, runaways=[Runaway("NOPE", "resized", "2024-03-05", 2)]
         )
+
+
+def test_warehouses_named_by_account_get_account_rows() -> None:
+    data = generate_warehouse_metering(
+        "2024-03-04", 2, warehouses=[("PROD:ETL_WH", "etl", "L"), ("ANALYTICS:ETL_WH", "etl", "S")], seed=1
+    )
+    rows = data.rows
+    assert set(zip(rows["ACCOUNT_NAME"], rows["WAREHOUSE_NAME"], strict=True)) == {
+        ("PROD", "ETL_WH"),
+        ("ANALYTICS", "ETL_WH"),
+    }
+    assert rows.groupby("ACCOUNT_NAME")["WAREHOUSE_ID"].nunique().tolist() == [1, 1]
+    assert rows["WAREHOUSE_ID"].nunique() == 2  # one id per warehouse, not per name

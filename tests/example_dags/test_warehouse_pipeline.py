@@ -19,6 +19,7 @@ from airflow_provider_snowstorm.example_pipeline import (
 )
 from airflow_provider_snowstorm.local.hourly import FIRST_HOUR, WAREHOUSES, HourlyRuns, run_hourly_dags
 from airflow_provider_snowstorm.local.pipeline import run_example_dag
+from airflow_provider_snowstorm.local.seed import ORGANIZATION_METERING_TABLE
 from tests.notifications.slack_api_server import VALID_TOKEN, FakeSlackApi, set_slack_connection
 
 pytestmark = pytest.mark.slow
@@ -74,14 +75,31 @@ def test_every_runaway_alarms_within_hours(hourly) -> None:
         alarms = [
             pd.Timestamp(incident["first_alarm"])
             for incident in incidents
-            if incident["warehouse"] == label.warehouse
-            and pd.Timestamp(incident["first_alarm"]) >= label.start
+            if incident["series"] == label.warehouse and pd.Timestamp(incident["first_alarm"]) >= label.start
         ]
         assert alarms, f"{label.warehouse} {label.kind} not detected"
         assert (min(alarms) - label.start) / pd.Timedelta(hours=1) < 6, (label, min(alarms))
-    assert {incident["warehouse"] for incident in incidents} <= {
+    assert {incident["series"] for incident in incidents} <= {
         label for label in runs.metering.labels.warehouse
     }
+
+
+def test_one_warehouse_name_in_two_accounts_stays_two_warehouses(hourly) -> None:
+    """ETL_WH is in PROD (resized: a nightly batch, anomalous night after night) and in ANALYTICS (normal)."""
+    runs, hook, api = hourly
+    assert "PROD:ETL_WH" in runs.first["warehouses"]
+    assert "ANALYTICS:ETL_WH" in runs.first["warehouses"]
+    assert not runs.first["unscored_warehouses"]
+    pairs = hook.get_records(
+        f"SELECT DISTINCT ACCOUNT_NAME, WAREHOUSE_NAME FROM {WAREHOUSE_PREDICTIONS_TABLE}"
+    )
+    assert {("PROD", "ETL_WH"), ("ANALYTICS", "ETL_WH")} <= {tuple(pair) for pair in pairs}
+    resized = [incident for incident in runs.second["incidents"] if incident["series"] == "PROD:ETL_WH"]
+    assert len(resized) == 1  # one incident for the resize, updated, not one a night
+    assert resized[0]["episodes"] > 1
+    assert not [incident for incident in runs.second["incidents"] if incident["account"] == "ANALYTICS"]
+    texts = [params.get("text", "") for method, params in api.delivered]
+    assert any("ETL_WH (account PROD)" in text for text in texts)
 
 
 def test_open_incidents_are_posted_once_then_updated(hourly) -> None:
@@ -116,7 +134,33 @@ def test_re_running_an_hour_replaces_its_rows(hourly) -> None:
     ]
     before = [count(hook, f"SELECT COUNT(*) FROM {table}") for table in tables]
     hour = FIRST_HOUR + pd.Timedelta(hours=1)
-    run_example_dag("snowstorm_warehouse_data_engineering", EXAMPLE_DAGS, hour=hour)
+    source = {"source_table": ORGANIZATION_METERING_TABLE}
+    run_example_dag("snowstorm_warehouse_data_engineering", EXAMPLE_DAGS, source, hour=hour)
     run_example_dag("snowstorm_warehouse_scoring", EXAMPLE_DAGS, hour=hour)
     assert [count(hook, f"SELECT COUNT(*) FROM {table}") for table in tables] == before
     assert sum(method == "chat.postMessage" for method, _ in api.delivered) == len(runs.first["incidents"])
+
+
+def test_an_account_usage_source_takes_the_configured_account(snowflake_hook) -> None:
+    """ACCOUNT_USAGE has no ACCOUNT_NAME column: its rows get the configured account (SNOWSTORM_METERING_ACCOUNT)."""
+    from datetime import datetime
+
+    from airflow_provider_snowstorm.datasets.warehouse import generate_warehouse_metering
+    from airflow_provider_snowstorm.local.seed import seed_metering
+    from airflow_provider_snowstorm.warehouse_tasks import (
+        METERING_TABLE_COLUMNS,
+        create_table_sql,
+        read_metering_rows,
+        replace_metering_window,
+    )
+
+    source, target = "SNOWSTORM.TESTS.SOLO_METERING_VIEW", "SNOWSTORM.TESTS.SOLO_METERING"
+    rows = generate_warehouse_metering("2026-11-02", 2, warehouses=[("ETL_WH", "etl", "M")], seed=1).rows
+    assert "ACCOUNT_NAME" not in rows.columns
+    seed_metering(snowflake_hook, rows, source)
+    snowflake_hook.run([f"DROP TABLE IF EXISTS {target}", create_table_sql(target, METERING_TABLE_COLUMNS)])
+    start, end = datetime(2026, 11, 2), datetime(2026, 11, 4)
+    loaded = replace_metering_window(snowflake_hook, source, target, start, end, account="SOLO")
+    assert loaded["rows"] == len(rows)
+    _, series = read_metering_rows(snowflake_hook, target, start=start, end=end)
+    assert series == ["SOLO:ETL_WH"]

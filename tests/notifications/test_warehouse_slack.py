@@ -19,7 +19,7 @@ slack_connection = fake_slack.slack_connection
 def incident() -> WarehouseIncident:
     hour = pd.Timestamp("2026-11-27 11:00")
     return WarehouseIncident(
-        "ETL_WH",
+        "PROD:ETL_WH",
         hour,
         hour + pd.Timedelta(hours=1),
         hour + pd.Timedelta(hours=2),
@@ -29,6 +29,7 @@ def incident() -> WarehouseIncident:
         8.0,
         3.0,
         "USD",
+        3,
     )
 
 
@@ -49,6 +50,7 @@ def test_posted_once_then_updated_in_place(
     update = slack_api_server.delivered[1][1]
     assert (update["channel"], update["ts"]) == (post["channel"], post["ts"])
     assert "32.0" in update["text"]
+    assert "ETL_WH (account PROD)" in update["text"]
 
 
 def test_without_slack_nothing_is_called(tmp_path: Path, incident: WarehouseIncident) -> None:
