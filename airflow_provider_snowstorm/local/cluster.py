@@ -33,7 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -60,6 +60,8 @@ PIPELINE_DAGS = (
     "snowstorm_prediction",
 )
 SCORE_TASK = "score"
+# What the scoring operator logs once its model is loaded (BatchScoreOperator: "Scoring 'compute' with model ...").
+SCORING_LOG_LINE = b"Scoring '"
 # By its import path: run with ``python -m``, this module's ``__name__`` is ``__main__``.
 HOSTNAME_CALLABLE = "airflow_provider_snowstorm.local.cluster.worker_hostname"
 
@@ -385,7 +387,9 @@ def task_instances(cluster: Cluster, dag_id: str, run_id: str) -> list[dict[str,
     for ti in instances["task_instances"]:
         if ti["try_number"] > 1:
             path = f"{run_path(dag_id, run_id)}/taskInstances/{ti['task_id']}/{ti['map_index']}/tries"
-            tries += cluster.request("GET", path)["task_instances"]
+            # A try's record lacks the map label the task rendered: take the task instance's.
+            for attempt in cluster.request("GET", path)["task_instances"]:
+                tries.append({**attempt, "rendered_map_index": ti["rendered_map_index"]})
         else:
             tries.append(ti)
     return sorted(tries, key=lambda t: (t.get("start_date") or "", t["task_id"], t["map_index"]))
@@ -399,7 +403,8 @@ class Kill:
     task: str
     map_index: int
     try_number: int
-    killed_at: float
+    killed_at: str
+    """When, UTC (ISO 8601), as the task instances' dates."""
 
 
 def kill_scoring_worker(cluster: Cluster, run_id: str) -> Kill:
@@ -416,14 +421,50 @@ def kill_scoring_worker(cluster: Cluster, run_id: str) -> Kill:
         return None
 
     ti = cluster.wait_for("a scoring task to run", running, RUN_TIMEOUT_S)
+    log = (
+        cluster.home
+        / "airflow"
+        / "logs"
+        / "dag_id=snowstorm_prediction"
+        / f"run_id={run_id}"
+        / f"task_id={SCORE_TASK}"
+        / f"map_index={ti['map_index']}"
+        / f"attempt={ti['try_number']}.log"
+    )
+
+    def scoring() -> bool:
+        # Past the task's start-up: the operator has loaded its model and is reading and scoring.
+        if running() is None:
+            raise ClusterError("the scoring task finished before it could be killed mid-scoring")
+        return log.is_file() and SCORING_LOG_LINE in log.read_bytes()
+
+    cluster.wait_for(f"{SCORE_TASK} to start scoring ({log})", scoring, RUN_TIMEOUT_S)
     name = by_host[ti["hostname"]]
     cluster.kill(name)
     print(
-        f"  killed {name} (SIGKILL) while it ran {SCORE_TASK}[{ti['rendered_map_index'] or ti['map_index']}] "
-        f"try {ti['try_number']}",
+        f"  killed {name} (SIGKILL) mid-scoring: {SCORE_TASK}[{ti['map_index']}] try {ti['try_number']}",
         flush=True,
     )
-    return Kill(name, SCORE_TASK, ti["map_index"], ti["try_number"], time.perf_counter())
+    return Kill(name, SCORE_TASK, ti["map_index"], ti["try_number"], datetime.now(UTC).isoformat())
+
+
+def retry_after_kill(kill: Kill, tries: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """When the killed task's last try started and ended, in seconds after the kill, and where it ran."""
+    last = [
+        ti
+        for ti in tries
+        if ti["dag_id"] == "snowstorm_prediction"
+        and ti["task_id"] == kill.task
+        and ti["map_index"] == kill.map_index
+    ][-1]
+    if last["try_number"] <= kill.try_number or not last.get("end_date"):
+        return None
+    killed = datetime.fromisoformat(kill.killed_at)
+    return {
+        "started_s": (datetime.fromisoformat(last["start_date"]) - killed).total_seconds(),
+        "succeeded_s": (datetime.fromisoformat(last["end_date"]) - killed).total_seconds(),
+        "worker": (last["hostname"] or "").split("@")[0],
+    }
 
 
 def worker_table(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -458,9 +499,17 @@ def prediction_counts(hook: Any) -> dict[str, int]:
     return {name.strip("_").lower(): int(frame[name].fillna(0).iloc[0]) for name in frame.columns}
 
 
-def run_pipeline(
-    cluster: Cluster, hook: Any, cost_models: Sequence[str], window_days: int, *, kill_worker: bool
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Workload:
+    """What the pipeline trains and scores: categories, model configurations, days scored and evaluated."""
+
+    cost_models: tuple[str, ...]
+    configurations: tuple[str, ...]
+    window_days: int
+    evaluation_days: int
+
+
+def run_pipeline(cluster: Cluster, hook: Any, workload: Workload, *, kill_worker: bool) -> dict[str, Any]:
     """The example pipeline on the cluster, each step as production runs it; returns the summary of the run."""
     timings: dict[str, float] = {}
     runs: list[tuple[str, str]] = []
@@ -479,14 +528,21 @@ def run_pipeline(
     timings["feature_engineering"] = wait_run(cluster, "snowstorm_feature_engineering", run_id)
     built = xcom(cluster, "snowstorm_feature_engineering", run_id, "build_features")
     scored_until = date.fromisoformat(built["cutoff_date"])
-    training_end = scored_until - timedelta(days=window_days)
+    training_end = scored_until - timedelta(days=workload.window_days)
     print(
         f"  snowstorm_feature_engineering: success in {timings['feature_engineering']:.1f} s, "
         f"features until {scored_until}",
         flush=True,
     )
 
-    conf = {"cost_models": list(cost_models), "training_end": training_end.isoformat()}
+    from airflow_provider_snowstorm.example_pipeline import MODEL_CONFIGURATIONS
+
+    conf = {
+        "cost_models": list(workload.cost_models),
+        "configurations": {name: MODEL_CONFIGURATIONS[name] for name in workload.configurations},
+        "training_end": training_end.isoformat(),
+        "evaluation_days": workload.evaluation_days,
+    }
     run_id = trigger(cluster, "snowstorm_training", conf)
     runs.append(("snowstorm_training", run_id))
     timings["training"] = wait_run(cluster, "snowstorm_training", run_id)
@@ -512,32 +568,30 @@ def run_pipeline(
     timings["promotion"] = time.perf_counter() - started
     print(f"  snowstorm_promotion: production models set in {timings['promotion']:.1f} s", flush=True)
 
-    run_id = trigger(
-        cluster, "snowstorm_prediction", {"cost_models": list(cost_models), "window_days": window_days}
-    )
+    conf = {"cost_models": list(workload.cost_models), "window_days": workload.window_days}
+    run_id = trigger(cluster, "snowstorm_prediction", conf)
     runs.append(("snowstorm_prediction", run_id))
     started = time.perf_counter()
     kill = kill_scoring_worker(cluster, run_id) if kill_worker else None
     wait_run(cluster, "snowstorm_prediction", run_id, except_for=[kill.worker] if kill else [])
     timings["prediction"] = time.perf_counter() - started
-    recovered = None
-    if kill is not None:
-        recovered = time.perf_counter() - kill.killed_at
-        print(
-            f"  snowstorm_prediction: success in {timings['prediction']:.1f} s ({recovered:.1f} s after the kill)"
-        )
-    else:
-        print(f"  snowstorm_prediction: success in {timings['prediction']:.1f} s", flush=True)
+    print(f"  snowstorm_prediction: success in {timings['prediction']:.1f} s", flush=True)
 
     tries = [ti for dag_id, run in runs for ti in task_instances(cluster, dag_id, run)]
+    recovery = None if kill is None else retry_after_kill(kill, tries)
+    if recovery is not None:
+        print(
+            f"  the killed scoring task's retry started {recovery['started_s']:.0f} s after the kill "
+            f"and succeeded {recovery['succeeded_s']:.0f} s after it, on {recovery['worker']}",
+            flush=True,
+        )
     return {
         "timings": timings,
-        "recovered_after_kill_s": recovered,
+        "recovery": recovery,
         "kill": None if kill is None else kill.__dict__,
         "task_instances": tries,
         "predictions": prediction_counts(hook),
-        "cost_models": list(cost_models),
-        "window_days": window_days,
+        "workload": workload.__dict__,
     }
 
 
@@ -575,9 +629,7 @@ def check(summary: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def run(
-    home: Path, dags_folder: Path, cost_models: Sequence[str], window_days: int, *, kill_worker: bool
-) -> int:
+def run(home: Path, dags_folder: Path, workload: Workload, *, kill_worker: bool) -> int:
     from airflow_provider_snowstorm.local.pipeline import (
         DEMO_ACCOUNTS,
         DEMO_DAYS,
@@ -616,7 +668,7 @@ def run(
             + ", ".join(f"{w.name} (queues {','.join(w.queues)})" for w in WORKERS),
             flush=True,
         )
-        summary = run_pipeline(cluster, hook, cost_models, window_days, kill_worker=kill_worker)
+        summary = run_pipeline(cluster, hook, workload, kill_worker=kill_worker)
         summary["startup_s"] = up
     finally:
         cluster.stop()
@@ -666,10 +718,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--cost-models", nargs="+", default=["total_usage", "compute"], help="categories trained and scored"
     )
+    parser.add_argument(
+        "--configurations",
+        nargs="+",
+        default=None,
+        help="model configurations trained per category (default: all of the example pipeline's)",
+    )
     parser.add_argument("--window-days", type=int, default=14, help="days scored (default: 14)")
+    parser.add_argument(
+        "--evaluation-days",
+        type=int,
+        default=365,
+        help="labelled days each new model is evaluated on (min 28)",
+    )
     arguments = parser.parse_args(argv)
     if arguments.window_days < 1:
         parser.error(f"--window-days must be 1 or more, got {arguments.window_days}")
+    if arguments.evaluation_days < 28:
+        parser.error(f"--evaluation-days must be 28 or more, got {arguments.evaluation_days}")
+    known = ("default", "challenger")  # MODEL_CONFIGURATIONS' names; importing it would import Airflow here
+    configurations = tuple(arguments.configurations or known)
+    unknown = sorted(set(configurations) - set(known))
+    if unknown:
+        parser.error(f"--configurations: unknown {unknown}; known: {list(known)}")
+    if "default" not in configurations:
+        parser.error("--configurations must include 'default': promotion puts it in production")
+    workload = Workload(
+        tuple(dict.fromkeys(arguments.cost_models)),
+        configurations,
+        arguments.window_days,
+        arguments.evaluation_days,
+    )
     if "airflow" in sys.modules:
         raise RuntimeError("run the cluster in a fresh process: Airflow was imported before its set-up")
     home = Path(arguments.home).resolve()
@@ -679,9 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C and SIGTERM unwind through the cleanup like any failure.
     signal.signal(signal.SIGTERM, _raise_on_terminate)
     try:
-        return run(
-            home, dags_folder, arguments.cost_models, arguments.window_days, kill_worker=arguments.kill_worker
-        )
+        return run(home, dags_folder, workload, kill_worker=arguments.kill_worker)
     except ClusterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

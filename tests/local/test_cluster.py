@@ -23,7 +23,9 @@ DEFAULT, ML = (worker.hostname for worker in WORKERS)
 CLUSTER_TIMEOUT_S = 900
 
 
-def attempt(task_id: str, host: str, queue: str, *, try_number: int = 1, state: str = "success", **extra: Any):
+def attempt(
+    task_id: str, host: str, queue: str, *, try_number: int = 1, state: str = "success", **extra: Any
+):
     return {
         "dag_id": extra.pop("dag_id", "snowstorm_prediction"),
         "task_id": task_id,
@@ -37,7 +39,9 @@ def attempt(task_id: str, host: str, queue: str, *, try_number: int = 1, state: 
     }
 
 
-def summary(tries: list[dict[str, Any]], *, rows: int = 28, keys: int = 28, kill: Any = None) -> dict[str, Any]:
+def summary(
+    tries: list[dict[str, Any]], *, rows: int = 28, keys: int = 28, kill: Any = None
+) -> dict[str, Any]:
     return {
         "task_instances": tries,
         "kill": kill,
@@ -64,7 +68,9 @@ def test_check_finds_a_run_on_one_worker_only() -> None:
 
 
 def test_check_finds_training_on_the_default_worker() -> None:
-    problems = check(summary([*GOOD, attempt("train", DEFAULT, "ml", dag_id="snowstorm_training")], kill=KILL))
+    problems = check(
+        summary([*GOOD, attempt("train", DEFAULT, "ml", dag_id="snowstorm_training")], kill=KILL)
+    )
     assert problems == ["train (queue ml) ran on worker-default"]
 
 
@@ -117,15 +123,30 @@ def test_cluster_survives_a_killed_worker(tmp_path: Path) -> None:
         "--home",
         str(home),
         "--kill-worker",
+        # Small: one category, one configuration, a short window (a few minutes on two cores).
+        "--cost-models",
+        "compute",
+        "--configurations",
+        "default",
+        "--evaluation-days",
+        "28",
         "--window-days",
         "7",
     ]
     result = subprocess.run(
-        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=CLUSTER_TIMEOUT_S, check=False
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLUSTER_TIMEOUT_S,
+        check=False,
     )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert result.stderr == ""
-    assert not [line for line in result.stdout.splitlines() if "warning" in line.lower() or "error" in line.lower()]
+    assert not [
+        line for line in result.stdout.splitlines() if "warning" in line.lower() or "error" in line.lower()
+    ]
     assert processes_with(str(home)) == []
 
     run = json.loads((home / "summary.json").read_text())
@@ -152,5 +173,5 @@ def test_cluster_survives_a_killed_worker(tmp_path: Path) -> None:
     counts = run["predictions"]
     assert counts["rows"] == counts["keys"] == counts["days"] * counts["series"]
     assert counts["days"] >= 7
-    assert counts["series"] == len(run["cost_models"])
+    assert counts["series"] == len(run["workload"]["cost_models"])
     assert worker_table(tries) in result.stdout
