@@ -369,10 +369,38 @@ def wait_run(
     state = cluster.wait_for(f"{dag_id} run {run_id}", finished, timeout, **alive)
     seconds = time.perf_counter() - started
     if state != "success":
-        raise ClusterError(
-            f"{dag_id} run {run_id} {state}: task logs under {cluster.home / 'airflow' / 'logs'}"
-        )
+        raise ClusterError(f"{dag_id} run {run_id} {state}:\n{failed_tasks(cluster, dag_id, run_id)}")
     return seconds
+
+
+def task_log(cluster: Cluster, dag_id: str, run_id: str, ti: Mapping[str, Any]) -> Path:
+    """Where a try's log is (the default ``[logging] log_filename_template``)."""
+    folder = (
+        cluster.home
+        / "airflow"
+        / "logs"
+        / f"dag_id={dag_id}"
+        / f"run_id={run_id}"
+        / f"task_id={ti['task_id']}"
+    )
+    if ti["map_index"] >= 0:
+        folder /= f"map_index={ti['map_index']}"
+    return folder / f"attempt={ti['try_number']}.log"
+
+
+def failed_tasks(cluster: Cluster, dag_id: str, run_id: str, lines: int = 15) -> str:
+    """The failed tries of a run, each with where it ran and the end of its log."""
+    parts = []
+    for ti in task_instances(cluster, dag_id, run_id):
+        if ti["state"] not in ("failed", "upstream_failed", "up_for_retry"):
+            continue
+        log = task_log(cluster, dag_id, run_id, ti)
+        tail = log.read_text(errors="replace").splitlines()[-lines:] if log.is_file() else ["(no log)"]
+        parts.append(
+            f"- {ti['task_id']}[{ti['map_index']}] try {ti['try_number']} {ti['state']} on {ti['hostname']}: {log}\n"
+            + "\n".join(f"    {line[:300]}" for line in tail)
+        )
+    return "\n".join(parts) or f"(no failed task instances; scheduler log: {cluster.log_file('scheduler')})"
 
 
 def xcom(cluster: Cluster, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
@@ -421,16 +449,7 @@ def kill_scoring_worker(cluster: Cluster, run_id: str) -> Kill:
         return None
 
     ti = cluster.wait_for("a scoring task to run", running, RUN_TIMEOUT_S)
-    log = (
-        cluster.home
-        / "airflow"
-        / "logs"
-        / "dag_id=snowstorm_prediction"
-        / f"run_id={run_id}"
-        / f"task_id={SCORE_TASK}"
-        / f"map_index={ti['map_index']}"
-        / f"attempt={ti['try_number']}.log"
-    )
+    log = task_log(cluster, "snowstorm_prediction", run_id, ti)
 
     def scoring() -> bool:
         # Past the task's start-up: the operator has loaded its model and is reading and scoring.

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +113,11 @@ def processes_with(marker: str) -> list[str]:
 
 @pytest.mark.cluster
 @pytest.mark.slow
-def test_cluster_survives_a_killed_worker(tmp_path: Path) -> None:
+def test_cluster_survives_a_killed_worker() -> None:
     """Both workers run tasks, training only on the ml worker; the scoring task whose worker is SIGKILLed succeeds on
     the other one; one prediction row per day and series; nothing left running afterwards."""
-    home = tmp_path / "cluster"
+    # Not under pytest's tmp_path: other pytest sessions of the same user prune old base folders while this runs.
+    home = Path(tempfile.mkdtemp(prefix="snowstorm-cluster-test-"))
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "WANDB_"))}
     command = [
         sys.executable,
@@ -142,7 +145,7 @@ def test_cluster_survives_a_killed_worker(tmp_path: Path) -> None:
         timeout=CLUSTER_TIMEOUT_S,
         check=False,
     )
-    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n(kept: {home})"
     assert result.stderr == ""
     assert not [
         line for line in result.stdout.splitlines() if "warning" in line.lower() or "error" in line.lower()
@@ -175,3 +178,4 @@ def test_cluster_survives_a_killed_worker(tmp_path: Path) -> None:
     assert counts["days"] >= 7
     assert counts["series"] == len(run["workload"]["cost_models"])
     assert worker_table(tries) in result.stdout
+    shutil.rmtree(home)
