@@ -112,7 +112,7 @@ isolation_forest_model = Asset(
 # reason and the drifted categories); the retraining it triggers carries the same reason in its conf.
 drift = Asset(f"snowstorm_model_drift__{DATABASE.lower()}_{SCHEMA.lower()}")
 
-# One retry after a minute; a cluster that wants a lost task back sooner shortens the delay (scripts/cluster.sh: 5 s).
+
 def _seconds(name: str, default: int) -> timedelta:
     value = _setting(name, str(default))
     if not value.strip().isdigit():
@@ -120,6 +120,7 @@ def _seconds(name: str, default: int) -> timedelta:
     return timedelta(seconds=int(value))
 
 
+# One retry after a minute; a cluster that wants a lost task back sooner shortens the delay (scripts/cluster.sh: 5 s).
 RETRY_DELAY = _seconds("RETRY_DELAY_SECONDS", 60)
 DEFAULT_ARGS = {"owner": "snowstorm", "retries": 1, "retry_delay": RETRY_DELAY}
 

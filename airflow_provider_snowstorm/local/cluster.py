@@ -6,10 +6,11 @@
    ``scripts/redis.sh``) and the local Snowflake emulation, seeded as the local pipeline seeds it;
 2. starts Airflow's api-server, scheduler and dag-processor, and two Celery workers: ``worker-default`` consumes the
    ``default`` queue, ``worker-ml`` the ``ml`` queue (training, promotion) and ``default``, so scoring runs on both;
-3. runs the example pipeline through the REST API: data engineering (triggered), feature engineering (started by
-   the raw-usage Asset), training, promotion of each category's default model and prediction (triggered);
-4. with ``--kill-worker``, SIGKILLs the worker that runs a scoring task while it runs: the scheduler sees the task's
-   heartbeat stop, and its retry runs on the other worker;
+3. runs the example pipeline through the REST API, each DAG triggered when the one before succeeded: data
+   engineering, feature engineering, training, promotion of each category's default model, prediction (schedules
+   are off: the demo's fixed dates decide, and no Asset event starts prediction before promotion);
+4. with ``--kill-worker``, SIGKILLs the worker that runs a scoring task while it scores: the scheduler sees the
+   task's heartbeat stop, and its retry runs on the other worker;
 5. prints which task ran on which worker (task instances' queue and hostname, from the REST API), checks the
    predictions table holds exactly one row per day and series, and stops everything it started, on success,
    failure or Ctrl-C.
