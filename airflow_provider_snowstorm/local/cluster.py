@@ -182,14 +182,21 @@ class Cluster:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        if self.emulator_started:
-            from airflow_provider_snowstorm.local.snowflake import stop_emulator
+        from airflow_provider_snowstorm.local.snowflake import stop_emulator
 
-            stop_emulator(self.home)
-        if self.redis_dir:
-            self.service("redis.sh", "stop", self.redis_dir)
-        if self.postgres_dir:
-            self.service("postgres.sh", "stop", self.postgres_dir)
+        # Each service is stopped even if stopping another failed; a failure is reported, not raised over the run's.
+        steps: list[tuple[bool, Callable[[], Any]]] = [
+            (self.emulator_started, lambda: stop_emulator(self.home)),
+            (bool(self.redis_dir), lambda: self.service("redis.sh", "stop", str(self.redis_dir))),
+            (bool(self.postgres_dir), lambda: self.service("postgres.sh", "stop", str(self.postgres_dir))),
+        ]
+        for started, stop in steps:
+            if not started:
+                continue
+            try:
+                stop()
+            except Exception as error:  # report it and go on stopping the rest
+                print(f"error: stopping: {error}", file=sys.stderr)
 
     # --- REST API ---------------------------------------------------------------------------------------------
 
@@ -211,7 +218,7 @@ class Cluster:
             time.sleep(POLL_S)
 
 
-def cluster_settings(home: Path, postgres_port: int, redis_port: int, api_port: int) -> dict[str, str]:
+def cluster_settings(postgres_port: int, redis_port: int, api_port: int) -> dict[str, str]:
     """Airflow on CeleryExecutor with Postgres and Redis; every component reads these (and nothing else)."""
     database = f"postgresql+psycopg2://postgres@127.0.0.1:{postgres_port}/postgres"
     return {
@@ -266,6 +273,9 @@ def component_environment(
 
 def fresh_home(home: Path) -> None:
     """Start from nothing (Airflow home, model store, W&B runs, reports, emulator data); keep the certificates."""
+    from airflow_provider_snowstorm.local.snowflake import stop_emulator
+
+    stop_emulator(home)  # one left by an interrupted run would serve the data deleted below
     for name in ("airflow", "model-store", "wandb", "reports", "logs"):
         shutil.rmtree(home / name, ignore_errors=True)
     shutil.rmtree(home / "snowflake" / "data", ignore_errors=True)
@@ -282,7 +292,7 @@ def start_cluster(cluster: Cluster, setup: Any) -> None:
     cluster.redis_dir = cluster.service("redis.sh", "start", str(ports["redis"]))
     cluster.emulator_started = True
     handle = start_emulator(cluster.home, timeout=90.0)
-    settings = cluster_settings(cluster.home, ports["postgres"], ports["redis"], ports["api"])
+    settings = cluster_settings(ports["postgres"], ports["redis"], ports["api"])
     cluster.env = component_environment(setup, airflow_environment(handle), settings)
     print(
         f"  PostgreSQL :{ports['postgres']} (metadata), Redis :{ports['redis']} (broker), "
