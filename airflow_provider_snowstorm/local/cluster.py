@@ -258,7 +258,8 @@ def cluster_settings(postgres_port: int, redis_port: int, api_port: int) -> dict
 def component_environment(
     setup: Any, emulator: Mapping[str, str], settings: Mapping[str, str]
 ) -> dict[str, str]:
-    """This process's environment without Airflow or W&B settings, plus the local pipeline's and the cluster's."""
+    """This process's environment without Airflow, W&B or Snowstorm settings (the queues must be the workers'),
+    plus the local pipeline's and the cluster's."""
     from airflow_provider_snowstorm.local.pipeline import QUIET_WARNING, airflow_settings, venv_bin
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "WANDB_", "SNOWSTORM_"))}
