@@ -116,7 +116,17 @@ isolation_forest_model = Asset(
 # reason and the drifted categories); the retraining it triggers carries the same reason in its conf.
 drift = Asset(f"snowstorm_model_drift__{DATABASE.lower()}_{SCHEMA.lower()}")
 
-DEFAULT_ARGS = {"owner": "snowstorm", "retries": 1, "retry_delay": timedelta(minutes=1)}
+
+def _seconds(name: str, default: int) -> timedelta:
+    value = _setting(name, str(default))
+    if not value.strip().isdigit():
+        raise ValueError(f"SNOWSTORM_{name} must be a whole number of seconds, got {value!r}")
+    return timedelta(seconds=int(value))
+
+
+# One retry after a minute; a cluster that wants a lost task back sooner shortens the delay (scripts/cluster.sh: 5 s).
+RETRY_DELAY = _seconds("RETRY_DELAY_SECONDS", 60)
+DEFAULT_ARGS = {"owner": "snowstorm", "retries": 1, "retry_delay": RETRY_DELAY}
 
 
 def cost_models_param() -> Param:

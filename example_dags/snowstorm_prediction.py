@@ -166,7 +166,9 @@ with DAG(
     def report(restated: dict[str, Any], check: dict[str, Any], ti: Any = None) -> dict[str, Any]:
         """One report for every category: each incident's root cause from the per-account usage rows, the drift
         that triggers retraining, and how to mark incidents real or false alarms (the evaluation's labels)."""
-        results = [result for result in ti.xcom_pull(task_ids="score", key="return_value") or [] if result]
+        pulled = ti.xcom_pull(task_ids="score", key="return_value")
+        # One category: Airflow returns its one mapped result itself, not a list of one.
+        results = [result for result in ([pulled] if isinstance(pulled, dict) else pulled or []) if result]
         hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
         currency, other_currencies = monitored_currency(hook, RAW_USAGE_TABLE, CURRENCY)
         usage = None

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash scripts/install_browser.sh   # Debian's Chromium + Playwright for the UI tests (tests/ui)
 bash scripts/postgres.sh install  # Debian's PostgreSQL for the contention tests (each run starts and stops its own server)
+bash scripts/redis.sh install     # Debian's Redis, the Celery broker of the cluster test (tests/local/test_cluster.py)
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest "$@"

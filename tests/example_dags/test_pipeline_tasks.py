@@ -47,6 +47,19 @@ def test_the_old_settings_module_still_imports_and_warns() -> None:
     assert old.FEATURES_TABLE == example_pipeline.FEATURES_TABLE
 
 
+def test_the_retry_delay_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_snowstorm import example_pipeline
+
+    monkeypatch.setenv("SNOWSTORM_RETRY_DELAY_SECONDS", "5")
+    assert example_pipeline._seconds("RETRY_DELAY_SECONDS", 60) == timedelta(seconds=5)
+    monkeypatch.setenv("SNOWSTORM_RETRY_DELAY_SECONDS", "1m")
+    with pytest.raises(
+        ValueError, match=r"SNOWSTORM_RETRY_DELAY_SECONDS must be a whole number of seconds, got '1m'"
+    ):
+        example_pipeline._seconds("RETRY_DELAY_SECONDS", 60)
+    assert example_pipeline.DEFAULT_ARGS["retry_delay"] == timedelta(minutes=1)
+
+
 @pytest.mark.parametrize(
     ("day", "lookback_days", "first"),
     [
