@@ -327,6 +327,7 @@ class BatchScoreOperator(FeatureSourceOperator):
             where=f"{DATE.upper()} >= {placeholder} AND {DATE.upper()} <= {placeholder} "
             f"AND {SERIES.upper()} IN ({', '.join([placeholder] * len(series))})",
             where_parameters=(start.date(), end.date(), *series),
+            types={name.upper(): _result_type(name) for name in RESULT_COLUMNS},
         )
         self.log.info("Wrote %d prediction rows for %s into %s", written, series, table)
 

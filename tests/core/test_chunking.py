@@ -53,7 +53,7 @@ def test_chunks_keep_the_order_and_cover_every_series_once() -> None:
     names = [f"s{i}" for i in range(10)]
     chunks = chunk_series(names, 4)
     assert [len(chunk) for chunk in chunks] == [4, 4, 2]
-    assert sum(chunks, []) == names
+    assert [name for chunk in chunks for name in chunk] == names
 
 
 def test_scoring_chunk_by_chunk_gives_the_scores_of_one_frame() -> None:
@@ -65,7 +65,9 @@ def test_scoring_chunk_by_chunk_gives_the_scores_of_one_frame() -> None:
     for chunk in chunk_series(list(frame.columns), 4):
         detector = DecomposeIsolationForest().fit(frame[chunk].iloc[:-10])
         parts.append(detector.detect(frame[chunk], start=frame.index[-10]))
-    chunked = pd.concat(parts).astype({"series": str}).sort_values(["series", "usage_date"], ignore_index=True)
+    chunked = (
+        pd.concat(parts).astype({"series": str}).sort_values(["series", "usage_date"], ignore_index=True)
+    )
     whole = whole.astype({"series": str}).sort_values(["series", "usage_date"], ignore_index=True)
     same = ["usage_date", "series", "value", "expected", "residual", "anomaly_score", "continuing"]
     pd.testing.assert_frame_equal(chunked[same], whole[same])
