@@ -39,6 +39,7 @@ from airflow_provider_snowstorm.registry import (
 from airflow_provider_snowstorm.utils.sql import (
     add_missing_columns,
     create_table_sql,
+    in_list,
     replace_rows,
     validate_table_name,
 )
@@ -319,17 +320,18 @@ class BatchScoreOperator(FeatureSourceOperator):
             # Two writers creating the table at once can collide (PostgreSQL's catalog); the second try sees it.
             hook.run(results_table_ddl(table))
         add_missing_columns(hook, table, {name.upper(): _result_type(name) for name in RESULT_COLUMNS})
+        in_series, series_parameters = in_list(hook, SERIES.upper(), series)
         written = replace_rows(
             hook,
             table,
             [name.upper() for name in RESULT_COLUMNS],
             rows,
-            where=f"{DATE.upper()} >= {placeholder} AND {DATE.upper()} <= {placeholder} "
-            f"AND {SERIES.upper()} IN ({', '.join([placeholder] * len(series))})",
-            where_parameters=(start.date(), end.date(), *series),
+            where=f"{DATE.upper()} >= {placeholder} AND {DATE.upper()} <= {placeholder} AND {in_series}",
+            where_parameters=(start.date(), end.date(), *series_parameters),
             types={name.upper(): _result_type(name) for name in RESULT_COLUMNS},
         )
-        self.log.info("Wrote %d prediction rows for %s into %s", written, series, table)
+        shown = series if len(series) <= 10 else f"{len(series)} series ({series[0]} .. {series[-1]})"
+        self.log.info("Wrote %d prediction rows for %s into %s", written, shown, table)
 
     # -- execute -----------------------------------------------------------------------------------------------------
 

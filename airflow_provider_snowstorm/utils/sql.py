@@ -24,6 +24,7 @@ __all__ = [
     "IdentifierError",
     "add_missing_columns",
     "create_table_sql",
+    "in_list",
     "read_dataframe",
     "replace_rows",
     "split_table_name",
@@ -138,7 +139,7 @@ def replace_rows(
     names = [validate_identifier(column, what="column") for column in columns]
     placeholder = hook.placeholder
     delete = f"DELETE FROM {table} WHERE {where}"  # noqa: S608 - identifiers validated, values bound
-    bulk = types is not None and str(getattr(hook, "conn_type", "") or "").lower() == "snowflake"
+    bulk = types is not None and _is_snowflake(hook)
     if bulk:
         insert = _bulk_insert_sql(table, names, columns, types, placeholder)
     else:
@@ -152,6 +153,21 @@ def replace_rows(
         elif rows:
             cursor.executemany(insert, [tuple(row) for row in rows])
     return len(rows)
+
+
+def in_list(hook: DbApiHook, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``column IN (...)`` and its parameters: one placeholder per value, or on Snowflake one bound JSON array
+    (``FLATTEN(PARSE_JSON(...))``), so a chunk of thousands of series is one short statement."""
+    column = validate_identifier(column, what="column")
+    placeholder = hook.placeholder
+    if _is_snowflake(hook):
+        flattened = f"SELECT value::VARCHAR FROM TABLE(FLATTEN(input => PARSE_JSON({placeholder})))"
+        return f"{column} IN ({flattened})", [json.dumps([str(value) for value in values])]
+    return f"{column} IN ({', '.join([placeholder] * len(values))})", list(values)
+
+
+def _is_snowflake(hook: DbApiHook) -> bool:
+    return str(getattr(hook, "conn_type", "") or "").lower() == "snowflake"
 
 
 def _bulk_insert_sql(
