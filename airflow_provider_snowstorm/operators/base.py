@@ -7,7 +7,10 @@ XCom: a list of records or a ``{"usage_date": [...], "<series>": [...]}`` mappin
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.sdk import Context
 
-__all__ = ["FeatureSourceOperator", "SeriesInputError", "default_model_name"]
+__all__ = ["FeatureSourceOperator", "SeriesInputError", "default_chunk_model_name", "default_model_name"]
 
 _SERIES_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_:]{0,200}")
 
@@ -40,6 +43,16 @@ class SeriesInputError(ValueError):
 def default_model_name(series: str, prefix: str = "snowstorm") -> str:
     """``compute`` -> ``snowstorm-compute``; ``PROD:compute`` -> ``snowstorm-prod.compute`` (registry-safe)."""
     return f"{prefix}-{series.lower().replace(':', '.')}"
+
+
+def default_chunk_model_name(series: Sequence[str], prefix: str = "snowstorm") -> str:
+    """The model of a chunk of series: ``<prefix>-chunk-<16 hex digits of the SHA-256 of the series list>``.
+
+    Derived from the members (in order), so training and scoring of the same chunk list find the same model without
+    any shared state; the model's metadata lists the series.
+    """
+    digest = hashlib.sha256(json.dumps(list(series)).encode()).hexdigest()[:16]
+    return f"{prefix}-chunk-{digest}"
 
 
 def _as_series_list(series: str | Sequence[str]) -> list[str]:
@@ -65,7 +78,10 @@ class FeatureSourceOperator(BaseOperator):
     :param date_column: The date column of the features.
     :param wandb_conn_id: The Weights & Biases connection (offline by default: no account needed).
     :param model_prefix: Model names are ``<prefix>-<series>`` unless ``model_name`` is given.
-    :param model_name: One registry model name; only with a single series. Templated.
+    :param model_name: One registry model name; only with a single series (or with ``chunk_model``). Templated.
+    :param chunk_model: Keyword-only. One model for all the given series (a chunk, one mapped task per chunk: see
+        ``core.chunking``) instead of one per series: one vectorised fit or score, one registry model named
+        ``default_chunk_model_name(series, model_prefix)`` (or ``model_name``) whose metadata lists the series.
     """
 
     template_fields: Sequence[str] = ("series", "sql", "features_table", "features", "model_name")
@@ -85,9 +101,11 @@ class FeatureSourceOperator(BaseOperator):
         wandb_conn_id: str = "wandb_default",
         model_prefix: str = "snowstorm",
         model_name: str | None = None,
+        chunk_model: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.chunk_model = chunk_model
         self.series = series
         self.conn_id = conn_id
         self.features_table = features_table
@@ -102,7 +120,7 @@ class FeatureSourceOperator(BaseOperator):
 
     def series_list(self) -> list[str]:
         names = _as_series_list(self.series)
-        if self.model_name and len(names) > 1:
+        if self.model_name and len(names) > 1 and not self.chunk_model:
             raise SeriesInputError("model_name names one model: give a single series, or use model_prefix")
         return names
 
@@ -117,7 +135,13 @@ class FeatureSourceOperator(BaseOperator):
         }
 
     def model_name_for(self, series: str) -> str:
+        if self.chunk_model:
+            return self.chunk_model_name()
         return self.model_name or default_model_name(series, self.model_prefix)
+
+    def chunk_model_name(self) -> str:
+        """The one model of this task's series (``chunk_model``)."""
+        return self.model_name or default_chunk_model_name(_as_series_list(self.series), self.model_prefix)
 
     def check_inputs(self) -> list[str]:
         """Validate series, model names and table/column names before any query, fit or download.
@@ -125,7 +149,10 @@ class FeatureSourceOperator(BaseOperator):
         Returns the series list. Errors name the operator parameter at fault.
         """
         names = self.series_list()
-        for series in names:
+        if len(set(names)) != len(names):
+            repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+            raise SeriesInputError(f"{self.task_id}: series {repeated[:10]} are given more than once")
+        for series in names[:1] if self.chunk_model else names:
             try:
                 validate_model_name(self.model_name_for(series))
             except ValueError as error:

@@ -160,6 +160,10 @@ class BatchScoreOperator(FeatureSourceOperator):
 
     Every prediction row names its model version and the W&B run that trained it (``training_run``).
 
+    With ``chunk_model`` the task scores all its series with their chunk's one model, writes them in bulk and
+    returns one summary: ``series_count, first_series, last_series``, the model and runs as below, ``rows`` (a count)
+    and ``anomalies`` (the flagged rows).
+
     Returns (XCom) per series: ``series, model_name, model_version, training_end, run_url`` (the scoring run),
     ``training_run`` and ``training_run_url`` (the run that trained the model, when known), ``window_start,
     window_end, rows`` (every scored day) and ``anomalies`` (the flagged days); a dict for one series, a list for
@@ -226,7 +230,15 @@ class BatchScoreOperator(FeatureSourceOperator):
             raise ModelNotFoundError(
                 f"no model {name!r} with {selector} for cost series {series!r}: train it first ({error})"
             ) from error
-        if series not in detector.series_:
+        if self.chunk_model:
+            known = set(detector.series_)
+            missing = [member for member in self.series_list() if member not in known]
+            if missing:
+                raise ModelMismatchError(
+                    f"model {name!r} ({stored.version}) was trained on {len(known)} series without "
+                    f"{len(missing)} of this chunk's, such as {missing[:10]}: train the same chunk list"
+                )
+        elif series not in detector.series_:
             raise ModelMismatchError(
                 f"model {name!r} ({stored.version}) was trained on series {detector.series_}, not {series!r}"
             )
@@ -340,13 +352,17 @@ class BatchScoreOperator(FeatureSourceOperator):
         hook = WandbHook(wandb_conn_id=self.wandb_conn_id)
         self._model_records: dict[str, dict[str, Any]] = {}
         try:
-            models = {series: self.load_model(hook.registry, series) for series in names}
+            # A chunk has one model: the first series' name resolves to it.
+            loaded = names[:1] if self.chunk_model else names
+            models = {series: self.load_model(hook.registry, series) for series in loaded}
         except ModelNotFoundError as error:
             if not self.skip_missing_model:
                 raise
             from airflow.sdk.exceptions import AirflowSkipException
 
             raise AirflowSkipException(str(error)) from None
+        if self.chunk_model:
+            return self._score_chunk(hook, names, *models[names[0]], context)
         history_days = self.history_days or max(model.required_history_days for model, _ in models.values())
         start, end, features = self._window(names, history_days)
         scored_at = datetime.now(UTC).replace(tzinfo=None)  # UTC, whole: date and time of day
@@ -380,6 +396,66 @@ class BatchScoreOperator(FeatureSourceOperator):
             "Scored %s from %s to %s: %d anomalous day(s)", names, start.date(), end.date(), anomalies
         )
         return summaries[0] if isinstance(self.series, str) else summaries
+
+    def _score_chunk(
+        self, hook: WandbHook, names: list[str], detector: AnomalyDetector, version: str, context: Context
+    ) -> dict[str, Any]:
+        """One ``detect`` over the chunk's columns, one bulk write, one summary (``chunk_model``)."""
+        start, end, features = self._window(names, self.history_days or detector.required_history_days)
+        try:
+            predictions = detector.detect(features[names], start=start)
+        except ValueError as error:
+            raise ValueError(
+                f"cannot score the chunk of {len(names)} series ({names[0]} ..): {error}"
+            ) from error
+        predictions = predictions[predictions[DATE] <= end].copy()
+        predictions[SERIES] = predictions[SERIES].astype(str)
+        model_name = self.chunk_model_name()
+        predictions[MODEL_NAME] = model_name
+        predictions[MODEL_VERSION] = version
+        predictions[TRAINING_RUN] = self.training_run(names[0]).get("run_id")
+        predictions[SCORED_AT] = datetime.now(UTC).replace(tzinfo=None)
+        if self.results_table:
+            self.write_predictions(self.get_db_hook(self.results_conn_id), predictions, start, end)
+        run_url = None
+        if self.log_to_wandb:
+            run_url = self._log_scoring(hook, predictions, names, start, end, context)
+        else:
+            push_wandb_run_url(context, None)
+        anomalies = [
+            {name: _json_safe(value) for name, value in record.items()}
+            for record in predictions.loc[predictions[IS_ANOMALY], list(PREDICTION_COLUMNS)].to_dict(
+                "records"
+            )
+        ]
+        for row in anomalies:
+            row[IS_ANOMALY], row[CONTINUING] = True, bool(row[CONTINUING])
+        self.log.info(
+            "Scored %d series (%s .. %s) from %s to %s with %s %s: %d anomalous row(s)",
+            len(names),
+            names[0],
+            names[-1],
+            start.date(),
+            end.date(),
+            model_name,
+            version,
+            len(anomalies),
+        )
+        return {
+            "series_count": len(names),
+            "first_series": names[0],
+            "last_series": names[-1],
+            "model_name": model_name,
+            "model_version": version,
+            "training_end": detector.metadata["training_end"],
+            "run_url": run_url,
+            "training_run": self.training_run(names[0]).get("run_id"),
+            "training_run_url": self.training_run(names[0]).get("run_url"),
+            "window_start": start.date().isoformat(),
+            "window_end": end.date().isoformat(),
+            "rows": len(predictions),
+            "anomalies": anomalies,
+        }
 
     def _summary(
         self,
@@ -434,9 +510,9 @@ class BatchScoreOperator(FeatureSourceOperator):
         ) as run:
             run_url = hook.run_url(run)
             push_wandb_run_url(context, hook.link_url(run))
-            hook.log_table(
-                "predictions", predictions.astype({DATE: str, SERIES: str, SCORED_AT: str}), run=run
-            )
+            # A chunk logs its anomalous rows only: a table of every row of thousands of series helps nobody.
+            logged = predictions[predictions[IS_ANOMALY]] if self.chunk_model else predictions
+            hook.log_table("predictions", logged.astype({DATE: str, SERIES: str, SCORED_AT: str}), run=run)
             hook.log_metrics(
                 {"anomalies": int(predictions[IS_ANOMALY].sum()), "scored_days": len(predictions)}, run=run
             )
