@@ -22,6 +22,7 @@ from airflow_provider_snowstorm.links.wandb import WandbRunLink
 from airflow_provider_snowstorm.registry.store import validate_model_name
 from airflow_provider_snowstorm.utils.sql import (
     IdentifierError,
+    in_list,
     read_dataframe,
     validate_identifier,
     validate_table_name,
@@ -79,6 +80,10 @@ class FeatureSourceOperator(BaseOperator):
     :param wandb_conn_id: The Weights & Biases connection (offline by default: no account needed).
     :param model_prefix: Model names are ``<prefix>-<series>`` unless ``model_name`` is given.
     :param model_name: One registry model name; only with a single series (or with ``chunk_model``). Templated.
+    :param features_layout: ``"wide"`` (a date column and one column per series) or ``"long"`` (one row per date
+        and series: ``date_column``, ``series_column``, ``value_column``), the layout that holds a million series;
+        a day without a row for a series counts as zero cost, as ``build_usage_features`` zero-fills.
+    :param series_column, value_column: The long layout's series and value columns (validated identifiers).
     :param chunk_model: Keyword-only. One model for all the given series (a chunk, one mapped task per chunk: see
         ``core.chunking``) instead of one per series: one vectorised fit or score, one registry model named
         ``default_chunk_model_name(series, model_prefix)`` (or ``model_name``) whose metadata lists the series.
@@ -102,10 +107,16 @@ class FeatureSourceOperator(BaseOperator):
         model_prefix: str = "snowstorm",
         model_name: str | None = None,
         chunk_model: bool = False,
+        features_layout: str = "wide",
+        series_column: str = "SERIES",
+        value_column: str = "VALUE",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.chunk_model = chunk_model
+        self.features_layout = features_layout
+        self.series_column = series_column
+        self.value_column = value_column
         self.series = series
         self.conn_id = conn_id
         self.features_table = features_table
@@ -160,11 +171,28 @@ class FeatureSourceOperator(BaseOperator):
                 raise SeriesInputError(f"{self.task_id}: {parameter}: {error}") from None
         if self.features is None and not self.sql and self.features_table:
             validate_table_name(self.features_table, what="features_table")
+        if self.features_layout not in ("wide", "long"):
+            raise SeriesInputError(
+                f"{self.task_id}: features_layout must be 'wide' or 'long', got {self.features_layout!r}"
+            )
         try:
             validate_identifier(self.date_column, what="date_column")
+            if self.features_layout == "long":
+                validate_identifier(self.series_column, what="series_column")
+                validate_identifier(self.value_column, what="value_column")
         except IdentifierError as error:
             raise SeriesInputError(f"{self.task_id}: {error}") from None
         return names
+
+    def _widen(self, frame: pd.DataFrame, date_column: str, series: list[str], source: str) -> pd.DataFrame:
+        return _widen_long(
+            frame,
+            date_column,
+            self.series_column.strip('"').lower(),
+            self.value_column.strip('"').lower(),
+            series,
+            source,
+        )
 
     def get_db_hook(self, conn_id: str | None = None) -> DbApiHook:
         """The SQL hook of ``conn_id`` (default: the features connection)."""
@@ -185,7 +213,10 @@ class FeatureSourceOperator(BaseOperator):
                 f"connection usually apache-airflow-providers-{connection.conn_type}); Snowflake's is included"
             ) from error
 
-    def _features_query(self, start: str | None, end: str | None, placeholder: str) -> tuple[str, list[Any]]:
+    def _features_query(
+        self, start: str | None, end: str | None, hook: DbApiHook, series: list[str]
+    ) -> tuple[str, list[Any]]:
+        placeholder = hook.placeholder
         if self.sql:
             return self.sql, []
         if not self.features_table:
@@ -196,10 +227,19 @@ class FeatureSourceOperator(BaseOperator):
         date_column = validate_identifier(self.date_column, what="date_column")
         bounds = [(">=", start), ("<=", end)]
         conditions = [f"{date_column} {operator} {placeholder}" for operator, value in bounds if value]
+        parameters = [value for _, value in bounds if value]
+        if self.features_layout == "long":
+            # Only the rows of these series: a chunk reads its own slice of a table of a million series.
+            series_column = validate_identifier(self.series_column, what="series_column")
+            value_column = validate_identifier(self.value_column, what="value_column")
+            in_series, series_parameters = in_list(hook, series_column, series)
+            where = " AND ".join([*conditions, in_series])
+            query = f"SELECT {date_column}, {series_column}, {value_column} FROM {table} WHERE {where}"  # noqa: S608
+            return query, [*parameters, *series_parameters]
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         # All columns: a missing series then fails below with the list of those that exist, not as a SQL error.
         query = f"SELECT * FROM {table}{where} ORDER BY {date_column}"  # noqa: S608
-        return query, [value for _, value in bounds if value]
+        return query, parameters
 
     def load_features(
         self, series: list[str], *, start: str | None = None, end: str | None = None
@@ -214,12 +254,15 @@ class FeatureSourceOperator(BaseOperator):
             source = "the given features"
         else:
             hook = self.get_db_hook()
-            query, parameters = self._features_query(start, end, hook.placeholder)
-            self.log.info("Reading features for %s through %r", series, self.conn_id)
+            query, parameters = self._features_query(start, end, hook, series)
+            shown = series if len(series) <= 10 else f"{len(series)} series ({series[0]} .. {series[-1]})"
+            self.log.info("Reading features for %s through %r", shown, self.conn_id)
             frame = read_dataframe(hook, query, parameters or None)
             source = f"features of {self.features_table or 'the query'} through {self.conn_id!r}"
         frame = frame.rename(columns=lambda column: str(column).lower())
         date_column = self.date_column.strip('"').lower()
+        if self.features_layout == "long":
+            frame = self._widen(frame, date_column, series, source)
         if date_column not in frame.columns:
             raise SeriesInputError(
                 f"{source} have no date column {self.date_column!r}; got {sorted(frame.columns)}"
@@ -240,6 +283,39 @@ class FeatureSourceOperator(BaseOperator):
             window = f" between {start or 'the beginning'} and {end or 'the end'}"
             raise SeriesInputError(f"{source} have no rows{window}")
         return frame[series]
+
+
+def _widen_long(
+    frame: pd.DataFrame, date_column: str, series_column: str, value_column: str, series: list[str], source: str
+) -> pd.DataFrame:
+    """Long rows (date, series, value) as the wide frame ``load_features`` reads: one column per series, zero
+    where a series has no row on a day that others have."""
+    absent = [name for name in (date_column, series_column, value_column) if name not in frame.columns]
+    if absent:
+        raise SeriesInputError(f"{source} have no column(s) {absent} (long layout); got {sorted(frame.columns)}")
+    keys = frame[[date_column, series_column]].astype(str)
+    repeated = frame[keys.duplicated(keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise SeriesInputError(
+            f"{source} have {len(repeated)} rows that repeat a (date, series) pair, such as "
+            f"{first[series_column]!r} on {first[date_column]}: one row per date and series"
+        )
+    # Series names are matched case-insensitively, as wide columns are.
+    names = frame[series_column].astype(str).str.lower()
+    values = pd.to_numeric(frame[value_column], errors="coerce")
+    bad = values.isna() & frame[value_column].notna()
+    if bad.any():
+        first = frame[bad].iloc[0]
+        raise SeriesInputError(
+            f"{source}: series {first[series_column]!r} has a non-numeric value {first[value_column]!r} on "
+            f"{first[date_column]}"
+        )
+    wide = pd.DataFrame({date_column: frame[date_column], "series": names, "value": values}).pivot(
+        index=date_column, columns="series", values="value"
+    )
+    wide = wide.reindex(columns=[name.lower() for name in series]).dropna(axis=1, how="all").fillna(0.0)
+    return wide.rename_axis(columns=None).reset_index()
 
 
 def _parse_dates(raw: pd.Series, *, column: str, source: str) -> pd.Series:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,58 @@ def test_one_model_name_for_several_series_needs_chunk_model(features_db: Path, 
         train_operator(series=CHUNK, model_name="shared").execute(context)
     with pytest.raises(SeriesInputError, match=r"\['compute'\] are given more than once"):
         train_operator(series=["compute", "compute"], chunk_model=True).execute(context)
+
+
+LONG_TABLE = "LONG_FEATURES"
+
+
+@pytest.fixture
+def long_features(features_db: Path, feature_frame: pd.DataFrame) -> pd.DataFrame:
+    """The same features in the long layout (USAGE_DATE, SERIES, VALUE) in the features database."""
+    long = (
+        feature_frame.rename_axis("USAGE_DATE")
+        .reset_index()
+        .melt("USAGE_DATE", var_name="SERIES", value_name="VALUE")
+    )
+    long["USAGE_DATE"] = long["USAGE_DATE"].dt.strftime("%Y-%m-%d")
+    with sqlite3.connect(features_db) as conn:
+        long.to_sql(LONG_TABLE, conn, index=False)
+    return long
+
+
+def test_the_long_layout_reads_only_the_chunks_series_and_scores_alike(
+    long_features, wandb_offline, context, features_db: Path
+) -> None:
+    long = {"features_table": LONG_TABLE, "features_layout": "long", "chunk_model": True}
+    train_operator(series=CHUNK, **long).execute(context)
+    score_operator(series=CHUNK, **long).execute(context)
+    from_long = stored_rows(features_db)
+    train_operator(series=CHUNK, chunk_model=True).execute(context)
+    score_operator(series=CHUNK, chunk_model=True).execute(context)
+    from_wide = stored_rows(features_db)
+    for column in ("USAGE_DATE", "SERIES", "VALUE", "EXPECTED", "ANOMALY_SCORE", "THRESHOLD"):
+        pd.testing.assert_series_equal(from_long[column], from_wide[column])
+    operator = score_operator(series=["compute"], **long)
+    operator.check_inputs()
+    read = operator.load_features(["compute"], start="2025-07-01", end="2025-07-03")
+    assert list(read.columns) == ["compute"]
+    assert len(read) == 3
+
+
+def test_the_long_layout_zero_fills_a_missing_day_and_refuses_repeats(
+    long_features, features_db: Path
+) -> None:
+    with sqlite3.connect(features_db) as conn:
+        conn.execute(f"DELETE FROM {LONG_TABLE} WHERE SERIES = 'compute' AND USAGE_DATE = '2025-07-02'")
+    operator = score_operator(series=CHUNK, features_table=LONG_TABLE, features_layout="long")
+    read = operator.load_features(CHUNK, start="2025-07-01", end="2025-07-03")
+    assert read.loc["2025-07-02", "compute"] == 0.0
+    assert read.loc["2025-07-02", "total_usage"] > 0
+    with sqlite3.connect(features_db) as conn:
+        conn.execute(f"INSERT INTO {LONG_TABLE} VALUES ('2025-07-03', 'total_usage', 1.0)")
+    with pytest.raises(
+        SeriesInputError, match=r"repeat a \(date, series\) pair, such as 'total_usage' on 2025-07-03"
+    ):
+        operator.load_features(CHUNK, start="2025-07-01", end="2025-07-03")
+    with pytest.raises(SeriesInputError, match="features_layout must be 'wide' or 'long'"):
+        score_operator(features_layout="tall").check_inputs()
