@@ -130,6 +130,8 @@ def run_chunked_scoring(workdir: str, n_series: int, chunk_size: int, write: boo
         if write:
             writing += _write(predictions, f"scale-chunk-{chunk}", scored_day, scored_at, bulk=True)
         rows += len(predictions)
+        if chunk % 10 == 9:
+            print(f"scored {first + size:,} series", file=sys.stderr, flush=True)
     return {"compute_seconds": compute, "write_seconds": writing, "rows": rows, "chunks": chunk + 1}
 
 
@@ -190,12 +192,14 @@ def run_per_series_training(workdir: str, sample: int) -> dict[str, Any]:
 
 
 def _in_fresh_process(function: str, *arguments: Any, env: dict[str, str]) -> dict[str, Any]:
-    """Run ``benchmarks.scale.<function>(*arguments)`` in a new interpreter; its result, wall seconds and peak RSS."""
+    """Run ``benchmarks.scale.<function>(*arguments)`` in a new interpreter; its result, wall and CPU seconds
+    (user + system: what the process needed of one core, whatever else the shared machine ran) and peak RSS."""
     code = (
         "import json, resource, time; from benchmarks import scale; started = time.perf_counter(); "
         f"result = scale.{function}(*{arguments!r}); "
         "result['wall_seconds'] = time.perf_counter() - started; "
-        "result['maxrss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
+        "usage = resource.getrusage(resource.RUSAGE_SELF); result['maxrss_mib'] = usage.ru_maxrss / 1024; "
+        "result['cpu_seconds'] = usage.ru_utime + usage.ru_stime; "
         "print(json.dumps(result))"
     )
     completed = subprocess.run(
@@ -293,7 +297,8 @@ def _report(
     single_rate = sample / single["write_seconds"] if single["write_seconds"] else float("nan")
     print(
         f"| Score {n_score:,} | chunked: one detect + one bulk write per chunk | {chunked['compute_seconds']:,.0f} | "
-        f"{chunked['write_seconds']:,.0f} | {chunked_total:,.0f} (process wall {chunked['wall_seconds']:,.0f}) | "
+        f"{chunked['write_seconds']:,.0f} | {chunked_total:,.0f} (process: wall {chunked['wall_seconds']:,.0f}, "
+        f"CPU {chunked['cpu_seconds']:,.0f}) | "
         f"{rate:,.0f} | {chunked['maxrss_mib']:,.0f} MiB |"
     )
     print(
@@ -303,7 +308,8 @@ def _report(
     )
     print(
         f"| Train {n_train:,} | chunked: one fit + one model file per chunk | {trained['compute_seconds']:,.0f} | "
-        f"| {trained['compute_seconds']:,.0f} (process wall {trained['wall_seconds']:,.0f}) | | "
+        f"| {trained['compute_seconds']:,.0f} (process: wall {trained['wall_seconds']:,.0f}, "
+        f"CPU {trained['cpu_seconds']:,.0f}) | | "
         f"{trained['maxrss_mib']:,.0f} MiB |"
     )
     print(
@@ -320,12 +326,16 @@ def _report(
         )
         + f"; training {per_series_train / trained['compute_seconds']:,.0f}x."
     )
-    target = "met" if chunked["wall_seconds"] < 600 and chunked["maxrss_mib"] < 8 * 1024 else "missed"
+
+    def verdict(seconds: float) -> str:
+        return "met" if seconds < 600 and chunked["maxrss_mib"] < 8 * 1024 else "missed"
+
     print(
-        f"Target (1,000,000 series scored in under 10 minutes within 8 GiB, one process): {target} for "
-        f"{n_score:,} series: {chunked['wall_seconds']:,.0f} s wall (data generation included) and "
-        f"{chunked['maxrss_mib']:,.0f} MiB peak. Peak memory: maximum resident set size of the fresh process "
-        "(interpreter, data and results included)."
+        f"Target (1,000,000 series scored in under 10 minutes within 8 GiB, one process) for {n_score:,} series: "
+        f"{verdict(chunked['wall_seconds'])} on wall time ({chunked['wall_seconds']:,.0f} s), "
+        f"{verdict(chunked['cpu_seconds'])} on the process's CPU time ({chunked['cpu_seconds']:,.0f} s; the "
+        f"emulator's own CPU is not in it), {chunked['maxrss_mib']:,.0f} MiB peak. Data generation is in both. "
+        "Peak memory: maximum resident set size of the fresh process (interpreter, data and results included)."
     )
 
 
