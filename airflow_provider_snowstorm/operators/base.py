@@ -32,7 +32,13 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.sdk import Context
 
-__all__ = ["FeatureSourceOperator", "SeriesInputError", "default_chunk_model_name", "default_model_name"]
+__all__ = [
+    "FeatureSourceOperator",
+    "SeriesInputError",
+    "default_chunk_model_name",
+    "default_model_name",
+    "describe_series",
+]
 
 _SERIES_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_:]{0,200}")
 
@@ -54,6 +60,12 @@ def default_chunk_model_name(series: Sequence[str], prefix: str = "snowstorm") -
     """
     digest = hashlib.sha256(json.dumps(list(series)).encode()).hexdigest()[:16]
     return f"{prefix}-chunk-{digest}"
+
+
+def describe_series(series: Sequence[str]) -> str:
+    """A series list for a log line: the names, or for a chunk its size and first and last names."""
+    names = list(series)
+    return str(names) if len(names) <= 10 else f"{len(names)} series ({names[0]} .. {names[-1]})"
 
 
 def _as_series_list(series: str | Sequence[str]) -> list[str]:
@@ -255,8 +267,7 @@ class FeatureSourceOperator(BaseOperator):
         else:
             hook = self.get_db_hook()
             query, parameters = self._features_query(start, end, hook, series)
-            shown = series if len(series) <= 10 else f"{len(series)} series ({series[0]} .. {series[-1]})"
-            self.log.info("Reading features for %s through %r", shown, self.conn_id)
+            self.log.info("Reading features for %s through %r", describe_series(series), self.conn_id)
             frame = read_dataframe(hook, query, parameters or None)
             source = f"features of {self.features_table or 'the query'} through {self.conn_id!r}"
         frame = frame.rename(columns=lambda column: str(column).lower())
@@ -286,13 +297,20 @@ class FeatureSourceOperator(BaseOperator):
 
 
 def _widen_long(
-    frame: pd.DataFrame, date_column: str, series_column: str, value_column: str, series: list[str], source: str
+    frame: pd.DataFrame,
+    date_column: str,
+    series_column: str,
+    value_column: str,
+    series: list[str],
+    source: str,
 ) -> pd.DataFrame:
     """Long rows (date, series, value) as the wide frame ``load_features`` reads: one column per series, zero
     where a series has no row on a day that others have."""
     absent = [name for name in (date_column, series_column, value_column) if name not in frame.columns]
     if absent:
-        raise SeriesInputError(f"{source} have no column(s) {absent} (long layout); got {sorted(frame.columns)}")
+        raise SeriesInputError(
+            f"{source} have no column(s) {absent} (long layout); got {sorted(frame.columns)}"
+        )
     keys = frame[[date_column, series_column]].astype(str)
     repeated = frame[keys.duplicated(keep=False)]
     if len(repeated):

@@ -28,7 +28,11 @@ from airflow_provider_snowstorm.core.schema import (
 )
 from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
-from airflow_provider_snowstorm.operators.base import FeatureSourceOperator, SeriesInputError
+from airflow_provider_snowstorm.operators.base import (
+    FeatureSourceOperator,
+    SeriesInputError,
+    describe_series,
+)
 from airflow_provider_snowstorm.registry import (
     ModelNotFoundError,
     ModelRegistry,
@@ -342,8 +346,7 @@ class BatchScoreOperator(FeatureSourceOperator):
             where_parameters=(start.date(), end.date(), *series_parameters),
             types={name.upper(): _result_type(name) for name in RESULT_COLUMNS},
         )
-        shown = series if len(series) <= 10 else f"{len(series)} series ({series[0]} .. {series[-1]})"
-        self.log.info("Wrote %d prediction rows for %s into %s", written, shown, table)
+        self.log.info("Wrote %d prediction rows for %s into %s", written, describe_series(series), table)
 
     # -- execute -----------------------------------------------------------------------------------------------------
 
@@ -431,10 +434,8 @@ class BatchScoreOperator(FeatureSourceOperator):
         for row in anomalies:
             row[IS_ANOMALY], row[CONTINUING] = True, bool(row[CONTINUING])
         self.log.info(
-            "Scored %d series (%s .. %s) from %s to %s with %s %s: %d anomalous row(s)",
-            len(names),
-            names[0],
-            names[-1],
+            "Scored %s from %s to %s with %s %s: %d anomalous row(s)",
+            describe_series(names),
             start.date(),
             end.date(),
             model_name,

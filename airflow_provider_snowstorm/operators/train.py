@@ -19,7 +19,11 @@ import pandas as pd
 from airflow_provider_snowstorm.core.schema import IS_ANOMALY, SERIES
 from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
-from airflow_provider_snowstorm.operators.base import FeatureSourceOperator, SeriesInputError
+from airflow_provider_snowstorm.operators.base import (
+    FeatureSourceOperator,
+    SeriesInputError,
+    describe_series,
+)
 from airflow_provider_snowstorm.registry import LATEST_ALIAS, PRODUCTION_ALIAS, validate_alias
 
 if TYPE_CHECKING:
@@ -265,11 +269,9 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
                     idempotency_alias=self._retry_alias(context),
                 )
         self.log.info(
-            "Trained one %s for %d series (%s .. %s) on %s..%s, registered as %s %s (%s)",
+            "Trained one %s for %s on %s..%s, registered as %s %s (%s)",
             type(detector).__name__,
-            len(names),
-            names[0],
-            names[-1],
+            describe_series(names),
             metadata["training_start"],
             metadata["training_end"],
             model_name,

@@ -161,7 +161,7 @@ def in_list(hook: DbApiHook, column: str, values: Sequence[Any]) -> tuple[str, l
     column = validate_identifier(column, what="column")
     placeholder = hook.placeholder
     if _is_snowflake(hook):
-        flattened = f"SELECT value::VARCHAR FROM TABLE(FLATTEN(input => PARSE_JSON({placeholder})))"
+        flattened = f"SELECT value::VARCHAR FROM TABLE(FLATTEN(input => PARSE_JSON({placeholder})))"  # noqa: S608 - only the placeholder
         return f"{column} IN ({flattened})", [json.dumps([str(value) for value in values])]
     return f"{column} IN ({', '.join([placeholder] * len(values))})", list(values)
 
