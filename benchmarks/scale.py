@@ -18,7 +18,7 @@ the timings, as in ``benchmarks.speed``). All scored chunks load the same model 
 week before the scored day (so scoring reads history from the frame, as a nightly run after a weekly training
 does): training a million series is what the training half measures, at a tenth of the size.
 
-Wall times and peak memory (maximum resident set size, ``getrusage``) come from a fresh subprocess per path, run
+Wall times, CPU times and peak memory (peak resident set size, ``VmHWM``) come from a fresh subprocess per path, run
 one after the other in the same invocation; the machine is shared, so compare the ratios.
 
 Run from the repository root: ``.venv/bin/python -m benchmarks.scale [--quick]``.
@@ -191,14 +191,27 @@ def run_per_series_training(workdir: str, sample: int) -> dict[str, Any]:
     return {"compute_seconds": time.perf_counter() - started}
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident set size (``VmHWM``) in MiB.
+
+    Not ``ru_maxrss``: on Linux that keeps the resident size the process had before ``exec``, i.e. the parent's at
+    ``fork``, so a small child of a large parent would report the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("/proc/self/status has no VmHWM line: peak memory needs Linux")
+
+
 def _in_fresh_process(function: str, *arguments: Any, env: dict[str, str]) -> dict[str, Any]:
     """Run ``benchmarks.scale.<function>(*arguments)`` in a new interpreter; its result, wall and CPU seconds
-    (user + system: what the process needed of one core, whatever else the shared machine ran) and peak RSS."""
+    (user + system: what the process needed of one core, whatever else the shared machine ran) and peak RSS
+    (``peak_rss_mib``)."""
     code = (
         "import json, resource, time; from benchmarks import scale; started = time.perf_counter(); "
         f"result = scale.{function}(*{arguments!r}); "
         "result['wall_seconds'] = time.perf_counter() - started; "
-        "usage = resource.getrusage(resource.RUSAGE_SELF); result['maxrss_mib'] = usage.ru_maxrss / 1024; "
+        "usage = resource.getrusage(resource.RUSAGE_SELF); result['maxrss_mib'] = scale.peak_rss_mib(); "
         "result['cpu_seconds'] = usage.ru_utime + usage.ru_stime; "
         "print(json.dumps(result))"
     )
@@ -335,7 +348,7 @@ def _report(
         f"{verdict(chunked['wall_seconds'])} on wall time ({chunked['wall_seconds']:,.0f} s), "
         f"{verdict(chunked['cpu_seconds'])} on the process's CPU time ({chunked['cpu_seconds']:,.0f} s; the "
         f"emulator's own CPU is not in it), {chunked['maxrss_mib']:,.0f} MiB peak. Data generation is in both. "
-        "Peak memory: maximum resident set size of the fresh process (interpreter, data and results included)."
+        "Peak memory: peak resident set size (VmHWM) of the fresh process (interpreter, data and results included)."
     )
 
 
