@@ -102,6 +102,8 @@ class FeatureSourceOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("series", "sql", "features_table", "features", "model_name")
+    # Operators that fit or score a chunk with one model; the others (evaluation, drift) work per series.
+    supports_chunk_model: ClassVar[bool] = False
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers: ClassVar[dict[str, str]] = {"sql": "sql"}
     operator_extra_links = (WandbRunLink(),)
@@ -172,6 +174,11 @@ class FeatureSourceOperator(BaseOperator):
         Returns the series list. Errors name the operator parameter at fault.
         """
         names = self.series_list()
+        if self.chunk_model and not self.supports_chunk_model:
+            raise SeriesInputError(
+                f"{self.task_id}: {type(self).__name__} works per series: chunk_model is for the training and "
+                "scoring operators"
+            )
         if len(set(names)) != len(names):
             repeated = sorted(name for name, count in Counter(names).items() if count > 1)
             raise SeriesInputError(f"{self.task_id}: series {repeated[:10]} are given more than once")

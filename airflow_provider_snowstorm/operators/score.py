@@ -185,6 +185,7 @@ class BatchScoreOperator(FeatureSourceOperator):
         "log_to_wandb",
     )
     ui_color = "#fdf1e6"
+    supports_chunk_model = True
 
     def __init__(
         self,

@@ -88,6 +88,7 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         "lineage",
     )
     ui_color = "#e6f1fa"
+    supports_chunk_model = True
 
     def __init__(
         self,

@@ -142,3 +142,12 @@ def test_the_long_layout_zero_fills_a_missing_day_and_refuses_repeats(
         operator.load_features(CHUNK, start="2025-07-01", end="2025-07-03")
     with pytest.raises(SeriesInputError, match="features_layout must be 'wide' or 'long'"):
         score_operator(features_layout="tall").check_inputs()
+
+
+def test_operators_that_work_per_series_refuse_chunk_model() -> None:
+    from airflow_provider_snowstorm.operators.monitor import ModelDriftOperator
+
+    with pytest.raises(SeriesInputError, match="ModelDriftOperator works per series"):
+        ModelDriftOperator(
+            task_id="drift", series=CHUNK, chunk_model=True, conn_id="x", features_table="F"
+        ).check_inputs()
