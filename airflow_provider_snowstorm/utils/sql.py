@@ -133,7 +133,7 @@ def replace_rows(
 
     With ``types`` (column -> SQL type) on Snowflake, rows go in bulk: each ``BULK_BATCH_ROWS`` rows are one
     ``INSERT ... SELECT`` over ``FLATTEN(PARSE_JSON(<one bound JSON array>))``, a multi-row insert the server parses
-    once instead of once per row (96 times the rows per second of ``executemany`` on the local emulator in the
+    once instead of once per row (75 times the rows per second of ``executemany`` on the local emulator in the
     README's run of ``python -m benchmarks.scale``). Other databases, or no ``types``, use ``executemany``.
     """
     table = validate_table_name(table)
