@@ -171,12 +171,22 @@ def _median_of_lags(values: np.ndarray, step: int, count: int) -> np.ndarray:
     # Where some lags are missing (the warm-up rows), fall back to the median of those that exist.
     rows = np.unique(np.nonzero(~np.isfinite(out))[0])
     if rows.size:
-        stacked = np.stack([lag[rows] for lag in lagged])
-        some = np.isfinite(stacked).any(axis=0)
-        partial = np.full(some.shape, np.nan)
-        partial[some] = np.nanmedian(stacked[:, some], axis=0)
-        out[rows] = partial
+        out[rows] = _nanmedian_first_axis(np.stack([lag[rows] for lag in lagged]))
     return out
+
+
+def _nanmedian_first_axis(stacked: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(stacked, axis=0)`` (NaN where all are NaN), without its masked-array path and warning.
+
+    Sorting puts NaN last, so the median of the ``count`` finite values sits at ranks ``(count - 1) // 2`` and
+    ``count // 2``; the mean of the two is taken as ``np.nanmedian`` does, so results are identical, several times
+    faster on the warm-up rows of every block.
+    """
+    ordered = np.sort(stacked, axis=0)
+    count = (~np.isnan(ordered)).sum(axis=0)
+    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[None], axis=0)[0]
+    high = np.take_along_axis(ordered, np.maximum(count // 2 - (count == 0), 0)[None], axis=0)[0]
+    return np.where(count > 0, (low + high) / 2, np.nan)
 
 
 def _mad(windows: np.ndarray) -> np.ndarray:

@@ -154,6 +154,7 @@ class ModelEvaluationOperator(BatchScoreOperator):
         "span",
     )
     ui_color = "#eef6e8"
+    supports_chunk_model = False  # per series: its evaluation windows and metrics are per series
 
     def __init__(
         self,

@@ -52,6 +52,7 @@ class ModelDriftOperator(BatchScoreOperator):
     template_fields: Sequence[str] = (*BatchScoreOperator.template_fields, "limits", "expected_last_day")
     operator_extra_links = ()  # no W&B run of its own
     ui_color = "#f6eef8"
+    supports_chunk_model = False  # per series: drift is measured per series
 
     def __init__(
         self,

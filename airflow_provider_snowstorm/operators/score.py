@@ -28,7 +28,11 @@ from airflow_provider_snowstorm.core.schema import (
 )
 from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
-from airflow_provider_snowstorm.operators.base import FeatureSourceOperator, SeriesInputError
+from airflow_provider_snowstorm.operators.base import (
+    FeatureSourceOperator,
+    SeriesInputError,
+    describe_series,
+)
 from airflow_provider_snowstorm.registry import (
     ModelNotFoundError,
     ModelRegistry,
@@ -39,6 +43,7 @@ from airflow_provider_snowstorm.registry import (
 from airflow_provider_snowstorm.utils.sql import (
     add_missing_columns,
     create_table_sql,
+    in_list,
     replace_rows,
     validate_table_name,
 )
@@ -159,6 +164,10 @@ class BatchScoreOperator(FeatureSourceOperator):
 
     Every prediction row names its model version and the W&B run that trained it (``training_run``).
 
+    With ``chunk_model`` the task scores all its series with their chunk's one model, writes them in bulk and
+    returns one summary: ``series_count, first_series, last_series``, the model and runs as below, ``rows`` (a count)
+    and ``anomalies`` (the flagged rows).
+
     Returns (XCom) per series: ``series, model_name, model_version, training_end, run_url`` (the scoring run),
     ``training_run`` and ``training_run_url`` (the run that trained the model, when known), ``window_start,
     window_end, rows`` (every scored day) and ``anomalies`` (the flagged days); a dict for one series, a list for
@@ -176,6 +185,7 @@ class BatchScoreOperator(FeatureSourceOperator):
         "log_to_wandb",
     )
     ui_color = "#fdf1e6"
+    supports_chunk_model = True
 
     def __init__(
         self,
@@ -225,7 +235,15 @@ class BatchScoreOperator(FeatureSourceOperator):
             raise ModelNotFoundError(
                 f"no model {name!r} with {selector} for cost series {series!r}: train it first ({error})"
             ) from error
-        if series not in detector.series_:
+        if self.chunk_model:
+            known = set(detector.series_)
+            missing = [member for member in self.series_list() if member not in known]
+            if missing:
+                raise ModelMismatchError(
+                    f"model {name!r} ({stored.version}) was trained on {len(known)} series without "
+                    f"{len(missing)} of this chunk's, such as {missing[:10]}: train the same chunk list"
+                )
+        elif series not in detector.series_:
             raise ModelMismatchError(
                 f"model {name!r} ({stored.version}) was trained on series {detector.series_}, not {series!r}"
             )
@@ -319,16 +337,17 @@ class BatchScoreOperator(FeatureSourceOperator):
             # Two writers creating the table at once can collide (PostgreSQL's catalog); the second try sees it.
             hook.run(results_table_ddl(table))
         add_missing_columns(hook, table, {name.upper(): _result_type(name) for name in RESULT_COLUMNS})
+        in_series, series_parameters = in_list(hook, SERIES.upper(), series)
         written = replace_rows(
             hook,
             table,
             [name.upper() for name in RESULT_COLUMNS],
             rows,
-            where=f"{DATE.upper()} >= {placeholder} AND {DATE.upper()} <= {placeholder} "
-            f"AND {SERIES.upper()} IN ({', '.join([placeholder] * len(series))})",
-            where_parameters=(start.date(), end.date(), *series),
+            where=f"{DATE.upper()} >= {placeholder} AND {DATE.upper()} <= {placeholder} AND {in_series}",
+            where_parameters=(start.date(), end.date(), *series_parameters),
+            types={name.upper(): _result_type(name) for name in RESULT_COLUMNS},
         )
-        self.log.info("Wrote %d prediction rows for %s into %s", written, series, table)
+        self.log.info("Wrote %d prediction rows for %s into %s", written, describe_series(series), table)
 
     # -- execute -----------------------------------------------------------------------------------------------------
 
@@ -337,13 +356,17 @@ class BatchScoreOperator(FeatureSourceOperator):
         hook = WandbHook(wandb_conn_id=self.wandb_conn_id)
         self._model_records: dict[str, dict[str, Any]] = {}
         try:
-            models = {series: self.load_model(hook.registry, series) for series in names}
+            # A chunk has one model: the first series' name resolves to it.
+            loaded = names[:1] if self.chunk_model else names
+            models = {series: self.load_model(hook.registry, series) for series in loaded}
         except ModelNotFoundError as error:
             if not self.skip_missing_model:
                 raise
             from airflow.sdk.exceptions import AirflowSkipException
 
             raise AirflowSkipException(str(error)) from None
+        if self.chunk_model:
+            return self._score_chunk(hook, names, *models[names[0]], context)
         history_days = self.history_days or max(model.required_history_days for model, _ in models.values())
         start, end, features = self._window(names, history_days)
         scored_at = datetime.now(UTC).replace(tzinfo=None)  # UTC, whole: date and time of day
@@ -377,6 +400,64 @@ class BatchScoreOperator(FeatureSourceOperator):
             "Scored %s from %s to %s: %d anomalous day(s)", names, start.date(), end.date(), anomalies
         )
         return summaries[0] if isinstance(self.series, str) else summaries
+
+    def _score_chunk(
+        self, hook: WandbHook, names: list[str], detector: AnomalyDetector, version: str, context: Context
+    ) -> dict[str, Any]:
+        """One ``detect`` over the chunk's columns, one bulk write, one summary (``chunk_model``)."""
+        start, end, features = self._window(names, self.history_days or detector.required_history_days)
+        try:
+            predictions = detector.detect(features[names], start=start)
+        except ValueError as error:
+            raise ValueError(
+                f"cannot score the chunk of {len(names)} series ({names[0]} ..): {error}"
+            ) from error
+        predictions = predictions[predictions[DATE] <= end].copy()
+        predictions[SERIES] = predictions[SERIES].astype(str)
+        model_name = self.chunk_model_name()
+        predictions[MODEL_NAME] = model_name
+        predictions[MODEL_VERSION] = version
+        predictions[TRAINING_RUN] = self.training_run(names[0]).get("run_id")
+        predictions[SCORED_AT] = datetime.now(UTC).replace(tzinfo=None)
+        if self.results_table:
+            self.write_predictions(self.get_db_hook(self.results_conn_id), predictions, start, end)
+        run_url = None
+        if self.log_to_wandb:
+            run_url = self._log_scoring(hook, predictions, names, start, end, context)
+        else:
+            push_wandb_run_url(context, None)
+        anomalies = [
+            {name: _json_safe(value) for name, value in record.items()}
+            for record in predictions.loc[predictions[IS_ANOMALY], list(PREDICTION_COLUMNS)].to_dict(
+                "records"
+            )
+        ]
+        for row in anomalies:
+            row[IS_ANOMALY], row[CONTINUING] = True, bool(row[CONTINUING])
+        self.log.info(
+            "Scored %s from %s to %s with %s %s: %d anomalous row(s)",
+            describe_series(names),
+            start.date(),
+            end.date(),
+            model_name,
+            version,
+            len(anomalies),
+        )
+        return {
+            "series_count": len(names),
+            "first_series": names[0],
+            "last_series": names[-1],
+            "model_name": model_name,
+            "model_version": version,
+            "training_end": detector.metadata["training_end"],
+            "run_url": run_url,
+            "training_run": self.training_run(names[0]).get("run_id"),
+            "training_run_url": self.training_run(names[0]).get("run_url"),
+            "window_start": start.date().isoformat(),
+            "window_end": end.date().isoformat(),
+            "rows": len(predictions),
+            "anomalies": anomalies,
+        }
 
     def _summary(
         self,
@@ -431,9 +512,9 @@ class BatchScoreOperator(FeatureSourceOperator):
         ) as run:
             run_url = hook.run_url(run)
             push_wandb_run_url(context, hook.link_url(run))
-            hook.log_table(
-                "predictions", predictions.astype({DATE: str, SERIES: str, SCORED_AT: str}), run=run
-            )
+            # A chunk logs its anomalous rows only: a table of every row of thousands of series helps nobody.
+            logged = predictions[predictions[IS_ANOMALY]] if self.chunk_model else predictions
+            hook.log_table("predictions", logged.astype({DATE: str, SERIES: str, SCORED_AT: str}), run=run)
             hook.log_metrics(
                 {"anomalies": int(predictions[IS_ANOMALY].sum()), "scored_days": len(predictions)}, run=run
             )

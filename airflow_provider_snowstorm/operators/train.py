@@ -19,7 +19,11 @@ import pandas as pd
 from airflow_provider_snowstorm.core.schema import IS_ANOMALY, SERIES
 from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.links.wandb import push_wandb_run_url
-from airflow_provider_snowstorm.operators.base import FeatureSourceOperator, SeriesInputError
+from airflow_provider_snowstorm.operators.base import (
+    FeatureSourceOperator,
+    SeriesInputError,
+    describe_series,
+)
 from airflow_provider_snowstorm.registry import LATEST_ALIAS, PRODUCTION_ALIAS, validate_alias
 
 if TYPE_CHECKING:
@@ -71,7 +75,8 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         trained, ...): a JSON-safe mapping stored in the model's metadata and its W&B run config. Templated.
 
     Returns (XCom) a JSON-safe summary per series: model name and version, configuration, threshold, training span,
-    W&B run id and URL; a dict for a single series, a list for several.
+    W&B run id and URL; a dict for a single series, a list for several. With ``chunk_model``, one summary of the
+    chunk (series count, first and last series, model, median threshold, training span, run).
     """
 
     template_fields: Sequence[str] = (
@@ -83,6 +88,7 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         "lineage",
     )
     ui_color = "#e6f1fa"
+    supports_chunk_model = True
 
     def __init__(
         self,
@@ -180,8 +186,114 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         self.resolve_detector_class()  # before features are read
         features = self.load_features(names, start=self.training_start, end=self.training_end)
         hook = WandbHook(wandb_conn_id=self.wandb_conn_id)
+        if self.chunk_model:
+            return self._train_chunk(hook, features, names, context)
         summaries = [self._train_one(hook, features[[name]], name, context) for name in names]
         return summaries[0] if isinstance(self.series, str) else summaries
+
+    def _fit(self, history: Any, what: str) -> tuple[Any, Any]:
+        """A fitted detector and its training detections (one pass where the class offers ``fit_detect``)."""
+        detector = self.resolve_detector_class()(**dict(self.detector_params or {}))
+        try:
+            if hasattr(detector, "fit_detect"):  # one pass: fit and score the training rows causally
+                return detector, detector.fit_detect(history)
+            return detector, detector.fit(history).detect(history)
+        except ValueError as error:
+            raise ValueError(f"cannot train a model for {what}: {error}") from error
+
+    def _retry_alias(self, context: Context) -> str:
+        dag_run_id = context["run_id"]
+        return f"{dag_run_id}-{self.configuration}" if self.configuration else dag_run_id
+
+    def _train_chunk(
+        self, hook: WandbHook, history: Any, names: list[str], context: Context
+    ) -> dict[str, Any]:
+        """One fit over the chunk's columns and one registry model for all of them (``chunk_model``).
+
+        The model's metadata lists the series and their thresholds; the W&B run logs summary metrics instead of
+        per-series charts (a chart per series of a chunk of thousands helps nobody).
+        """
+        import numpy as np
+
+        from airflow_provider_snowstorm.core.persistence import save_detector
+
+        detector, detections = self._fit(history, f"the chunk of {len(names)} series ({names[0]} ..)")
+        metadata = detector.metadata
+        thresholds = np.asarray(detector.thresholds.reindex(names), dtype=float)
+        model_name = self.chunk_model_name()
+        dag_run_id = context["run_id"]
+        lineage = dict(self.lineage or {})
+        config = self.wandb_run_config(
+            context,
+            series_count=len(names),
+            first_series=names[0],
+            last_series=names[-1],
+            model_name=model_name,
+            detector=type(detector).__name__,
+            **{f"detector.{key}": value for key, value in (metadata.get("params") or {}).items()},
+            training_start=metadata["training_start"],
+            training_end=metadata["training_end"],
+            configuration=self.configuration,
+            lineage=lineage,
+        )
+        with hook.start_run(
+            f"train-{model_name}" + (f"-{self.configuration}" if self.configuration else ""),
+            group=dag_run_id,
+            job_type="train",
+            config=config,
+            tags=["snowstorm", "chunk", *([self.configuration] if self.configuration else [])],
+        ) as run:
+            run_url = hook.run_url(run)
+            push_wandb_run_url(context, hook.link_url(run))
+            hook.log_metrics(
+                {
+                    "series": len(names),
+                    "anomaly_threshold_median": float(np.median(thresholds)),
+                    "training_days": int(metadata.get("n_training_days", len(history))),
+                    "training_anomalies": int(detections[IS_ANOMALY].sum()),
+                },
+                run=run,
+            )
+            with tempfile.TemporaryDirectory(prefix="snowstorm-train-") as workdir:
+                version = hook.registry.register(
+                    run,
+                    save_detector(detector, Path(workdir, "model.skops")),
+                    model_name,
+                    aliases=list(self.aliases),
+                    metadata={
+                        **metadata,
+                        "dag_run_id": dag_run_id,
+                        "chunk": {"series_count": len(names), "first": names[0], "last": names[-1]},
+                        "configuration": self.configuration,
+                        "lineage": lineage,
+                    },
+                    idempotency_alias=self._retry_alias(context),
+                )
+        self.log.info(
+            "Trained one %s for %s on %s..%s, registered as %s %s (%s)",
+            type(detector).__name__,
+            describe_series(names),
+            metadata["training_start"],
+            metadata["training_end"],
+            model_name,
+            version.version,
+            run_url or "W&B run offline, no URL",
+        )
+        return {
+            "series_count": len(names),
+            "first_series": names[0],
+            "last_series": names[-1],
+            "configuration": self.configuration,
+            "model_name": model_name,
+            "model_version": version.version,
+            "aliases": list(version.aliases),
+            "threshold_median": float(np.median(thresholds)),
+            "training_start": metadata["training_start"],
+            "training_end": metadata["training_end"],
+            "training_days": int(metadata.get("n_training_days", len(history))),
+            "run_id": run.id,
+            "run_url": run_url,
+        }
 
     def _train_one(self, hook: WandbHook, history: Any, series: str, context: Context) -> dict[str, Any]:
         # scikit-learn, matplotlib and skops load here, not when the scheduler parses DAG files.
@@ -191,15 +303,7 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         )
         from airflow_provider_snowstorm.core.persistence import save_detector
 
-        params = dict(self.detector_params or {})
-        detector = self.resolve_detector_class()(**params)
-        try:
-            if hasattr(detector, "fit_detect"):  # one pass: fit and score the training rows causally
-                detections = detector.fit_detect(history)
-            else:
-                detections = detector.fit(history).detect(history)
-        except ValueError as error:
-            raise ValueError(f"cannot train a model for cost series {series!r}: {error}") from error
+        detector, detections = self._fit(history, f"cost series {series!r}")
         threshold = float(detector.thresholds[series])
         metadata = detector.metadata
         training_start, training_end = metadata["training_start"], metadata["training_end"]
@@ -208,7 +312,7 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
 
         model_name = self.model_name_for(series)
         dag_run_id = context["run_id"]
-        retry_alias = f"{dag_run_id}-{self.configuration}" if self.configuration else dag_run_id
+        retry_alias = self._retry_alias(context)
         lineage = dict(self.lineage or {})
         flagged = detections[detections[SERIES] == series][IS_ANOMALY]
         config = self.wandb_run_config(
