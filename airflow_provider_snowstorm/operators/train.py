@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -205,6 +206,32 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         dag_run_id = context["run_id"]
         return f"{dag_run_id}-{self.configuration}" if self.configuration else dag_run_id
 
+    @contextmanager
+    def _training_run(
+        self, hook: WandbHook, context: Context, detector: Any, *, subject: str, tag: str, **config: Any
+    ) -> Iterator[Any]:
+        """The W&B run of one trained model (a series' or a chunk's): ``train-<subject>[-<configuration>]``, grouped
+        by the DAG run, its config the detector's parameters and the lineage, its link on the task's button."""
+        configuration = [self.configuration] if self.configuration else []
+        with hook.start_run(
+            "-".join(["train", subject, *configuration]),
+            group=context["run_id"],
+            job_type="train",
+            config=self.wandb_run_config(
+                context,
+                **config,
+                detector=type(detector).__name__,
+                **{
+                    f"detector.{key}": value for key, value in (detector.metadata.get("params") or {}).items()
+                },
+                configuration=self.configuration,
+                lineage=dict(self.lineage or {}),
+            ),
+            tags=["snowstorm", tag, *configuration],
+        ) as run:
+            push_wandb_run_url(context, hook.link_url(run))
+            yield run
+
     def _train_chunk(
         self, hook: WandbHook, history: Any, names: list[str], context: Context
     ) -> dict[str, Any]:
@@ -223,28 +250,20 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         model_name = self.chunk_model_name()
         dag_run_id = context["run_id"]
         lineage = dict(self.lineage or {})
-        config = self.wandb_run_config(
+        with self._training_run(
+            hook,
             context,
+            detector,
+            subject=model_name,
+            tag="chunk",
             series_count=len(names),
             first_series=names[0],
             last_series=names[-1],
             model_name=model_name,
-            detector=type(detector).__name__,
-            **{f"detector.{key}": value for key, value in (metadata.get("params") or {}).items()},
             training_start=metadata["training_start"],
             training_end=metadata["training_end"],
-            configuration=self.configuration,
-            lineage=lineage,
-        )
-        with hook.start_run(
-            f"train-{model_name}" + (f"-{self.configuration}" if self.configuration else ""),
-            group=dag_run_id,
-            job_type="train",
-            config=config,
-            tags=["snowstorm", "chunk", *([self.configuration] if self.configuration else [])],
         ) as run:
             run_url = hook.run_url(run)
-            push_wandb_run_url(context, hook.link_url(run))
             hook.log_metrics(
                 {
                     "series": len(names),
@@ -315,27 +334,19 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
         retry_alias = self._retry_alias(context)
         lineage = dict(self.lineage or {})
         flagged = detections[detections[SERIES] == series][IS_ANOMALY]
-        config = self.wandb_run_config(
+        with self._training_run(
+            hook,
             context,
+            detector,
+            subject=series,
+            tag=series,
             series=series,
             model_name=model_name,
-            detector=type(detector).__name__,
-            **{f"detector.{key}": value for key, value in (metadata.get("params") or {}).items()},
             training_start=training_start,
             training_end=training_end,
             training_days=training_days,
-            configuration=self.configuration,
-            lineage=lineage,
-        )
-        with hook.start_run(
-            f"train-{series}" + (f"-{self.configuration}" if self.configuration else ""),
-            group=dag_run_id,
-            job_type="train",
-            config=config,
-            tags=["snowstorm", series, *([self.configuration] if self.configuration else [])],
         ) as run:
             run_url = hook.run_url(run)
-            push_wandb_run_url(context, hook.link_url(run))
             hook.log_metrics(
                 {
                     "anomaly_threshold": threshold,
