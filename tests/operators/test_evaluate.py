@@ -38,6 +38,13 @@ def evaluate_operator(**overrides: Any) -> ModelEvaluationOperator:
     return ModelEvaluationOperator(**{**arguments, **overrides})
 
 
+def write_feedback(db: Path, columns: str, values: str) -> None:
+    """The feedback table (as the operator creates it) with the given rows, as a user's insert would add them."""
+    with sqlite3.connect(db) as conn:
+        conn.execute(feedback_table_ddl(FEEDBACK))
+        conn.execute(f"INSERT INTO {FEEDBACK} ({columns}) VALUES {values}")
+
+
 @pytest.fixture
 def trained(features_db: Path, wandb_offline: dict[str, Path], context: dict[str, Any]) -> dict[str, Any]:
     return train_operator(configuration="default").execute(context)
@@ -85,13 +92,12 @@ def test_shadow_rows_are_evaluated_as_stored(trained, context, features_db: Path
 
 
 def test_labels_come_from_the_feedback_table(trained, context, features_db: Path) -> None:
-    with sqlite3.connect(features_db) as conn:
-        conn.execute(feedback_table_ddl(FEEDBACK))
-        conn.execute(
-            f"INSERT INTO {FEEDBACK} (SERIES, START_DATE, END_DATE, VERDICT, NOTE, REPORTED_BY) VALUES "
-            "('compute', '2025-07-15', '2025-07-15', 'real', 'batch job ran twice', 'ana'), "
-            "('compute', '2025-07-03', '2025-07-03', 'false_alarm', 'known migration', 'ana')"
-        )
+    write_feedback(
+        features_db,
+        "SERIES, START_DATE, END_DATE, VERDICT, NOTE, REPORTED_BY",
+        "('compute', '2025-07-15', '2025-07-15', 'real', 'batch job ran twice', 'ana'), "
+        "('compute', '2025-07-03', '2025-07-03', 'false_alarm', 'known migration', 'ana')",
+    )
     result = evaluate_operator(labels=None, feedback_table=FEEDBACK, feedback_conn_id="features_db").execute(
         context
     )
@@ -122,12 +128,9 @@ def test_the_reports_feedback_statement_runs_in_snowflake_and_becomes_labels(sno
 
 
 def test_a_misspelt_verdict_fails_naming_the_row(trained, context, features_db: Path) -> None:
-    with sqlite3.connect(features_db) as conn:
-        conn.execute(feedback_table_ddl(FEEDBACK))
-        conn.execute(
-            f"INSERT INTO {FEEDBACK} (SERIES, START_DATE, END_DATE, VERDICT) "
-            "VALUES ('compute', '2025-07-15', '2025-07-15', 'yes')"
-        )
+    write_feedback(
+        features_db, "SERIES, START_DATE, END_DATE, VERDICT", "('compute', '2025-07-15', '2025-07-15', 'yes')"
+    )
     with pytest.raises(ValueError, match=r"2025-07-15\.\.2025-07-15 has verdict 'yes'"):
         evaluate_operator(labels=None, feedback_table=FEEDBACK).execute(context)
 
