@@ -59,6 +59,7 @@ from airflow_provider_snowstorm.example_pipeline import (
     isolation_forest_model,
 )
 from airflow_provider_snowstorm.notifications.anomaly_report import send_anomaly_report
+from airflow_provider_snowstorm.notifications.base import as_result_list
 from airflow_provider_snowstorm.operators.monitor import ModelDriftOperator
 from airflow_provider_snowstorm.operators.score import BatchScoreOperator, results_table_ddl
 from airflow_provider_snowstorm.pipeline_tasks import (
@@ -166,15 +167,17 @@ with DAG(
     def report(restated: dict[str, Any], check: dict[str, Any], ti: Any = None) -> dict[str, Any]:
         """One report for every category: each incident's root cause from the per-account usage rows, the drift
         that triggers retraining, and how to mark incidents real or false alarms (the evaluation's labels)."""
-        pulled = ti.xcom_pull(task_ids="score", key="return_value")
-        # One category: Airflow returns its one mapped result itself, not a list of one.
-        results = [result for result in ([pulled] if isinstance(pulled, dict) else pulled or []) if result]
+        # Pulled once, for the root causes and the report alike (one category's result arrives unwrapped).
+        results = as_result_list(
+            ti.xcom_pull(task_ids="score", key="return_value"), "the return value (XCom) of task 'score'"
+        )
+        scored = [result for result in results if result]
         hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
         currency, other_currencies = monitored_currency(hook, RAW_USAGE_TABLE, CURRENCY)
         usage = None
-        if results:
+        if scored:
             # The scored window and the weeks before it: each account and usage type's own baseline.
-            usage = read_report_usage(hook, RAW_USAGE_TABLE, results, BASELINE_WEEKS, currency=currency)
+            usage = read_report_usage(hook, RAW_USAGE_TABLE, scored, BASELINE_WEEKS, currency=currency)
         notes = data_notes(
             settling=settling_days(hook, RAW_USAGE_TABLE, FEATURES_TABLE),
             restated=restated["days"],
@@ -183,7 +186,7 @@ with DAG(
         )
         delivery = send_anomaly_report(
             get_current_context(),
-            score_task_id="score",
+            results=results,
             report_path=REPORT_PATH or None,
             slack_conn_id=SLACK_CONN_ID,
             channel=SLACK_CHANNEL,
@@ -192,8 +195,8 @@ with DAG(
             notes=notes,
             feedback_table=FEEDBACK_TABLE,
         )
-        if results:
-            write_root_causes(hook, ROOT_CAUSES_TABLE, results, usage)
+        if scored:
+            write_root_causes(hook, ROOT_CAUSES_TABLE, scored, usage)
         return {
             "report": str(delivery.markdown_path),
             "chart": str(delivery.chart_path) if delivery.chart_path else None,

@@ -46,6 +46,7 @@ __all__ = [
     "ReportChannel",
     "ReportDelivery",
     "ReportNotifier",
+    "as_result_list",
     "write_bytes",
 ]
 
@@ -273,7 +274,7 @@ class ReportNotifier(BaseNotifier):
 
     def _collect_results(self, context: Context) -> list[Mapping[str, Any] | None]:
         if self.results is not None:
-            return _as_result_list(self.results, "`results`")
+            return as_result_list(self.results, "`results`")
         ti = context.get("ti") or context.get("task_instance")
         if ti is None:
             raise AnomalyReportError(
@@ -281,7 +282,7 @@ class ReportNotifier(BaseNotifier):
                 "the context has no task instance ('ti')"
             )
         value = ti.xcom_pull(task_ids=self.score_task_id, key="return_value")
-        return _as_result_list(value, f"the return value (XCom) of task {self.score_task_id!r}")
+        return as_result_list(value, f"the return value (XCom) of task {self.score_task_id!r}")
 
     def _report_paths(self) -> tuple[Path | ObjectStoragePath, Path | ObjectStoragePath]:
         target = self.report_path
@@ -297,8 +298,9 @@ class ReportNotifier(BaseNotifier):
         return base / MARKDOWN_FILENAME, base / CHART_FILENAME
 
 
-def _as_result_list(value: object, source: str) -> list[Mapping[str, Any] | None]:
-    """Scoring results as a list: one mapped result arrives as a dict, a rendered template as a string."""
+def as_result_list(value: object, source: str) -> list[Mapping[str, Any] | None]:
+    """Scoring results as a list: one mapped result arrives as a dict, a rendered template as a string; ``None``
+    items (a failed or skipped mapped task) are kept, the report counts them as missing."""
     if isinstance(value, str):
         value = _parse_rendered(value, source)
     if value is None:
