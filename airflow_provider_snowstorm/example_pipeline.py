@@ -10,7 +10,7 @@ against the local emulation and against a real Snowflake account: only connectio
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -25,9 +25,11 @@ __all__ = [
     "DEFAULT_ARGS",
     "DEFAULT_COST_MODELS",
     "EVALUATIONS_TABLE",
+    "FEATURES_LAYOUT",
     "FEATURES_TABLE",
     "FEEDBACK_TABLE",
     "MODEL_CONFIGURATIONS",
+    "PER_ACCOUNT",
     "PREDICTIONS_TABLE",
     "RAW_USAGE_TABLE",
     "REPORT_PATH",
@@ -35,6 +37,9 @@ __all__ = [
     "ROOT_CAUSES_TABLE",
     "SCHEMA",
     "SCORING_QUEUE",
+    "SERIES_LABEL",
+    "SERIES_LEVEL",
+    "SERIES_PER_TASK",
     "SHADOW_PREDICTIONS_TABLE",
     "SLACK_CHANNEL",
     "SLACK_CONN_ID",
@@ -42,14 +47,17 @@ __all__ = [
     "SOURCE_TABLE",
     "TRAINING_QUEUE",
     "WANDB_CONN_ID",
+    "batch_series",
     "cost_models",
     "cost_models_param",
     "drift",
     "features",
     "isolation_forest_model",
+    "modelled_series",
     "raw_usage",
     "run_day",
     "run_hour",
+    "series_batches",
     "warehouse_features",
     "warehouse_models",
 ]
@@ -83,8 +91,34 @@ SCORING_QUEUE = _setting("SCORING_QUEUE", "default")
 # leaves them out, and monitoring expects the features to reach the day before them.
 SETTLE_DAYS = 3
 
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _setting(name, default).strip().lower()
+    if value not in choices:
+        raise ValueError(f"SNOWSTORM_{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _count(name: str, default: int) -> int:
+    value = _setting(name, str(default)).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"SNOWSTORM_{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+# What one series is: a cost category summed across accounts ("organization": compute, total_usage), or an account's
+# cost category ("account": PROD:compute, PROD:total_usage, one series per account and category, so an organisation
+# with hundreds of accounts has thousands of series). Account-level features are long rows (date, series, value) in
+# their own table, and each mapped training or scoring task takes SNOWSTORM_SERIES_PER_TASK series.
+SERIES_LEVEL = _choice("SERIES_LEVEL", "organization", ("organization", "account"))
+PER_ACCOUNT = SERIES_LEVEL == "account"
+FEATURES_LAYOUT = "long" if PER_ACCOUNT else "wide"
+SERIES_PER_TASK = _count("SERIES_PER_TASK", 50)
+
 RAW_USAGE_TABLE = f"{DATABASE}.{SCHEMA}.USAGE_IN_CURRENCY_DAILY"
-FEATURES_TABLE = f"{DATABASE}.{SCHEMA}.DAILY_COST_FEATURES"
+FEATURES_TABLE = f"{DATABASE}.{SCHEMA}." + (
+    "DAILY_ACCOUNT_COST_FEATURES" if PER_ACCOUNT else "DAILY_COST_FEATURES"
+)
 PREDICTIONS_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_PREDICTIONS"
 ROOT_CAUSES_TABLE = f"{DATABASE}.{SCHEMA}.COST_ANOMALY_ROOT_CAUSES"
 RESTATEMENTS_TABLE = f"{DATABASE}.{SCHEMA}.USAGE_RESTATEMENTS"
@@ -136,14 +170,51 @@ def cost_models_param() -> Param:
         type="array",
         minItems=1,
         items={"type": "string"},
-        description="Cost categories (feature columns) to train or score a model for.",
+        description="Cost categories to train or score a model for (at account level, every account's series of "
+        "each; an entry may also name one account's series, PROD:compute).",
     )
+
+
+def modelled_series(requested: Sequence[str]) -> list[str]:
+    """The series of the requested categories: the categories themselves at organisation level; at account level
+    every account's series of each (``compute`` -> ``PROD:compute``, ``DEV:compute``, ...; an ``ACCOUNT:category``
+    asked for is kept as it is), read from the features table."""
+    categories = list(dict.fromkeys(requested))
+    if not PER_ACCOUNT:
+        return categories
+    from airflow.sdk import BaseHook
+
+    from airflow_provider_snowstorm.pipeline_tasks import account_series
+
+    hook = BaseHook.get_connection(SNOWFLAKE_CONN_ID).get_hook()
+    return account_series(hook, FEATURES_TABLE, categories)
+
+
+def batch_series(series: Sequence[str]) -> list[str] | list[list[str]]:
+    """What each mapped training or scoring task takes: one category at organisation level (a task per category, as
+    the UI lists them), lists of ``SERIES_PER_TASK`` series at account level (few tasks for many series)."""
+    if not PER_ACCOUNT:
+        return list(series)
+    return [list(series[start : start + SERIES_PER_TASK]) for start in range(0, len(series), SERIES_PER_TASK)]
+
+
+# A mapped task's label in the UI: its category, or its batch's size and first series.
+SERIES_LABEL = (
+    "{{ task.series if task.series is string "
+    "else (task.series | length) ~ ' series from ' ~ task.series[0] }}"
+)
 
 
 @task
 def cost_models(params: dict[str, Any]) -> list[str]:
-    """The categories to map over: the ``cost_models`` param, without repeats."""
-    return list(dict.fromkeys(params["cost_models"]))
+    """The series of the ``cost_models`` param (``modelled_series``): what monitoring watches."""
+    return modelled_series(params["cost_models"])
+
+
+@task
+def series_batches(series: list[str]) -> list[str] | list[list[str]]:
+    """The series as mapped training or scoring tasks take them (``batch_series``)."""
+    return batch_series(series)
 
 
 def run_day(context: Mapping[str, Any]) -> date:

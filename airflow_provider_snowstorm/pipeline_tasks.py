@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 __all__ = [
+    "LONG_FEATURES_COLUMNS",
     "RESTATEMENT_TABLE_COLUMNS",
     "ROOT_CAUSE_TABLE_COLUMNS",
+    "account_series",
     "complete_until",
     "create_raw_usage_table_sql",
     "create_restatements_table_sql",
@@ -293,20 +295,45 @@ def complete_until(rows: pd.DataFrame, day: date, settle_days: int) -> date:
     return min(day - timedelta(days=settle_days), last_loaded)
 
 
-def write_features(hook: DbApiHook, table: str, wide: pd.DataFrame) -> dict[str, Any]:
-    """Replace ``table`` with ``build_usage_features``' output (one column per series, added when new).
+# The long features layout (one row per day and series): the operators' ``features_layout="long"`` defaults.
+LONG_FEATURES_COLUMNS: Mapping[str, str] = {
+    DATE.upper(): "DATE NOT NULL",
+    "SERIES": "VARCHAR NOT NULL",
+    "VALUE": "FLOAT",
+}
+
+
+def write_features(
+    hook: DbApiHook, table: str, wide: pd.DataFrame, *, layout: str = "wide"
+) -> dict[str, Any]:
+    """Replace ``table`` with ``build_usage_features``' output: one column per series (``wide``, columns added when
+    new), or one row per day and series (``long``: ``LONG_FEATURES_COLUMNS``, bulk-written, for many series).
 
     Returns the summary the example pipeline puts in the features Asset's extra (cutoff date: the last day).
     """
     table = validate_table_name(table, what="features table")
-    columns = [validate_identifier(name.upper(), what="usage type column") for name in wide.columns]
-    hook.run(f"CREATE TABLE IF NOT EXISTS {table} ({DATE.upper()} DATE NOT NULL)")
-    hook.run([f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} FLOAT" for name in columns])
-    records = [
-        (day.date(), *(float(value) for value in values))
-        for day, values in zip(wide.index, wide.to_numpy(), strict=True)
-    ]
-    replace_rows(hook, table, [DATE.upper(), *columns], records, where="1 = 1")
+    if layout == "long":
+        hook.run(create_table_sql(table, LONG_FEATURES_COLUMNS, what="features table"))
+        days = [day.date() for day in wide.index]
+        records = [
+            (day, series, float(value))
+            for series, column in wide.items()
+            for day, value in zip(days, column.to_numpy(), strict=True)
+        ]
+        replace_rows(
+            hook, table, list(LONG_FEATURES_COLUMNS), records, where="1 = 1", types=LONG_FEATURES_COLUMNS
+        )
+    elif layout == "wide":
+        columns = [validate_identifier(name.upper(), what="usage type column") for name in wide.columns]
+        hook.run(f"CREATE TABLE IF NOT EXISTS {table} ({DATE.upper()} DATE NOT NULL)")
+        hook.run([f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} FLOAT" for name in columns])
+        records = [
+            (day.date(), *(float(value) for value in values))
+            for day, values in zip(wide.index, wide.to_numpy(), strict=True)
+        ]
+        replace_rows(hook, table, [DATE.upper(), *columns], records, where="1 = 1")
+    else:
+        raise ValueError(f"layout must be 'wide' or 'long', got {layout!r}")
     return {
         "cutoff_date": wide.index[-1].date().isoformat(),
         "first_day": wide.index[0].date().isoformat(),
@@ -317,6 +344,37 @@ def write_features(hook: DbApiHook, table: str, wide: pd.DataFrame) -> dict[str,
         "currency": wide.attrs.get("currency"),
         "other_currencies": wide.attrs.get("other_currencies", []),
     }
+
+
+def account_series(hook: DbApiHook, table: str, requested: Sequence[str]) -> list[str]:
+    """Every account's series of the ``requested`` categories in a long features ``table`` (``compute`` ->
+    ``DEV:compute``, ``PROD:compute``, ...), in order; a requested ``ACCOUNT:category`` is kept if it exists.
+
+    Fails naming what no account has, before any model is trained or scored.
+    """
+    from airflow_provider_snowstorm.core.features import series_parts
+
+    table = validate_table_name(table, what="features table")
+    existing = sorted(str(name) for (name,) in hook.get_records(f"SELECT DISTINCT SERIES FROM {table}"))  # noqa: S608
+    lowered = {name.lower(): name for name in existing}
+    series: list[str] = []
+    missing = []
+    for name in dict.fromkeys(requested):
+        account, category = series_parts(name)
+        if account is not None:
+            found = [lowered[name.lower()]] if name.lower() in lowered else []
+        else:
+            found = [s for s in existing if series_parts(s)[1].lower() == category.lower()]
+        series += found
+        if not found:
+            missing.append(name)
+    if missing:
+        categories = sorted({series_parts(s)[1] for s in existing})
+        raise ValueError(
+            f"no account has series of {missing} in {table} (account-level features): its categories are "
+            f"{categories}"
+        )
+    return list(dict.fromkeys(series))
 
 
 def read_report_usage(

@@ -1,4 +1,5 @@
-"""Feature engineering: one daily cost column per cost category plus ``total_usage``, summed across accounts.
+"""Feature engineering: one daily cost series per cost category plus ``total_usage``, summed across accounts (or,
+with ``SNOWSTORM_SERIES_LEVEL=account``, per account: ``PROD:compute``, ``PROD:total_usage``, ... as long rows).
 
 Scheduled on the raw-usage Asset. Snowflake sums the rows per account, day, category and currency; the modelling
 core then checks them (duplicate rows, bad names and categories whose net daily cost is negative fail with the rows
@@ -21,7 +22,9 @@ from airflow_provider_snowstorm.core.features import build_usage_features
 from airflow_provider_snowstorm.example_pipeline import (
     CURRENCY,
     DEFAULT_ARGS,
+    FEATURES_LAYOUT,
     FEATURES_TABLE,
+    PER_ACCOUNT,
     RAW_USAGE_TABLE,
     SETTLE_DAYS,
     SNOWFLAKE_CONN_ID,
@@ -60,10 +63,11 @@ with DAG(
         wide = build_usage_features(
             rows,
             organization_name=ORGANIZATION,
+            per_account=PER_ACCOUNT,
             currency=CURRENCY,
             end=complete_until(rows, run_day(context), int(params["settle_days"])),
         )
-        summary = write_features(hook, FEATURES_TABLE, wide)
+        summary = write_features(hook, FEATURES_TABLE, wide, layout=FEATURES_LAYOUT)
         outlet_events[features].extra = summary
         return summary
 

@@ -13,6 +13,9 @@ profile, missing or late days, new usage types), score drift
 (alarm rate against the budget) and model age; on drift it emits the drift Asset and triggers ``snowstorm_training``
 with the reason in its conf.
 
+With ``SNOWSTORM_SERIES_LEVEL=account`` every category is scored per account (``PROD:compute``, ...), in batches of
+``SNOWSTORM_SERIES_PER_TASK`` series per mapped task, and each incident's root cause is its account's usage.
+
 A run with a logical date (scheduled, or one of ``airflow backfill create``'s runs) scores the window ending on that
 day; a backfill run writes rows only (no report, no monitoring), equal to the daily runs' rows for the same days.
 """
@@ -38,6 +41,7 @@ from airflow_provider_snowstorm.example_pipeline import (
     CHALLENGER_ALIAS,
     CURRENCY,
     DEFAULT_ARGS,
+    FEATURES_LAYOUT,
     FEATURES_TABLE,
     FEEDBACK_TABLE,
     PREDICTIONS_TABLE,
@@ -46,6 +50,7 @@ from airflow_provider_snowstorm.example_pipeline import (
     RESTATEMENTS_TABLE,
     ROOT_CAUSES_TABLE,
     SCORING_QUEUE,
+    SERIES_LABEL,
     SETTLE_DAYS,
     SHADOW_PREDICTIONS_TABLE,
     SLACK_CHANNEL,
@@ -57,6 +62,7 @@ from airflow_provider_snowstorm.example_pipeline import (
     drift,
     features,
     isolation_forest_model,
+    series_batches,
 )
 from airflow_provider_snowstorm.notifications.anomaly_report import send_anomaly_report
 from airflow_provider_snowstorm.notifications.base import as_result_list
@@ -117,13 +123,16 @@ with DAG(
     tags=["snowstorm", "prediction", "alerting"],
     doc_md=__doc__,
 ) as dag:
-    categories = cost_models()
+    # The series of the categories, and what each mapped scoring task takes (a category, or a batch of series).
+    modelled = cost_models()
+    batches = series_batches(modelled)
     # Scoring, shadow scoring and re-scoring differ only in the model, the table and the window.
     scoring = {
-        "map_index_template": "{{ task.series }}",  # the UI shows the cost category, not 0, 1, ...
+        "map_index_template": SERIES_LABEL,  # the UI shows the cost category, not 0, 1, ...
         "queue": SCORING_QUEUE,
         "conn_id": SNOWFLAKE_CONN_ID,
         "features_table": FEATURES_TABLE,
+        "features_layout": FEATURES_LAYOUT,
         "wandb_conn_id": WANDB_CONN_ID,
     }
     scored = BatchScoreOperator.partial(
@@ -134,7 +143,7 @@ with DAG(
         window_end=WINDOW_END,
         log_to_wandb=NOT_BACKFILL,
         **scoring,
-    ).expand(series=categories)
+    ).expand(series=batches)
     # The challenger in shadow: same window, its own table, never in the report; skipped where none was trained.
     shadow = BatchScoreOperator.partial(
         task_id="shadow_score",
@@ -144,7 +153,7 @@ with DAG(
         window_days="{{ params.window_days }}",
         window_end=WINDOW_END,
         **scoring,
-    ).expand(series=categories)
+    ).expand(series=batches)
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def alerting_run(dag_run: Any = None) -> bool:
@@ -217,13 +226,14 @@ with DAG(
         window_start="{{ ti.xcom_pull(task_ids='restated_days')['start'] }}",
         window_end="{{ ti.xcom_pull(task_ids='restated_days')['end'] }}",
         **scoring,
-    ).expand(series=categories)
+    ).expand(series=batches)
 
     monitor = ModelDriftOperator(
         task_id="monitor",
-        series=categories,
+        series=modelled,
         conn_id=SNOWFLAKE_CONN_ID,
         features_table=FEATURES_TABLE,
+        features_layout=FEATURES_LAYOUT,
         results_table=PREDICTIONS_TABLE,
         window_days="{{ params.drift_days }}",
         window_end=WINDOW_END,

@@ -25,6 +25,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_snowstorm.example_pipeline import (
     DEFAULT_ARGS,
     EVALUATIONS_TABLE,
+    FEATURES_LAYOUT,
     FEATURES_TABLE,
     FEEDBACK_TABLE,
     PREDICTIONS_TABLE,
@@ -46,7 +47,11 @@ with DAG(
     default_args={**DEFAULT_ARGS, "retries": 0},
     render_template_as_native_obj=True,
     params={
-        "category": Param(type="string", pattern="^[A-Za-z_][A-Za-z0-9_:]*$", description="Cost category."),
+        "category": Param(
+            type="string",
+            pattern="^[A-Za-z_][A-Za-z0-9_:]*$",
+            description="Cost category (or an account's: PROD:compute).",
+        ),
         "version": Param(
             type="string",
             pattern="^[A-Za-z0-9][A-Za-z0-9_.-]*$",
@@ -131,6 +136,7 @@ with DAG(
         queue=TRAINING_QUEUE,
         conn_id=SNOWFLAKE_CONN_ID,
         features_table=FEATURES_TABLE,
+        features_layout=FEATURES_LAYOUT,
         feedback_table=FEEDBACK_TABLE,
         evaluations_table=EVALUATIONS_TABLE,
         wandb_conn_id=WANDB_CONN_ID,

@@ -8,6 +8,10 @@ the forest scorer). Each version is registered as a candidate (aliased ``latest`
 DAG run id), never in production: ``snowstorm_promotion`` moves ``production``. Every model records its training
 span, the features Asset event it was trained from and the reason it was trained (W&B config and registry
 metadata). Training runs on the ``ml`` worker queue (``SNOWSTORM_TRAINING_QUEUE``). Emits the model Asset.
+
+With ``SNOWSTORM_SERIES_LEVEL=account`` each category is a series per account (``PROD:compute``, ...; a
+``cost_models`` entry may also name one such series), and each mapped task trains and evaluates a batch of
+``SNOWSTORM_SERIES_PER_TASK`` series, one model per series.
 """
 
 from __future__ import annotations
@@ -20,17 +24,22 @@ from airflow.sdk import DAG, Param, task
 from airflow_provider_snowstorm.example_pipeline import (
     DEFAULT_ARGS,
     EVALUATIONS_TABLE,
+    FEATURES_LAYOUT,
     FEATURES_TABLE,
     FEEDBACK_TABLE,
     MODEL_CONFIGURATIONS,
+    SERIES_LABEL,
     SNOWFLAKE_CONN_ID,
     TRAINING_QUEUE,
     WANDB_CONN_ID,
+    batch_series,
     cost_models_param,
     drift,
     features,
     isolation_forest_model,
+    modelled_series,
 )
+from airflow_provider_snowstorm.notifications.base import as_result_list
 from airflow_provider_snowstorm.operators.evaluate import ModelEvaluationOperator
 from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
 
@@ -88,8 +97,9 @@ with DAG(
 
     @task(inlets=[features, drift])
     def training_plan(params: dict[str, Any], inlet_events: Any = None) -> list[dict[str, Any]]:
-        """Category x configuration, each with its lineage: the features Asset event and why it is trained (the
-        ``reason`` param; monitoring's drift Asset event, whose extra holds the same reason, is recorded too)."""
+        """Category (or batch of account series) x configuration, each with its lineage: the features Asset event
+        and why it is trained (the ``reason`` param; monitoring's drift Asset event, whose extra holds the same
+        reason, is recorded too)."""
         drifts = inlet_events[drift] if inlet_events is not None else []
         last_drift = drifts[-1] if drifts else None
         lineage = {
@@ -110,7 +120,7 @@ with DAG(
                 "detector_params": {"alarm_budget": params["alarm_budget"], **configuration},
                 "lineage": lineage,
             }
-            for series in dict.fromkeys(params["cost_models"])
+            for series in batch_series(modelled_series(params["cost_models"]))
             for name, configuration in params["configurations"].items()
         ]
 
@@ -127,23 +137,28 @@ with DAG(
     span = evaluation_span()
     trained = DecomposeIsolationForestOperator.partial(
         task_id="train",
-        map_index_template="{{ task.series }} {{ task.configuration }}",  # the UI's label, not 0, 1, ...
+        map_index_template=SERIES_LABEL + " {{ task.configuration }}",  # the UI's label, not 0, 1, ...
         queue=TRAINING_QUEUE,
         conn_id=SNOWFLAKE_CONN_ID,
         features_table=FEATURES_TABLE,
+        features_layout=FEATURES_LAYOUT,
         training_end="{{ params.training_end or '' }}",
         wandb_conn_id=WANDB_CONN_ID,
     ).expand_kwargs(training_plan())
 
-    def _evaluation(model: dict[str, Any]) -> dict[str, Any]:
-        return {"series": model["series"], "model_version": model["model_version"]}
+    def _evaluation(trained: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any]:
+        """A series' new version, or a batch's: each series' version of this DAG run (its run alias)."""
+        if isinstance(trained, dict):
+            return {"series": trained["series"], "model_version": trained["model_version"]}
+        return {"series": [m["series"] for m in trained], "model_alias": trained[0]["run_alias"]}
 
     evaluated = ModelEvaluationOperator.partial(
         task_id="evaluate",
-        map_index_template="{{ task.series }} {{ task.model_version }}",
+        map_index_template=SERIES_LABEL + " {{ task.model_version or task.model_alias }}",
         queue=TRAINING_QUEUE,
         conn_id=SNOWFLAKE_CONN_ID,
         features_table=FEATURES_TABLE,
+        features_layout=FEATURES_LAYOUT,
         window_start=span["window_start"],
         window_end=span["window_end"],
         feedback_table=FEEDBACK_TABLE,
@@ -156,8 +171,11 @@ with DAG(
         summaries: list[dict[str, Any]], evaluations: list[dict[str, Any]], outlet_events: Any = None
     ) -> list[dict[str, Any]]:
         # One slice request: iterating the lazy XCom sequence reads until a miss, which Airflow logs as an error.
-        models = list(summaries[:])
-        scores = {(e["series"], e["model_version"]): e for e in evaluations[:]}
+        models = as_result_list(
+            summaries[:], "the return value (XCom) of task 'train'"
+        )  # a batch's, flattened
+        evaluated = as_result_list(evaluations[:], "the return value (XCom) of task 'evaluate'")
+        scores = {(e["series"], e["model_version"]): e for e in evaluated}
         for model in models:
             model["evaluation"] = scores.get((model["series"], model["model_version"]))
         outlet_events[isolation_forest_model].extra = {

@@ -28,11 +28,13 @@ from airflow_provider_snowstorm.core.billing import (
 from airflow_provider_snowstorm.core.schema import DATE, TOTAL_USAGE, USAGE_COLUMNS
 
 __all__ = [
+    "ACCOUNT_SEPARATOR",
     "FeatureError",
     "MissingDays",
     "build_usage_features",
     "choose_currency",
     "series_name",
+    "series_parts",
     "snake_case_usage_type",
     "snake_case_usage_type_sql",
     "validate_usage_rows",
@@ -54,7 +56,7 @@ _ROW_IDENTITY = (
     "IS_ADJUSTMENT",
 )
 _USAGE_TYPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9 _\-]*$")
-_ACCOUNT_SEPARATOR = ":"
+ACCOUNT_SEPARATOR = ":"
 # Netting adjustments sums amounts of two decimals: a net below half a cent is rounding, not a negative cost.
 _CENT_TOLERANCE = 0.005
 
@@ -88,7 +90,13 @@ def snake_case_usage_type_sql(column: str = "USAGE_TYPE") -> str:
 
 def series_name(usage_type: str, account_name: str | None = None) -> str:
     """The feature column of one cost series: ``compute`` at organisation level, ``ACCOUNT:compute`` per account."""
-    return usage_type if account_name is None else f"{account_name}{_ACCOUNT_SEPARATOR}{usage_type}"
+    return usage_type if account_name is None else f"{account_name}{ACCOUNT_SEPARATOR}{usage_type}"
+
+
+def series_parts(series: str) -> tuple[str | None, str]:
+    """``series_name`` undone: ``PROD:compute`` -> ``("PROD", "compute")``, ``compute`` -> ``(None, "compute")``."""
+    account, separator, usage_type = series.rpartition(ACCOUNT_SEPARATOR)
+    return (account if separator else None), usage_type
 
 
 def _examples(frame: pd.DataFrame, mask: pd.Series, columns: Iterable[str], limit: int = 3) -> str:
@@ -283,12 +291,12 @@ def build_usage_features(
 
     if usage_types is not None:
         wanted = [snake_case_usage_type(usage_type) for usage_type in usage_types]
-        known = sorted({column.rsplit(_ACCOUNT_SEPARATOR, 1)[-1] for column in wide.columns})
+        known = sorted({series_parts(column)[1] for column in wide.columns})
         unknown = [usage_type for usage_type in wanted if usage_type not in known]
         if unknown:
             raise FeatureError(f"unknown usage type(s) {unknown}; the rows have {known}")
         keep = set(wanted) | {TOTAL_USAGE}
-        wide = wide[[column for column in wide.columns if column.rsplit(_ACCOUNT_SEPARATOR, 1)[-1] in keep]]
+        wide = wide[[column for column in wide.columns if series_parts(column)[1] in keep]]
 
     calendar = pd.date_range(first, last, freq="D", name=DATE)
     absent = calendar.difference(wide.index)

@@ -16,6 +16,7 @@ from typing import Literal
 
 import pandas as pd
 
+from airflow_provider_snowstorm.core.features import series_name, series_parts
 from airflow_provider_snowstorm.core.schema import (
     CONTINUING,
     DATE,
@@ -362,9 +363,9 @@ def parent_series(series: str) -> str | None:
     ``ACCOUNT:total_usage``, which is inside ``total_usage``; ``total_usage`` is the top."""
     if series == TOTAL_USAGE:
         return None
-    account, separator, name = series.rpartition(":")
-    if separator and name != TOTAL_USAGE:
-        return f"{account}:{TOTAL_USAGE}"
+    account, name = series_parts(series)
+    if account is not None and name != TOTAL_USAGE:
+        return series_name(TOTAL_USAGE, account)
     return TOTAL_USAGE
 
 

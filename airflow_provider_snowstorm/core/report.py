@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from airflow_provider_snowstorm.core.features import snake_case_usage_type
+from airflow_provider_snowstorm.core.features import series_parts, snake_case_usage_type
 from airflow_provider_snowstorm.core.incidents import (
     DEFAULT_BASELINE_WEEKS,
     DEFAULT_ONSET_FRACTION,
@@ -263,24 +263,21 @@ def explain_groups(
 ) -> list[IncidentGroup]:
     """The groups with their root cause (and amounts from it) when per-account ``usage`` covers them.
 
-    Only groups led by the organisation's ``total_usage`` or a category of it are explained this way: the usage
-    rows are the organisation's, so they say nothing about one account's series.
+    An account's series (``PROD:compute``) is explained by that account's rows, an organisation's by all accounts'.
     """
     if usage is None:
         return list(groups)
     rows = normalise_usage(usage)
     explained = []
     for group in groups:
-        result = None
-        if ":" not in group.lead.series:
-            result = explain(
-                _usage_for(rows, group),
-                group.start,
-                group.end,
-                group.direction,
-                baseline_weeks=baseline_weeks,
-                top=top,
-            )
+        result = explain(
+            _usage_for(rows, group),
+            group.start,
+            group.end,
+            group.direction,
+            baseline_weeks=baseline_weeks,
+            top=top,
+        )
         if result is None:
             explained.append(group)
             continue
@@ -305,10 +302,14 @@ def explain_groups(
 
 
 def _usage_for(rows: pd.DataFrame, group: IncidentGroup) -> pd.DataFrame:
-    """The rows inside the group's lead series: all of them for ``total_usage``, one usage type for a category."""
-    if group.lead.series == TOTAL_USAGE:
+    """The rows inside the group's lead series: one account's for ``ACCOUNT:...``, and of every usage type for a
+    total, one usage type for a category."""
+    account, usage_type = series_parts(group.lead.series)
+    if account is not None:
+        rows = rows[rows[ACCOUNT_COLUMN] == account]
+    if usage_type == TOTAL_USAGE:
         return rows
-    return rows[rows[USAGE_TYPE_COLUMN] == group.lead.series]
+    return rows[rows[USAGE_TYPE_COLUMN] == usage_type]
 
 
 # ------------------------------------------------------------------------------------------------------------

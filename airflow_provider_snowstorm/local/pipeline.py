@@ -181,11 +181,13 @@ def xcom_values(run: Any, task_id: str, key: str = "return_value", map_index: in
         return [XComModel.deserialize_value(row) for row in session.scalars(query).all()]
 
 
-def seed_feedback(hook: Any, table: str, labels: pd.DataFrame) -> int:
-    """The generator's labels as user feedback (``real`` incidents), for its series and for the total of all usage.
+def seed_feedback(hook: Any, table: str, labels: pd.DataFrame, *, per_account: bool = False) -> int:
+    """The generator's labels as user feedback (``real`` incidents), for its series and for the total of all usage
+    (``per_account``: for the account's series and the account's total, ``PROD:compute`` and ``PROD:total_usage``).
 
     What people do by hand in production (README, "Feedback"); replaced on every run (the generator's rows only).
     """
+    from airflow_provider_snowstorm.core.features import series_name
     from airflow_provider_snowstorm.core.schema import FEEDBACK_COLUMNS, REAL_INCIDENT, TOTAL_USAGE
     from airflow_provider_snowstorm.operators.evaluate import feedback_table_ddl
     from airflow_provider_snowstorm.utils.sql import replace_rows
@@ -195,7 +197,10 @@ def seed_feedback(hook: Any, table: str, labels: pd.DataFrame) -> int:
     rows = [
         (series, label.start, label.end, REAL_INCIDENT, f"injected {label.kind}", "generator", None)
         for label in labels.itertuples()
-        for series in dict.fromkeys([label.series, TOTAL_USAGE])
+        for series in dict.fromkeys(
+            series_name(name, label.account_name if per_account else None)
+            for name in (label.series, TOTAL_USAGE)
+        )
     ]
     columns = [name.upper() for name in FEEDBACK_COLUMNS]
     return replace_rows(
@@ -414,6 +419,8 @@ def run(setup: LocalSetup) -> int:
     from airflow_provider_snowstorm.local.snowflake import airflow_environment, start_emulator
 
     started = time.perf_counter()
+    from airflow_provider_snowstorm.core.features import series_parts
+
     print(f"Snowstorm local pipeline in {setup.home}", flush=True)
     # Every run starts the model lifecycle afresh (v0, nothing in production), as it re-seeds the usage.
     shutil.rmtree(setup.model_store, ignore_errors=True)
@@ -428,9 +435,12 @@ def run(setup: LocalSetup) -> int:
     usage = generate_organization_usage(DEMO_START, DEMO_DAYS, accounts=DEMO_ACCOUNTS, seed=DEMO_SEED)
     statement = billing_statement(usage, seed=DEMO_SEED)
     hook = BaseHook.get_connection("snowflake_default").get_hook()
-    from airflow_provider_snowstorm.example_pipeline import FEEDBACK_TABLE
+    from airflow_provider_snowstorm.example_pipeline import FEATURES_TABLE, FEEDBACK_TABLE, PER_ACCOUNT
 
-    feedback = seed_feedback(hook, FEEDBACK_TABLE, usage.labels)
+    if PER_ACCOUNT:
+        print(f"  series: one per account and cost category (long features in {FEATURES_TABLE})", flush=True)
+
+    feedback = seed_feedback(hook, FEEDBACK_TABLE, usage.labels, per_account=PER_ACCOUNT)
     print(
         f"  feedback: {feedback} labelled incidents marked real in {FEEDBACK_TABLE} (the generator's labels)"
     )
@@ -446,12 +456,20 @@ def run(setup: LocalSetup) -> int:
         last_day,
         training_end + timedelta(days=1),
     )
-    # The challenger of compute, scored in shadow beside the champion: promoted only if it evaluates at least as well.
-    challenger = next(m for m in models if m["series"] == "compute" and m["configuration"] == "challenger")
+    # The challenger of compute (at account level, that of the account with most labelled incidents), scored in
+    # shadow beside the champion: promoted only if it evaluates at least as well.
+    challenger = max(
+        (
+            m
+            for m in models
+            if series_parts(m["series"])[1] == "compute" and m["configuration"] == "challenger"
+        ),
+        key=lambda m: m["evaluation"]["incidents"],
+    )
     promotions.append(
         promote(
             setup.dags_folder,
-            "compute",
+            challenger["series"],
             challenger["model_version"],
             "challenger after its shadow period",
             may_refuse=True,
@@ -502,7 +520,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--dags-folder", default="example_dags", help="the example DAGs (default: ./example_dags)"
     )
+    parser.add_argument(
+        "--series-level",
+        choices=("organization", "account"),
+        default=os.environ.get("SNOWSTORM_SERIES_LEVEL", "organization"),
+        help="a series per cost category (organization, the default) or per account and cost category "
+        "(account: sets SNOWSTORM_SERIES_LEVEL for the DAGs)",
+    )
     arguments = parser.parse_args(argv)
+    os.environ["SNOWSTORM_SERIES_LEVEL"] = arguments.series_level
     setup = LocalSetup(home=Path(arguments.home).resolve(), dags_folder=Path(arguments.dags_folder).resolve())
     setup.home.mkdir(parents=True, exist_ok=True)
     # dag.test() runs the execution API in process through Starlette's test client, which warns about httpx.

@@ -299,8 +299,9 @@ class ReportNotifier(BaseNotifier):
 
 
 def as_result_list(value: object, source: str) -> list[Mapping[str, Any] | None]:
-    """Scoring results as a list: one mapped result arrives as a dict, a rendered template as a string; ``None``
-    items (a failed or skipped mapped task) are kept, the report counts them as missing."""
+    """Mapped tasks' results (scoring's, or training's) as one list per series: one mapped result arrives as a dict,
+    a batch of series' as a list (flattened), a rendered template as a string; ``None`` items (a failed or skipped
+    mapped task) are kept, the report counts them as missing."""
     if isinstance(value, str):
         value = _parse_rendered(value, source)
     if value is None:

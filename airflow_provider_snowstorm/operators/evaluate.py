@@ -127,7 +127,8 @@ def scored_span(
 
 
 class ModelEvaluationOperator(BatchScoreOperator):
-    """Evaluate one series' registered model (``model_alias`` or ``model_version``) on ``window_start``..``window_end``.
+    """Evaluate a series' registered model (``model_alias`` or ``model_version``) on ``window_start``..``window_end``;
+    given several series (a batch), each series' own model under the same alias, one after the other.
 
     ``span="backtest"`` re-scores the span causally, batch by batch (``batch_days`` at a time, each batch with the
     history before it, as the daily scoring does). ``span="shadow"`` or ``"production"`` reads the rows this model
@@ -142,7 +143,8 @@ class ModelEvaluationOperator(BatchScoreOperator):
     :param span: ``backtest`` (default), ``shadow`` or ``production``.
     :param batch_days: Days scored per batch in a backtest.
 
-    Returns (XCom) the model (name, version, configuration, training run), the span and the metrics.
+    Returns (XCom) the model (name, version, configuration, training run), the span and the metrics: a dict for a
+    single series, a list for several.
     """
 
     template_fields: Sequence[str] = (
@@ -179,8 +181,11 @@ class ModelEvaluationOperator(BatchScoreOperator):
 
     def check_inputs(self) -> list[str]:
         names = super().check_inputs()
-        if len(names) != 1:
-            raise SeriesInputError(f"{self.task_id}: evaluates one series at a time, got {names}")
+        if len(names) > 1 and self.model_version:
+            raise SeriesInputError(
+                f"{self.task_id}: model_version pins one series' version: give one series, or model_alias for "
+                f"{len(names)}"
+            )
         if self.span not in SPANS:
             raise SeriesInputError(f"span must be one of {list(SPANS)}, got {self.span!r}")
         if not (self.window_start and self.window_end):
@@ -246,14 +251,18 @@ class ModelEvaluationOperator(BatchScoreOperator):
 
     # -- execute -----------------------------------------------------------------------------------------------------
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_snowstorm.core.evaluation import evaluate_predictions, validate_labels
-
-        (series,) = self.check_inputs()
-        labels, labels_source = self.read_labels(series)
-        labels = validate_labels(labels, where=labels_source)
+    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
+        names = self.check_inputs()
         hook = WandbHook(wandb_conn_id=self.wandb_conn_id)
         self._model_records = {}
+        results = [self._evaluate(hook, series, context) for series in names]
+        return results[0] if isinstance(self.series, str) else results
+
+    def _evaluate(self, hook: WandbHook, series: str, context: Context) -> dict[str, Any]:
+        from airflow_provider_snowstorm.core.evaluation import evaluate_predictions, validate_labels
+
+        labels, labels_source = self.read_labels(series)
+        labels = validate_labels(labels, where=labels_source)
         detector, version = self.load_model(hook.registry, series)
         if self.span == "backtest":
             predictions = self.backtest(detector, series)

@@ -20,7 +20,12 @@ from airflow_provider_snowstorm.hooks.wandb import WandbHook
 from airflow_provider_snowstorm.operators.base import SeriesInputError
 from airflow_provider_snowstorm.operators.score import BatchScoreOperator, _day, model_metadata
 from airflow_provider_snowstorm.registry import PRODUCTION_ALIAS, ModelNotFoundError
-from airflow_provider_snowstorm.utils.sql import read_dataframe, table_columns, validate_table_name
+from airflow_provider_snowstorm.utils.sql import (
+    read_dataframe,
+    table_columns,
+    validate_identifier,
+    validate_table_name,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -142,12 +147,18 @@ class ModelDriftOperator(BatchScoreOperator):
         return result
 
     def _feature_columns(self) -> list[str]:
-        """Every series column of the features (new usage types show up here first)."""
+        """Every series of the features: the columns, or the long layout's series (new usage types and accounts
+        show up here first)."""
         if self.features is not None or self.sql or not self.features_table:
             return []
         table = validate_table_name(self.features_table, what="features_table")
+        hook = self.get_db_hook()
+        if self.features_layout == "long":
+            series_column = validate_identifier(self.series_column, what="series_column")
+            query = f"SELECT DISTINCT {series_column} FROM {table}"  # noqa: S608 - validated identifiers
+            return [str(name).lower() for (name,) in hook.get_records(query)]
         date_column = self.date_column.strip('"').lower()
-        return [c.lower() for c in table_columns(self.get_db_hook(), table) if c.lower() != date_column]
+        return [c.lower() for c in table_columns(hook, table) if c.lower() != date_column]
 
     def _recent_alarms(self, names: list[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame | None:
         if not self.results_table:

@@ -398,6 +398,8 @@ class DecomposeIsolationForestOperator(FeatureSourceOperator):
             "model_name": model_name,
             "model_version": version.version,
             "aliases": list(version.aliases),
+            # This DAG run's version of the series (what a retry replaces, and an evaluation of the run resolves).
+            "run_alias": retry_alias,
             "threshold": threshold,
             "training_start": training_start,
             "training_end": training_end,

@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_snowstorm.core.schema import RAW_USAGE_COLUMNS
 from airflow_provider_snowstorm.pipeline_tasks import (
+    account_series,
     create_raw_usage_table_sql,
     create_restatements_table_sql,
     monitored_currency,
@@ -23,6 +24,7 @@ from airflow_provider_snowstorm.pipeline_tasks import (
     restated_days,
     restated_days_to_rescore,
     settling_days,
+    write_features,
 )
 
 
@@ -197,3 +199,62 @@ def test_the_monitored_currency_and_restatements_to_rescore(snowflake_hook: Any)
     assert restated_days_to_rescore(snowflake_hook, restatements, predictions, features) == [
         date(2026, 10, 10)
     ]
+
+
+def test_account_features_are_written_long_and_their_series_found_per_category(snowflake_hook: Any) -> None:
+    table = "BILLING_TEST.COPY.ACCOUNT_FEATURES"
+    snowflake_hook.run(
+        [
+            "CREATE DATABASE IF NOT EXISTS BILLING_TEST",
+            "CREATE SCHEMA IF NOT EXISTS BILLING_TEST.COPY",
+            f"DROP TABLE IF EXISTS {table}",
+        ]
+    )
+    days = pd.date_range("2026-10-01", periods=3, freq="D", name="usage_date")
+    wide = pd.DataFrame(
+        {"DEV:compute": [1.0, 2.0, 3.0], "PROD:compute": [10.0, 0.0, 30.0], "PROD:storage": [5.0, 5.0, 5.0]},
+        index=days,
+    )
+    for _ in range(2):  # a re-run replaces the rows
+        summary = write_features(snowflake_hook, table, wide, layout="long")
+    rows = snowflake_hook.get_records(
+        f"SELECT USAGE_DATE, SERIES, VALUE FROM {table} ORDER BY SERIES, USAGE_DATE"
+    )
+    assert len(rows) == 9
+    assert rows[3:6] == [
+        (day.date(), "PROD:compute", value) for day, value in zip(days, [10.0, 0.0, 30.0], strict=True)
+    ]
+    assert summary["series"] == list(wide.columns)
+    assert summary["cutoff_date"] == "2026-10-03"
+
+    assert account_series(snowflake_hook, table, ["compute"]) == ["DEV:compute", "PROD:compute"]
+    assert account_series(snowflake_hook, table, ["prod:storage", "compute"]) == [
+        "PROD:storage",
+        "DEV:compute",
+        "PROD:compute",
+    ]
+    with pytest.raises(ValueError, match=r"no account has series of \['DEV:storage', 'egress'\].*'storage'"):
+        account_series(snowflake_hook, table, ["compute", "DEV:storage", "egress"])
+    with pytest.raises(ValueError, match="layout must be 'wide' or 'long'"):
+        write_features(snowflake_hook, table, wide, layout="tall")
+
+
+def test_series_level_settings_batch_the_series_or_fail_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_provider_snowstorm import example_pipeline
+
+    monkeypatch.setattr(example_pipeline, "PER_ACCOUNT", True)
+    monkeypatch.setattr(example_pipeline, "SERIES_PER_TASK", 2)
+    series = ["A:compute", "B:compute", "C:compute"]
+    assert example_pipeline.batch_series(series) == [["A:compute", "B:compute"], ["C:compute"]]
+    monkeypatch.setattr(example_pipeline, "PER_ACCOUNT", False)
+    assert example_pipeline.batch_series(["compute", "total_usage"]) == ["compute", "total_usage"]
+    monkeypatch.setenv("SNOWSTORM_SERIES_LEVEL", "warehouse")
+    with pytest.raises(
+        ValueError, match=r"SNOWSTORM_SERIES_LEVEL must be one of \['organization', 'account'\]"
+    ):
+        example_pipeline._choice("SERIES_LEVEL", "organization", ("organization", "account"))
+    monkeypatch.setenv("SNOWSTORM_SERIES_PER_TASK", "0")
+    with pytest.raises(ValueError, match="SNOWSTORM_SERIES_PER_TASK must be a whole number of at least 1"):
+        example_pipeline._count("SERIES_PER_TASK", 50)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -35,19 +36,30 @@ def test_run_day_without_any_date_says_so() -> None:
 
 
 @pytest.mark.parametrize(
-    ("dag_id", "task_id", "label"),
+    ("dag_id", "task_id", "fields", "label"),
     [
-        ("snowstorm_training", "train", "{{ task.series }} {{ task.configuration }}"),
-        ("snowstorm_training", "evaluate", "{{ task.series }} {{ task.model_version }}"),
-        ("snowstorm_prediction", "score", "{{ task.series }}"),
-        ("snowstorm_prediction", "shadow_score", "{{ task.series }}"),
-        ("snowstorm_promotion", "evaluate", "{{ task.series }} {{ task.model_version }} {{ task.span }}"),
+        ("snowstorm_training", "train", {"configuration": "default"}, "compute default"),
+        ("snowstorm_training", "evaluate", {"model_version": "v3", "model_alias": None}, "compute v3"),
+        ("snowstorm_prediction", "score", {}, "compute"),
+        ("snowstorm_prediction", "shadow_score", {}, "compute"),
+        ("snowstorm_promotion", "evaluate", {"model_version": "v3", "span": "shadow"}, "compute v3 shadow"),
     ],
 )
-def test_mapped_tasks_are_labelled_with_their_cost_category(dag_id: str, task_id: str, label: str) -> None:
+def test_mapped_tasks_are_labelled_with_their_cost_category_or_batch(
+    dag_id: str, task_id: str, fields: dict[str, Any], label: str
+) -> None:
+    """The UI's label of a mapped task: its category, or at account level its batch's size and first series."""
+    import jinja2
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
     assert not bag.import_errors
-    task = bag.dags[dag_id].get_task(task_id)
-    assert task.map_index_template == label
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
+        bag.dags[dag_id].get_task(task_id).map_index_template
+    )
+    assert template.render(task=SimpleNamespace(series="compute", **fields)) == label
+    if dag_id != "snowstorm_promotion":  # promotion compares one series' versions
+        batch = SimpleNamespace(series=["DEV:compute", "PROD:compute"], **{**fields, "model_version": None})
+        batch.model_alias = "manual__2026-11-28-default"
+        rendered = template.render(task=batch)
+        assert rendered.startswith("2 series from DEV:compute")

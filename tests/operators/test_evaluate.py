@@ -69,6 +69,22 @@ def test_a_backtest_finds_the_labelled_spike_and_writes_one_row(trained, context
     assert rows["F1"].item() == pytest.approx(result["f1"])
 
 
+def test_a_batch_is_evaluated_per_series_with_the_training_runs_versions(
+    context, features_db: Path, wandb_offline
+) -> None:
+    # Two series trained in one task: each its own model and version, under the DAG run's alias.
+    batch = ["compute", "total_usage"]
+    models = train_operator(series=batch, configuration="default").execute(context)
+    results = evaluate_operator(series=batch, model_alias=models[0]["run_alias"]).execute(context)
+    assert [(r["series"], r["model_name"], r["model_version"]) for r in results] == [
+        (m["series"], m["model_name"], m["model_version"]) for m in models
+    ]
+    assert [r["training_run"] for r in results] == [m["run_id"] for m in models]
+    assert results[0]["found"] == 1  # the spike is labelled for compute only
+    assert results[1]["incidents"] == 0
+    assert sorted(evaluations(features_db)["SERIES"]) == batch
+
+
 def test_the_backtest_equals_one_causal_scoring_of_the_span(trained, context) -> None:
     from airflow_provider_snowstorm.hooks.wandb import WandbHook
 
@@ -142,7 +158,7 @@ def test_a_misspelt_verdict_fails_naming_the_row(trained, context, features_db: 
         ({"window_start": None}, "give window_start and window_end"),
         ({"span": "shadow"}, "reads stored rows: give predictions_table"),
         ({"labels": None}, "give labels or feedback_table"),
-        ({"series": ["compute", "total_usage"]}, "evaluates one series"),
+        ({"series": ["compute", "total_usage"], "model_version": "v0"}, "model_version pins one series"),
         ({"evaluations_table": "EVAL; DROP"}, "evaluations_table"),
     ],
 )
