@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -118,6 +119,39 @@ def _instant(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+# What BatchScoreOperator logs at each step of a chunk (model loaded, features read, table written, done).
+PHASE_EVENTS = (
+    ("model", "Scoring '"),
+    ("read", "Reading features for "),
+    ("write", "Running statement: CREATE TABLE IF NOT EXISTS"),
+    ("written", "Wrote "),
+)
+
+
+def task_phases(log: Path) -> dict[str, float]:
+    """Seconds of a scoring try's steps, from its log's event times: ``start`` (task start-up, imports and model
+    load), ``read`` (reading the chunk's features and ``detect``), ``write`` (the bulk write), ``total``."""
+    times: dict[str, datetime] = {}
+    first = last = None
+    for line in log.read_text(errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        stamp = _instant(event["timestamp"])
+        first, last = first or stamp, stamp
+        for name, prefix in PHASE_EVENTS:
+            if name not in times and str(event.get("event", "")).startswith(prefix):
+                times[name] = stamp
+    if first is None or last is None or len(times) < len(PHASE_EVENTS):
+        return {}
+    return {
+        "start": (times["model"] - first).total_seconds(),
+        "read": (times["write"] - times["read"]).total_seconds(),
+        "write": (times["written"] - times["write"]).total_seconds(),
+        "total": (last - first).total_seconds(),
+    }
+
+
 def run_configuration(name: str, home: Path, features_db: Path, models: Path, conf: dict[str, Any]) -> dict:
     """Start the cluster of configuration ``name``, train the chunks' models unless ``models`` holds them, run the
     scoring DAG once, measure it, stop everything. Runs in a fresh process (Airflow reads its configuration on
@@ -131,6 +165,7 @@ def run_configuration(name: str, home: Path, features_db: Path, models: Path, co
         set_paused,
         start_cluster,
         task_instances,
+        task_log,
         trigger,
         wait_run,
     )
@@ -185,6 +220,7 @@ def run_configuration(name: str, home: Path, features_db: Path, models: Path, co
                 "start": ti["start_date"],
                 "end": ti["end_date"],
                 "duration_s": ti["duration"],
+                "phases": task_phases(task_log(cluster, SCORE_DAG, run_id, ti)),
             }
             for ti in scoring
         ]
@@ -264,6 +300,22 @@ def report(results: list[dict[str, Any]], setting: dict[str, Any]) -> str:
             f"{run['rows']['rows']:,} | {run['emulator_cpu_s']:.1f} | "
             f"{run['emulator_cpu_s'] / run['scoring_s']:.2f} | {busy:.0%} |"
         )
+    lines += [
+        "",
+        "Where a chunk's time goes (medians over the run's chunks, seconds, from the task logs): start-up (task "
+        "process, imports, model load), read (the chunk's features from the emulator, and detect), write (bulk "
+        "write to the emulator).",
+        "",
+        "| Run | Config | Start-up | Read + detect | Write | Task |",
+        "|--:|---|--:|--:|--:|--:|",
+    ]
+    for number, run in enumerate(results, 1):
+        phases = [chunk["phases"] for chunk in run["chunks"] if chunk.get("phases")]
+        cells = [
+            f"{statistics.median(phase[key] for phase in phases):.1f}" if phases else ""
+            for key in ("start", "read", "write", "total")
+        ]
+        lines.append(f"| {number} | {run['configuration']} | {' | '.join(cells)} |")
     medians = {}
     for name in CONFIGURATIONS:
         runs = [run for run in results if run["configuration"] == name]
@@ -295,6 +347,10 @@ def report(results: list[dict[str, Any]], setting: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _raise_on_terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -314,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--conf", type=json.loads, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.configuration:
+        signal.signal(signal.SIGTERM, _raise_on_terminate)  # unwind through the cluster's cleanup
         print(
             json.dumps(
                 run_configuration(args.configuration, args.home, args.features_db, args.models, args.conf)

@@ -9,6 +9,7 @@ report on hand-made results.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,9 +63,11 @@ def test_the_report_shows_each_run_and_the_speed_up() -> None:
 @pytest.mark.slow
 def test_quick_benchmark_splits_the_chunks_over_both_workers(tmp_path: Path) -> None:
     output = tmp_path / "results.json"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "WANDB_"))}
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.cluster_speedup", "--quick", "--json", str(output)],
         cwd=REPO_ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -93,3 +96,21 @@ def test_quick_benchmark_splits_the_chunks_over_both_workers(tmp_path: Path) -> 
     assert one["workers"] == ["worker-1"]
     assert two["workers"] == ["worker-1", "worker-2"]
     assert "Speed-up B over A" in result.stdout
+
+
+def test_task_phases_come_from_the_scoring_logs_event_times(tmp_path: Path) -> None:
+    events = [
+        ("00:00:00", "::group::Pre Execute"),
+        ("00:00:10", "Scoring 'S000000' with model snowstorm-chunk-0 v0"),
+        ("00:00:11", "Reading features for 100 series (S000000 .. S000099) through 'snowflake_default'"),
+        ("00:00:15", "Running statement: CREATE TABLE IF NOT EXISTS X (...)"),
+        ("00:00:17", "Wrote 200 prediction rows for 100 series"),
+        ("00:00:18", "::endgroup::"),
+    ]
+    log = tmp_path / "attempt=1.log"
+    log.write_text(
+        "\n".join(json.dumps({"timestamp": f"2026-11-28T{at}.000000Z", "event": text}) for at, text in events)
+    )
+    assert cluster_speedup.task_phases(log) == {"start": 10.0, "read": 4.0, "write": 2.0, "total": 18.0}
+    log.write_text(json.dumps({"timestamp": "2026-11-28T00:00:00Z", "event": "::group::Pre Execute"}))
+    assert cluster_speedup.task_phases(log) == {}
