@@ -108,6 +108,22 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _group_cpu_seconds(groups: set[int]) -> float:
+    """CPU seconds of the live processes of these process groups, with their reaped children's (a Celery worker's
+    pool processes hold the CPU of the task processes they waited for)."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) in groups:
+            total += sum(int(value) for value in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _machine_busy_seconds() -> float:
     """CPU seconds all cores spent not idle so far (``/proc/stat``), whoever ran."""
     values = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -202,13 +218,17 @@ def run_configuration(name: str, home: Path, features_db: Path, models: Path, co
         if emulator is None:
             raise RuntimeError(f"the emulator of {home} is not running")
         result["load_average_at_scoring"] = os.getloadavg()
+        # Every component and the emulator run in their own process group (session).
+        groups = {process.pid for process in cluster.processes.values()} | {emulator.pid}
         emulator_cpu, machine_busy = _cpu_seconds(emulator.pid), _machine_busy_seconds()
+        cluster_cpu = _group_cpu_seconds(groups)
         started = time.perf_counter()
         run_id = trigger(cluster, SCORE_DAG, conf)
         wait_run(cluster, SCORE_DAG, run_id)
         result["measured_s"] = time.perf_counter() - started
         result["emulator_cpu_s"] = _cpu_seconds(emulator.pid) - emulator_cpu
         result["machine_busy_s"] = _machine_busy_seconds() - machine_busy
+        result["cluster_cpu_s"] = _group_cpu_seconds(groups) - cluster_cpu
         run = cluster.request("GET", run_path(SCORE_DAG, run_id))
         result["dag_run_s"] = (_instant(run["end_date"]) - _instant(run["start_date"])).total_seconds()
         scoring = [ti for ti in task_instances(cluster, SCORE_DAG, run_id) if ti["task_id"] == SCORE_TASK]
@@ -279,12 +299,13 @@ def report(results: list[dict[str, Any]], setting: dict[str, Any]) -> str:
         f"{setting['window_start']} to {setting['window_end']}; {setting['feature_rows']:,} feature rows); "
         f"{os.cpu_count()} cores, shared. Worker concurrency {CONCURRENCY}. Scoring phase: first scoring task's "
         "start to the last one's end; DAG run: its start to its end. Emulator and machine CPU: during the scoring "
-        "DAG run (from its trigger until it was seen finished); machine CPU: all processes, other users' too.",
+        "DAG run (from its trigger until it was seen finished). Cluster CPU: the emulator, the Airflow components and "
+        "the workers with their tasks. Machine CPU: all processes, other users' too.",
         "",
         "| Run | Config | Workers | Load avg at start (1/5/15 min) | DAG run (s) | Scoring phase (s) | Chunks per "
-        "worker | Task seconds (sum) | Rows written | Emulator CPU (s) | Emulator CPU / scoring phase | Machine "
-        "CPU busy (of 2 cores) |",
-        "|--:|---|--:|---|--:|--:|---|--:|--:|--:|--:|--:|",
+        "worker | Task seconds (sum) | Rows written | Emulator CPU (s) | Emulator CPU / scoring phase | Cluster "
+        "CPU (s) | Machine CPU busy (of 2 cores) | Of it, not the cluster's |",
+        "|--:|---|--:|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for number, run in enumerate(results, 1):
         per_worker: dict[str, int] = {}
@@ -293,12 +314,15 @@ def report(results: list[dict[str, Any]], setting: dict[str, Any]) -> str:
         split = ", ".join(f"{worker} {count}" for worker, count in sorted(per_worker.items()))
         load = "/".join(f"{value:.2f}" for value in run["load_average_at_start"])
         task_seconds = sum(chunk["duration_s"] or 0.0 for chunk in run["chunks"])
-        busy = run["machine_busy_s"] / (run["measured_s"] * (os.cpu_count() or 1))
+        capacity = run["measured_s"] * (os.cpu_count() or 1)
+        busy = run["machine_busy_s"] / capacity
+        others = max(0.0, run["machine_busy_s"] - run["cluster_cpu_s"]) / capacity
         lines.append(
             f"| {number} | {run['configuration']} | {len(run['workers'])} x {CONCURRENCY} | {load} | "
             f"{run['dag_run_s']:.1f} | {run['scoring_s']:.1f} | {split} | {task_seconds:.1f} | "
             f"{run['rows']['rows']:,} | {run['emulator_cpu_s']:.1f} | "
-            f"{run['emulator_cpu_s'] / run['scoring_s']:.2f} | {busy:.0%} |"
+            f"{run['emulator_cpu_s'] / run['scoring_s']:.2f} | {run['cluster_cpu_s']:.1f} | {busy:.0%} | "
+            f"{others:.0%} |"
         )
     lines += [
         "",

@@ -43,6 +43,7 @@ def run(name: str, scoring_s: float, workers: list[str]) -> dict:
         "emulator_cpu_s": 5.0,
         "machine_busy_s": scoring_s,
         "measured_s": scoring_s + 12,
+        "cluster_cpu_s": scoring_s / 2,
         "rows": {"rows": 800, "series": 400, "days": 2, "keys": 800},
         "chunks": [
             {"map_index": index, "worker": workers[index % len(workers)], "duration_s": 2.0}
