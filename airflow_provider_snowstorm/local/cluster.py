@@ -114,6 +114,11 @@ class Cluster:
     """Everything started, in order, so that ``stop`` undoes exactly that."""
 
     home: Path
+    workers: tuple[Worker, ...] = WORKERS
+    """The Celery workers started, each with ``concurrency`` task slots."""
+    concurrency: int = WORKER_CONCURRENCY
+    dag_ids: tuple[str, ...] = PIPELINE_DAGS
+    """The DAGs ``connect`` waits for (parsed from the DAG folder)."""
     env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     postgres_dir: str | None = None
@@ -218,7 +223,9 @@ class Cluster:
             time.sleep(POLL_S)
 
 
-def cluster_settings(postgres_port: int, redis_port: int, api_port: int) -> dict[str, str]:
+def cluster_settings(
+    postgres_port: int, redis_port: int, api_port: int, concurrency: int = WORKER_CONCURRENCY
+) -> dict[str, str]:
     """Airflow on CeleryExecutor with Postgres and Redis; every component reads these (and nothing else)."""
     database = f"postgresql+psycopg2://postgres@127.0.0.1:{postgres_port}/postgres"
     return {
@@ -226,7 +233,7 @@ def cluster_settings(postgres_port: int, redis_port: int, api_port: int) -> dict
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
         "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://postgres@127.0.0.1:{postgres_port}/postgres",
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(concurrency),
         # Redis hands an unacknowledged task to another worker after this; the scheduler's heartbeat check and the
         # task's retry handle a lost worker long before (Airflow's default, set to say so).
         "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
@@ -284,7 +291,8 @@ def fresh_home(home: Path) -> None:
 
 
 def start_cluster(cluster: Cluster, setup: Any) -> None:
-    """Postgres, Redis, the emulator, ``airflow db migrate``, then the Airflow components and the two workers."""
+    """Postgres, Redis, the emulator, ``airflow db migrate``, then the Airflow components and the cluster's workers
+    (``cluster.workers``, ``cluster.concurrency`` slots each)."""
     from airflow_provider_snowstorm.local.snowflake import airflow_environment, start_emulator
 
     ports = {"postgres": _free_port(), "redis": _free_port(), "api": _free_port()}
@@ -293,7 +301,7 @@ def start_cluster(cluster: Cluster, setup: Any) -> None:
     cluster.redis_dir = cluster.service("redis.sh", "start", str(ports["redis"]))
     cluster.emulator_started = True
     handle = start_emulator(cluster.home, timeout=90.0)
-    settings = cluster_settings(ports["postgres"], ports["redis"], ports["api"])
+    settings = cluster_settings(ports["postgres"], ports["redis"], ports["api"], cluster.concurrency)
     cluster.env = component_environment(setup, airflow_environment(handle), settings)
     print(
         f"  PostgreSQL :{ports['postgres']} (metadata), Redis :{ports['redis']} (broker), "
@@ -305,7 +313,7 @@ def start_cluster(cluster: Cluster, setup: Any) -> None:
         raise ClusterError(f"airflow db migrate failed: see {cluster.log_file('db-migrate')}")
     for component in ("api-server", "scheduler", "dag-processor"):
         cluster.start(component, component)
-    for worker in WORKERS:
+    for worker in cluster.workers:
         cluster.start(
             worker.name,
             "celery",
@@ -315,7 +323,7 @@ def start_cluster(cluster: Cluster, setup: Any) -> None:
             "--celery-hostname",
             worker.hostname,
             "--concurrency",
-            str(WORKER_CONCURRENCY),
+            str(cluster.concurrency),
             "--skip-serve-logs",
             env={
                 "AIRFLOW__CORE__HOSTNAME_CALLABLE": HOSTNAME_CALLABLE,
@@ -326,7 +334,8 @@ def start_cluster(cluster: Cluster, setup: Any) -> None:
 
 
 def connect(cluster: Cluster) -> None:
-    """Wait for the API server, take a token (all admins: no login) and wait for the pipeline's DAGs to be parsed."""
+    """Wait for the API server, take a token (all admins: no login), for the cluster's DAGs to be parsed and for its
+    workers to be ready."""
     import httpx
 
     def token() -> str | None:
@@ -343,13 +352,13 @@ def connect(cluster: Cluster) -> None:
 
     def parsed() -> bool:
         dags = cluster.request("GET", "/api/v2/dags", params={"dag_id_pattern": "snowstorm", "limit": 100})
-        return set(PIPELINE_DAGS) <= {dag["dag_id"] for dag in dags["dags"]}
+        return set(cluster.dag_ids) <= {dag["dag_id"] for dag in dags["dags"]}
 
-    cluster.wait_for("the example DAGs to be parsed", parsed, STARTUP_TIMEOUT_S)
+    cluster.wait_for(f"the DAGs {', '.join(cluster.dag_ids)} to be parsed", parsed, STARTUP_TIMEOUT_S)
 
     def workers_ready() -> bool:
         # Each Celery worker logs "ready." once it consumes its queues.
-        return all(b"ready." in cluster.log_file(worker.name).read_bytes() for worker in WORKERS)
+        return all(b"ready." in cluster.log_file(worker.name).read_bytes() for worker in cluster.workers)
 
     cluster.wait_for("the Celery workers", workers_ready, STARTUP_TIMEOUT_S)
 
