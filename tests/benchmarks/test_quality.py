@@ -45,6 +45,32 @@ def test_failed_candidates_are_not_selected() -> None:
     assert quality.select(per_setting, ["x"]) == "good"
 
 
+def test_ablation_only_settings_are_in_the_ablation_table() -> None:
+    assert set(quality.ABLATION_ONLY) <= set(quality.ABLATION)
+    assert quality.ABLATION[0] not in quality.ABLATION_ONLY
+
+
+def test_uncalibrated_or_episode_free_candidates_are_ablation_only() -> None:
+    # A fixed cut ignores the false-alarm budget and alarm_gap=0 alarms on every dip of one incident: never defaults.
+    for option, params in quality.OURS_CANDIDATES.items():
+        if params.get("threshold_cutoff") is not None or params.get("alarm_gap") == 0:
+            assert option in quality.ABLATION_ONLY, option
+
+
+def test_lofo_never_selects_an_ablation_only_setting() -> None:
+    fixed_cut, defaults = quality.ABLATION_ONLY[0], quality.ABLATION[0]
+    per_setting = {
+        defaults: {"x": _evaluation(5, 5, 5), "y": _evaluation(5, 5, 5)},
+        fixed_cut: {"x": _evaluation(10, 0, 0), "y": _evaluation(10, 0, 0)},
+    }
+    lofo = quality.leave_one_family_out({quality.OURS: per_setting}, ["x", "y"])
+    assert lofo[quality.OURS]["x"] is per_setting[defaults]["x"]
+    assert lofo[quality.OURS]["y"] is per_setting[defaults]["y"]
+    # A peer's options are all cutoffs of its score: every one stays selectable.
+    peer = quality.leave_one_family_out({quality.STL_PEER: per_setting}, ["x", "y"])
+    assert peer[quality.STL_PEER]["x"] is per_setting[fixed_cut]["x"]
+
+
 def test_peers_score_hourly_data_with_period_24() -> None:
     data = FAMILIES["hourly_warehouse"](1, 2)
     scored = quality.run_same_position(data)
