@@ -17,6 +17,7 @@ from airflow_provider_snowstorm.core.billing import DEFAULT_BILLING_TYPES
 from airflow_provider_snowstorm.core.schema import DATE, RAW_USAGE_COLUMNS, USAGE_COLUMNS
 from airflow_provider_snowstorm.utils.sql import (
     create_table_sql,
+    distinct_values,
     read_dataframe,
     replace_rows,
     transaction,
@@ -355,7 +356,7 @@ def account_series(hook: DbApiHook, table: str, requested: Sequence[str]) -> lis
     from airflow_provider_snowstorm.core.features import series_parts
 
     table = validate_table_name(table, what="features table")
-    existing = sorted(str(name) for (name,) in hook.get_records(f"SELECT DISTINCT SERIES FROM {table}"))  # noqa: S608
+    existing = distinct_values(hook, table, "SERIES")
     lowered = {name.lower(): name for name in existing}
     series: list[str] = []
     missing = []

@@ -21,6 +21,7 @@ from airflow_provider_snowstorm.operators.base import SeriesInputError
 from airflow_provider_snowstorm.operators.score import BatchScoreOperator, _day, model_metadata
 from airflow_provider_snowstorm.registry import PRODUCTION_ALIAS, ModelNotFoundError
 from airflow_provider_snowstorm.utils.sql import (
+    distinct_values,
     read_dataframe,
     table_columns,
     validate_identifier,
@@ -155,8 +156,7 @@ class ModelDriftOperator(BatchScoreOperator):
         hook = self.get_db_hook()
         if self.features_layout == "long":
             series_column = validate_identifier(self.series_column, what="series_column")
-            query = f"SELECT DISTINCT {series_column} FROM {table}"  # noqa: S608 - validated identifiers
-            return [str(name).lower() for (name,) in hook.get_records(query)]
+            return [name.lower() for name in distinct_values(hook, table, series_column)]
         date_column = self.date_column.strip('"').lower()
         return [c.lower() for c in table_columns(hook, table) if c.lower() != date_column]
 

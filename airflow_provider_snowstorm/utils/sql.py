@@ -24,6 +24,7 @@ __all__ = [
     "IdentifierError",
     "add_missing_columns",
     "create_table_sql",
+    "distinct_values",
     "in_list",
     "read_dataframe",
     "replace_rows",
@@ -209,6 +210,13 @@ def table_columns(hook: DbApiHook, table: str) -> list[str]:
     """The column names of ``table``, as the database spells them, from a query that returns no rows."""
     table = validate_table_name(table)
     return [str(name) for name in read_dataframe(hook, f"SELECT * FROM {table} WHERE 1 = 0").columns]  # noqa: S608
+
+
+def distinct_values(hook: DbApiHook, table: str, column: str) -> list[str]:
+    """The distinct values of ``column`` in ``table``, as text, sorted: the series of a long features table."""
+    table = validate_table_name(table)
+    column = validate_identifier(column, what="column")
+    return sorted(str(value) for (value,) in hook.get_records(f"SELECT DISTINCT {column} FROM {table}"))  # noqa: S608
 
 
 def add_missing_columns(hook: DbApiHook, table: str, columns: Mapping[str, str]) -> list[str]:

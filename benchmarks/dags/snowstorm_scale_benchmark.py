@@ -24,7 +24,7 @@ from airflow.sdk import DAG, BaseHook, Param, get_current_context, task
 from airflow_provider_snowstorm.core.chunking import chunk_series
 from airflow_provider_snowstorm.operators.score import BatchScoreOperator
 from airflow_provider_snowstorm.operators.train import DecomposeIsolationForestOperator
-from airflow_provider_snowstorm.utils.sql import read_dataframe, validate_table_name
+from airflow_provider_snowstorm.utils.sql import distinct_values
 
 CONN_ID = "snowflake_default"
 FEATURES_TABLE = "SNOWSTORM.ANALYTICS.SCALE_FEATURES_LONG"
@@ -43,30 +43,37 @@ PARAMS = {
 @task
 def plan() -> list[list[str]]:
     """The table's series, sorted, in ``chunks`` chunks of equal size (training and scoring get the same lists)."""
-    table = validate_table_name(FEATURES_TABLE, what="features_table")
     hook = BaseHook.get_connection(CONN_ID).get_hook()
-    names = read_dataframe(hook, f"SELECT DISTINCT SERIES FROM {table} ORDER BY SERIES")
-    series = [str(name) for name in names.iloc[:, 0]]
+    series = distinct_values(hook, FEATURES_TABLE, "SERIES")
     chunks = int(get_current_context()["params"]["chunks"])
     return chunk_series(series, math.ceil(len(series) / chunks))
+
+
+# What both DAGs share: the DAG's settings, and how the operators read a chunk and find its one model.
+DAG_ARGUMENTS: dict[str, Any] = {
+    "schedule": None,
+    "start_date": datetime(2026, 1, 1),
+    "catchup": False,
+    "default_args": DEFAULT_ARGS,
+    "params": PARAMS,
+    "tags": ["snowstorm", "benchmark"],
+}
+CHUNKED: dict[str, Any] = {
+    "conn_id": CONN_ID,
+    "features_table": FEATURES_TABLE,
+    "features_layout": "long",
+    "chunk_model": True,
+}
 
 
 with DAG(
     dag_id="snowstorm_scale_benchmark_train",
     description="Cluster speed-up benchmark, set-up: one model per chunk of series (not timed)",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    default_args=DEFAULT_ARGS,
-    params=PARAMS,
-    tags=["snowstorm", "benchmark"],
+    **DAG_ARGUMENTS,
 ):
     DecomposeIsolationForestOperator.partial(
         task_id="train",
-        conn_id=CONN_ID,
-        features_table=FEATURES_TABLE,
-        features_layout="long",
-        chunk_model=True,
+        **CHUNKED,
         training_start="{{ params.training_start }}",
         training_end="{{ params.training_end }}",
     ).expand(series=plan())
@@ -75,19 +82,11 @@ with DAG(
 with DAG(
     dag_id="snowstorm_scale_benchmark_score",
     description="Cluster speed-up benchmark: score every chunk of series with its model (timed)",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    default_args=DEFAULT_ARGS,
-    params=PARAMS,
-    tags=["snowstorm", "benchmark"],
+    **DAG_ARGUMENTS,
 ):
     BatchScoreOperator.partial(
         task_id="score",
-        conn_id=CONN_ID,
-        features_table=FEATURES_TABLE,
-        features_layout="long",
-        chunk_model=True,
+        **CHUNKED,
         window_start="{{ params.window_start }}",
         window_end="{{ params.window_end }}",
         results_table=RESULTS_TABLE,
