@@ -51,6 +51,7 @@ OURS_CANDIDATES: dict[str, dict[str, Any]] = {
     "min_relative_deviation=0.1": {"min_relative_deviation": 0.1},
     "with the forest boost (scorer=forest)": {"scorer": "forest"},
     "plain |z| (no burst score)": {"burst_rows": 1},
+    "decomposition alone (position_periods=0)": {"position_periods": 0},
     "fixed cut |z| > 5 (no calibration)": {"threshold_cutoff": 5.0},
     "no alarm episodes (alarm_gap=0)": {"alarm_gap": 0},
 }
@@ -58,6 +59,7 @@ ABLATION = (
     "defaults",
     "with the forest boost (scorer=forest)",
     "plain |z| (no burst score)",
+    "decomposition alone (position_periods=0)",
     "fixed cut |z| > 5 (no calibration)",
     "no alarm episodes (alarm_gap=0)",
 )
@@ -68,8 +70,9 @@ ABLATION = (
 #   again and again (on daily data it is what the defaults do anyway, so leaving it out costs the daily families
 #   nothing).
 # Still selectable: the alarm_budget and min_relative_deviation variants, the forest scorer (its boosted scores are
-# calibrated by the same peaks-over-threshold fit as the severity) and plain |z| (``burst_rows=1``: a documented
-# setting with the same calibrated threshold and episodes; it drops one score, not a requirement).
+# calibrated by the same peaks-over-threshold fit as the severity), plain |z| (``burst_rows=1``: a documented
+# setting with the same calibrated threshold and episodes; it drops one score, not a requirement) and the
+# decomposition without the same-position second opinion (``position_periods=0``, the previous defaults).
 ABLATION_ONLY = (
     "fixed cut |z| > 5 (no calibration)",
     "no alarm episodes (alarm_gap=0)",

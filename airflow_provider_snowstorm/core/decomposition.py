@@ -22,6 +22,9 @@ Three refinements, each measured on the quality benchmark and each switchable of
 ``baseline_lag`` days earlier (a day is judged against the baseline it is closer to, so a burst's end is not a
 "drop"); a day-of-month adjustment for consistent month-start effects; and ``continuing`` flags for the days after a
 level shift has already been reported, so it alarms once.
+
+With ``position_periods`` it also gives the same-position z-score (``position_zscore``): the value against the mean
+and standard deviation of the same weekday (hour) in past periods, the detector's second opinion.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ class CausalDecomposition:
     zscore: np.ndarray
     # True where the day continues a run of ``rebase_after`` large same-direction residuals (a reported shift).
     continuing: np.ndarray
+    # The value's z-score against the same season position in the last ``position_periods`` periods (NaN where
+    # fewer than two are known, or with ``position_periods`` 0): a second, independent baseline.
+    position_zscore: np.ndarray
 
 
 def scale_min_count(period: int) -> int:
@@ -69,7 +75,8 @@ class DecompositionConfig:
     ``period`` is in rows (days for daily data). ``min_scale`` floors the residual scale in the series' own units
     (money), ``scale_floor`` as a share of its level. ``baseline_lag``, ``rebase_after`` and ``monthly_periods`` of 0
     turn off the lagged baseline, the level-shift rebase and the day-of-month adjustment; ``multiplicative`` False
-    makes the seasonality additive.
+    makes the seasonality additive. ``position_periods`` above 0 also computes ``position_zscore``, the value against
+    the same season position in that many past periods.
     """
 
     period: int = 7
@@ -84,6 +91,7 @@ class DecompositionConfig:
     monthly_periods: int = 3
     monthly_z: float = 2.0
     multiplicative: bool = True
+    position_periods: int = 0
 
 
 def history_needed(config: DecompositionConfig) -> int:
@@ -96,7 +104,10 @@ def history_needed(config: DecompositionConfig) -> int:
     expected_reach = max(seasonal_periods * period + (period - 1) // 2, (config.trend_periods + 1) * period)
     # The scale looks back over a window ending up to a period before t, and at the same position in past periods.
     scale_reach = max(config.scale_window + period - 1, seasonal_periods * period)
-    base = scale_reach + expected_reach + max(config.baseline_lag, config.rebase_after)
+    base = max(
+        scale_reach + expected_reach + max(config.baseline_lag, config.rebase_after),
+        config.position_periods * period,
+    )
     # The same calendar position ``monthly_periods`` months back is at most 31 days per month away, and the same
     # business day before the month's end up to three days more.
     return base + (31 * config.monthly_periods + 3 if config.monthly_periods else 0)
@@ -284,6 +295,24 @@ def _calendar_alignments(days: int, first_day: int, months: int) -> list[np.ndar
     return alignments
 
 
+def position_zscore(values: np.ndarray, period: int, periods: int) -> np.ndarray:
+    """``(x[t] - mean) / std`` of the values at ``t - period, ..., t - periods * period`` (the same weekday of daily
+    data, the same hour of hourly data); NaN where fewer than two of them exist.
+
+    The same-weekday z-score of dbt-style volume tests: it knows nothing of trends or level shifts, which is what
+    makes it a useful second opinion on the decomposition's residual. A zero standard deviation (a flat charge)
+    gives an infinite z-score, so the decomposition's floored scale decides there.
+    """
+    lagged = [_shift(values, k * period) for k in range(1, periods + 1)]
+    count = np.sum([np.isfinite(lag) for lag in lagged], axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(lagged, axis=0) / count
+        variance = np.nansum([(lag - mean) ** 2 for lag in lagged], axis=0) / (count - 1)
+        zscore = (values - mean) / np.sqrt(variance)
+    zscore = np.where(values == mean, 0.0, zscore)
+    return np.where(count >= 2, zscore, np.nan)
+
+
 def _same_sign_minimum(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """The residual closer to zero when both point the same way, 0 when they disagree; ``first`` where ``second``
     is missing."""
@@ -294,7 +323,7 @@ def _same_sign_minimum(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 def _decompose_block(
     values: np.ndarray, config: DecompositionConfig, first_row: int, rows_per_day: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     period, seasonal_periods, baseline_lag = config.period, config.seasonal_periods, config.baseline_lag
     rebase_after, rebase_z = config.rebase_after, config.rebase_z
     monthly_periods, monthly_z = config.monthly_periods, config.monthly_z
@@ -367,7 +396,11 @@ def _decompose_block(
             best_z[valid] = np.where(stronger, np.abs(typical_z), best_z[valid])
             adjustment[valid] = np.where(stronger, typical, adjustment[valid])
         adapted -= adjustment
-    return values - adapted, adapted, scale, continuing
+    if config.position_periods > 0:
+        same_position = position_zscore(values, period, config.position_periods)
+    else:
+        same_position = np.full(values.shape, np.nan)
+    return values - adapted, adapted, scale, continuing, same_position
 
 
 def causal_decompose(
@@ -398,13 +431,23 @@ def causal_decompose(
     residual = np.empty_like(values)
     scale = np.empty_like(values)
     continuing = np.empty(values.shape, dtype=bool)
+    same_position = np.empty_like(values)
     for first in range(0, values.shape[1], _SERIES_PER_BLOCK):
         block = slice(first, first + _SERIES_PER_BLOCK)
-        expected[:, block], residual[:, block], scale[:, block], continuing[:, block] = _decompose_block(
-            values[:, block], config, first_row, rows_per_day
-        )
+        (
+            expected[:, block],
+            residual[:, block],
+            scale[:, block],
+            continuing[:, block],
+            same_position[:, block],
+        ) = _decompose_block(values[:, block], config, first_row, rows_per_day)
     with np.errstate(invalid="ignore", divide="ignore"):
         zscore = residual / scale
     return CausalDecomposition(
-        expected=expected, residual=residual, scale=scale, zscore=zscore, continuing=continuing
+        expected=expected,
+        residual=residual,
+        scale=scale,
+        zscore=zscore,
+        continuing=continuing,
+        position_zscore=same_position,
     )

@@ -225,6 +225,23 @@ def _burst_zscore(zscore: np.ndarray, rows: int) -> np.ndarray:
     return np.sqrt(rows) * np.where(np.isfinite(burst), burst, 0.0)
 
 
+def _consensus(zscore: np.ndarray, position_zscore: np.ndarray) -> np.ndarray:
+    """The decomposition's z-score, or the same-position z-score where that is closer to zero; 0 where the two
+    disagree on the direction. ``zscore`` alone where the same-position one is unknown.
+
+    The two baselines fail differently: the decomposition follows trends and level shifts but reads a recurring
+    heavy weekday as noise, the same-position baseline knows each weekday's spread but not the trend. A row both
+    find unusual, in the same direction, is an anomaly far more often than a row only one of them flags.
+    """
+    with np.errstate(invalid="ignore"):
+        agreed = np.where(
+            np.sign(zscore) == np.sign(position_zscore),
+            np.sign(zscore) * np.fmin(np.abs(zscore), np.abs(position_zscore)),
+            0.0,
+        )
+    return np.where(np.isfinite(position_zscore) & np.isfinite(zscore), agreed, zscore)
+
+
 class DecomposeIsolationForest(BaseEstimator):
     """Causal seasonal decomposition, severity scores (optionally an Isolation Forest over the decomposition's
     features) and a per-series threshold calibrated to a false-alarm budget.
@@ -286,6 +303,10 @@ class DecomposeIsolationForest(BaseEstimator):
         it continue the alarm (marked ``continuing``) instead of raising new ones, so one incident whose rows dip
         below the threshold now and then alarms once. ``None`` means a quarter of a day for sub-daily data and 0
         (off) for daily data.
+    position_periods:
+        Periods of the second opinion: a row's z-score against the same weekday (hour) in this many past periods.
+        A row scores the smaller of that and the decomposition's z-score, and 0 where they disagree on the
+        direction, so a row must be unusual for both baselines. 0 scores the decomposition alone.
 
     The defaults were chosen by leave-one-family-out on the quality benchmark (``python -m benchmarks.quality``).
     """
@@ -295,6 +316,8 @@ class DecomposeIsolationForest(BaseEstimator):
     alarm_gap: int | None = None
     min_deviation_share: float | None = None
     busy_level_: np.ndarray | None = None
+    # ... and models saved before ``position_periods`` scored the decomposition alone.
+    position_periods: int = 0
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "period": [Interval(Integral, 2, None, closed="left")],
@@ -327,6 +350,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "seasonality": [StrOptions({"multiplicative", "additive"})],
         "freq": [None, str],
         "alarm_gap": [None, Interval(Integral, 0, None, closed="left")],
+        "position_periods": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(
@@ -358,6 +382,7 @@ class DecomposeIsolationForest(BaseEstimator):
         seasonality: Literal["multiplicative", "additive"] = "multiplicative",
         freq: str | None = None,
         alarm_gap: int | None = None,
+        position_periods: int = 8,
     ) -> None:
         self.period = period
         self.alarm_budget = alarm_budget
@@ -385,6 +410,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.seasonality = seasonality
         self.freq = freq
         self.alarm_gap = alarm_gap
+        self.position_periods = position_periods
 
     # -- parameters ------------------------------------------------------------------------------------------------
 
@@ -427,6 +453,7 @@ class DecomposeIsolationForest(BaseEstimator):
             monthly_periods=self.monthly_periods,
             monthly_z=self.monthly_z,
             multiplicative=self.seasonality == "multiplicative",
+            position_periods=self.position_periods,
         )
 
     @property
@@ -446,7 +473,7 @@ class DecomposeIsolationForest(BaseEstimator):
 
     def _features(self, decomposition: CausalDecomposition) -> tuple[np.ndarray, np.ndarray | None]:
         """Severity (rows x series) and, for ``scorer="forest"``, the forest's features (rows x series x 3)."""
-        zscore = np.clip(decomposition.zscore, -_Z_CLIP, _Z_CLIP)
+        zscore = np.clip(_consensus(decomposition.zscore, decomposition.position_zscore), -_Z_CLIP, _Z_CLIP)
         burst = _burst_zscore(zscore, self.burst_rows)
         sign = {"both": None, "up": 1.0, "down": -1.0}[self.direction]
         if sign is None:

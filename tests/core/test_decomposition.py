@@ -9,6 +9,7 @@ from airflow_provider_snowstorm.core.decomposition import (
     _network_median,
     causal_decompose,
     history_needed,
+    position_zscore,
     warm_up_days,
 )
 
@@ -68,12 +69,34 @@ def test_no_day_uses_its_own_or_later_values() -> None:
 def test_history_needed_is_enough_to_reproduce_the_full_computation() -> None:
     rng = np.random.default_rng(4)
     values = rng.lognormal(4, 0.2, (500, 2))
-    needed = history_needed(DecompositionConfig())
-    full = causal_decompose(values, first_row=19_000)
+    config = DecompositionConfig(position_periods=8)
+    needed = history_needed(config)
+    full = causal_decompose(values, config, first_row=19_000)
     for cut in (400, 403, 406):
-        tail = causal_decompose(values[cut - needed :], first_row=19_000 + cut - needed)
-        np.testing.assert_array_equal(tail.zscore[needed:], full.zscore[cut:])
-        np.testing.assert_array_equal(tail.continuing[needed:], full.continuing[cut:])
+        tail = causal_decompose(values[cut - needed :], config, first_row=19_000 + cut - needed)
+        for name in ("zscore", "continuing", "position_zscore"):
+            np.testing.assert_array_equal(getattr(tail, name)[needed:], getattr(full, name)[cut:])
+
+
+def test_position_zscore_compares_a_row_with_the_same_season_position_before_it() -> None:
+    values = np.random.default_rng(8).lognormal(4, 0.3, (60, 2))
+    zscore = position_zscore(values, period=7, periods=4)
+    same_weekday = values[[49, 42, 35, 28], 1]
+    assert zscore[56, 1] == pytest.approx((values[56, 1] - same_weekday.mean()) / same_weekday.std(ddof=1))
+    # Two earlier values are the fewest a spread needs; with only two, both are used.
+    assert np.isnan(zscore[:14]).all()
+    assert zscore[15, 0] == pytest.approx(
+        (values[15, 0] - values[[8, 1], 0].mean()) / values[[8, 1], 0].std(ddof=1)
+    )
+    # A flat charge has no spread: its own value is no deviation, any other an infinite one.
+    flat = position_zscore(np.full((30, 1), 5.0), period=7, periods=4)
+    assert (flat[14:] == 0).all()
+
+
+def test_position_zscore_is_only_computed_when_asked_for() -> None:
+    values = np.random.default_rng(9).lognormal(4, 0.3, (80, 1))
+    assert np.isnan(causal_decompose(values).position_zscore).all()
+    assert np.isfinite(causal_decompose(values, position_periods=8).position_zscore[14:]).all()
 
 
 def test_first_zscore_arrives_within_the_warm_up() -> None:

@@ -8,6 +8,7 @@ from sklearn.base import clone
 from airflow_provider_snowstorm.core.detector import (
     DecomposeIsolationForest,
     DetectorInputError,
+    _consensus,
     min_history_days,
 )
 from airflow_provider_snowstorm.core.schema import PREDICTION_COLUMNS
@@ -107,27 +108,60 @@ def test_a_fixed_threshold_cutoff_replaces_the_calibrated_threshold(costs: pd.Da
     assert (fixed.thresholds == 4.5).all()
 
 
-def test_a_larger_alarm_budget_lowers_every_threshold(costs: pd.DataFrame) -> None:
-    training = costs.iloc[:TRAIN_DAYS]
+@pytest.fixture
+def heavy_tailed_costs() -> pd.DataFrame:
+    """900 days of 40 series with Student-t noise (3 degrees of freedom, 15%) on a weekday pattern."""
+    rng = np.random.default_rng(11)
+    days = 900
+    index = pd.date_range("2023-01-02", periods=days, freq="D")
+    weekday = np.where(np.arange(days) % 7 < 5, 1.0, 0.5)[:, None]
+    noise = 1 + 0.15 * np.clip(rng.standard_t(3, (days, 40)), -5, 5)
+    return pd.DataFrame(1000 * weekday * noise, index=index, columns=[f"s{i}" for i in range(40)])
+
+
+def test_a_larger_alarm_budget_lowers_every_threshold(heavy_tailed_costs: pd.DataFrame) -> None:
+    training = heavy_tailed_costs.iloc[:365]
     strict = DecomposeIsolationForest(alarm_budget=0.05, random_state=0).fit(training)
     loose = DecomposeIsolationForest(alarm_budget=3.0, random_state=0).fit(training)
     assert (loose.thresholds < strict.thresholds).all()
     assert (loose.thresholds >= 3.0).all()
 
 
-def test_calibrated_false_alarms_stay_near_the_budget_on_normal_heavy_tailed_data() -> None:
-    """Student-t noise (3 degrees of freedom) on 40 series: the alarm rate on normal days is of the budget's order."""
-    rng = np.random.default_rng(11)
-    days = 900
-    index = pd.date_range("2023-01-02", periods=days, freq="D")
-    weekday = np.where(np.arange(days) % 7 < 5, 1.0, 0.5)[:, None]
-    noise = 1 + 0.15 * np.clip(rng.standard_t(3, (days, 40)), -5, 5)
-    frame = pd.DataFrame(1000 * weekday * noise, index=index, columns=[f"s{i}" for i in range(40)])
+def test_calibrated_false_alarms_stay_near_the_budget_on_normal_heavy_tailed_data(
+    heavy_tailed_costs: pd.DataFrame,
+) -> None:
+    """On 40 normal heavy-tailed series the alarm rate is of the budget's order."""
+    frame, days = heavy_tailed_costs, len(heavy_tailed_costs)
     model = DecomposeIsolationForest(alarm_budget=0.5, random_state=0).fit(frame.iloc[:365])
     flags = model.predict(frame.iloc[365:]).to_numpy() == -1
     starts = flags & ~np.vstack([np.zeros((1, 40), bool), flags[:-1]])
     alarms_per_series_month = starts.sum() / 40 / ((days - 365) / 30.44)
     assert 0.05 < alarms_per_series_month < 1.0
+
+
+def test_a_row_scores_what_both_baselines_agree_on() -> None:
+    decomposition = np.array([4.0, 4.0, -6.0, 5.0, 3.0, np.nan])
+    same_position = np.array([9.0, 2.0, -1.5, -7.0, np.nan, 4.0])
+    np.testing.assert_array_equal(
+        _consensus(decomposition, same_position), [4.0, 2.0, -1.5, 0.0, 3.0, np.nan]
+    )
+
+
+def test_the_second_opinion_finds_a_smaller_spike_within_the_same_budget(
+    heavy_tailed_costs: pd.DataFrame,
+) -> None:
+    """Normal noise rarely deviates from both baselines at once, so at the same alarm budget the thresholds are
+    lower: a 2.5x day the decomposition alone lets pass is found, and normal days still alarm about as budgeted."""
+    training, new_days = heavy_tailed_costs.iloc[:365], heavy_tailed_costs.iloc[365:].copy()
+    new_days.iloc[100, 3] *= 2.5
+    months = len(new_days) / 30.44
+    alone = DecomposeIsolationForest(position_periods=0, random_state=0).fit(training)
+    both = DecomposeIsolationForest(random_state=0).fit(training)
+    assert np.median(both.threshold_) < np.median(alone.threshold_)
+    flags = both.predict(new_days) == -1
+    assert flags.iloc[100, 3]
+    assert not (alone.predict(new_days) == -1).iloc[100, 3]
+    assert 0.05 < flags.to_numpy().sum() / 40 / months < 0.2
 
 
 def test_scores_keep_ranking_beyond_the_training_range(
