@@ -45,7 +45,12 @@ from airflow_provider_snowstorm.core.schema import (
     THRESHOLD,
     VALUE,
 )
-from airflow_provider_snowstorm.core.thresholds import budget_to_risk, tail_thresholds
+from airflow_provider_snowstorm.core.thresholds import (
+    DAYS_PER_MONTH,
+    budget_to_risk,
+    excursion_floor,
+    tail_thresholds,
+)
 
 __all__ = ["DecomposeIsolationForest", "DetectorInputError", "busy_levels", "min_history_days"]
 
@@ -303,6 +308,12 @@ class DecomposeIsolationForest(BaseEstimator):
         it continue the alarm (marked ``continuing``) instead of raising new ones, so one incident whose rows dip
         below the threshold now and then alarms once. ``None`` means a quarter of a day for sub-daily data and 0
         (off) for daily data.
+    training_alarms_per_month:
+        A ceiling on the alarms the threshold would have raised on the model's own training span, per 30.44 days
+        (at least one): where the span crosses the fitted threshold more often than that, in separate excursions
+        (``alarm_gap`` apart), the threshold rises to the height of the first excursion over the ceiling. The tail
+        fit takes a span's highest scores for incidents; a series that crosses the threshold every few days is
+        showing its normal bursts. ``None`` keeps the tail fit alone.
     position_periods:
         Periods of the second opinion: a row's z-score against the same weekday (hour) in this many past periods.
         A row scores the smaller of that and the decomposition's z-score, and 0 where they disagree on the
@@ -318,6 +329,7 @@ class DecomposeIsolationForest(BaseEstimator):
     busy_level_: np.ndarray | None = None
     # ... and models saved before ``position_periods`` scored the decomposition alone.
     position_periods: int = 0
+    training_alarms_per_month: float | None = None
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "period": [Interval(Integral, 2, None, closed="left")],
@@ -351,6 +363,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "freq": [None, str],
         "alarm_gap": [None, Interval(Integral, 0, None, closed="left")],
         "position_periods": [Interval(Integral, 0, None, closed="left")],
+        "training_alarms_per_month": [None, Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -383,6 +396,7 @@ class DecomposeIsolationForest(BaseEstimator):
         freq: str | None = None,
         alarm_gap: int | None = None,
         position_periods: int = 8,
+        training_alarms_per_month: float | None = 2.0,
     ) -> None:
         self.period = period
         self.alarm_budget = alarm_budget
@@ -411,6 +425,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.freq = freq
         self.alarm_gap = alarm_gap
         self.position_periods = position_periods
+        self.training_alarms_per_month = training_alarms_per_month
 
     # -- parameters ------------------------------------------------------------------------------------------------
 
@@ -427,11 +442,14 @@ class DecomposeIsolationForest(BaseEstimator):
 
     @property
     def _alarm_gap(self) -> int:
+        return self._alarm_gap_rows(self.step_)
+
+    def _alarm_gap_rows(self, step: pd.Timedelta) -> int:
         """Rows an alarm stays open after its last anomalous row: a quarter of a day for sub-daily data, where one
         incident's anomalous rows come with gaps, and none for daily data."""
         if self.alarm_gap is not None:
             return self.alarm_gap
-        rows_per_day = _ONE_DAY // self.step_
+        rows_per_day = _ONE_DAY // step
         return rows_per_day // 4 if rows_per_day > 1 else 0
 
     @property
@@ -546,6 +564,11 @@ class DecomposeIsolationForest(BaseEstimator):
             # Rows that continue a reported shift are never flagged, so they do not calibrate the threshold either.
             calibration = np.where(decomposition.continuing, np.nan, scores)
             self.threshold_ = tail_thresholds(calibration, budget_to_risk(self.alarm_budget, _ONE_DAY / step))
+            if self.training_alarms_per_month is not None:
+                months = len(history) * (step / _ONE_DAY) / DAYS_PER_MONTH
+                allowed = int(np.ceil(self.training_alarms_per_month * months))
+                floor = excursion_floor(calibration, self._alarm_gap_rows(step), allowed)
+                self.threshold_ = np.maximum(self.threshold_, floor)
         self.busy_level_ = busy_levels(values)
         self.series_ = list(history.columns)
         self.feature_names_in_ = np.asarray(self.series_, dtype=object)

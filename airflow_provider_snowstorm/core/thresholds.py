@@ -19,7 +19,14 @@ import warnings
 
 import numpy as np
 
-__all__ = ["DAYS_PER_MONTH", "MAX_EXTRAPOLATION", "budget_to_risk", "tail_thresholds"]
+__all__ = [
+    "DAYS_PER_MONTH",
+    "MAX_EXTRAPOLATION",
+    "MIN_THRESHOLD",
+    "budget_to_risk",
+    "excursion_floor",
+    "tail_thresholds",
+]
 
 DAYS_PER_MONTH = 30.44
 # Prior tail shape of robust z-scores (0 is exponential, 0.25 a Student-t with 4 degrees of freedom) and how many
@@ -33,6 +40,8 @@ TAIL_SHARE = 0.1
 WIDEN = 0.5
 # A threshold is at most this many times the largest training score of its series.
 MAX_EXTRAPOLATION = 1.5
+# No threshold is lower: three robust standard deviations.
+MIN_THRESHOLD = 3.0
 
 
 def budget_to_risk(alarm_budget: float, rows_per_day: float) -> float:
@@ -72,7 +81,7 @@ def tail_thresholds(
     training_scores: np.ndarray,
     risk: float,
     *,
-    min_threshold: float = 3.0,
+    min_threshold: float = MIN_THRESHOLD,
     prior_shape: float = PRIOR_SHAPE,
     prior_excesses: int = PRIOR_EXCESSES,
 ) -> np.ndarray:
@@ -119,3 +128,36 @@ def tail_thresholds(
         largest = np.nanmax(filled, axis=0)
     threshold = np.where(np.isfinite(largest), np.minimum(threshold, MAX_EXTRAPOLATION * largest), threshold)
     return np.maximum(np.where(np.isfinite(threshold), threshold, min_threshold), min_threshold)
+
+
+def excursion_floor(training_scores: np.ndarray, gap: int, allowed: np.ndarray | int) -> np.ndarray:
+    """Per series: the lowest threshold that the training span itself crosses in at most ``allowed`` excursions.
+
+    An excursion is a run of scores above ``MIN_THRESHOLD`` whose rows are at most ``gap`` rows apart (one alarm,
+    as ``alarm_gap`` makes it); its height is its largest score. The floor is the height of the ``allowed + 1``-th
+    highest excursion (0 if there are not that many), so that a threshold at or above it would have raised at most
+    ``allowed`` alarms on the training span. The tail fit treats a training span's highest scores as incidents; a
+    series whose training span crosses the fitted threshold again and again is showing its normal behaviour.
+    """
+    scores = np.nan_to_num(np.asarray(training_scores, dtype=np.float64), nan=0.0)
+    rows, series = scores.shape
+    allowed = np.broadcast_to(np.asarray(allowed, dtype=np.int64), (series,))
+    above = scores > MIN_THRESHOLD
+    row = np.arange(rows)[:, None]
+    latest = np.maximum.accumulate(np.where(above, row, -(gap + 2)), axis=0)
+    previous = np.vstack([np.full((1, series), -(gap + 2)), latest[:-1]])
+    starts = above & (row - previous > gap + 1)
+    # Number the excursions series by series (column-major order), then take each one's height.
+    order_starts, order_above, order_scores = (array.T.reshape(-1) for array in (starts, above, scores))
+    excursion = np.cumsum(order_starts) - 1
+    heights = np.zeros(int(order_starts.sum()))
+    np.maximum.at(heights, excursion[order_above], order_scores[order_above])
+    owner = np.repeat(np.arange(series), rows)[order_starts]
+    # Rank each series' excursions by height, highest first, and keep the one ranked ``allowed``.
+    ranked = np.lexsort((-heights, owner))
+    first_of_owner = np.searchsorted(owner[ranked], np.arange(series))
+    rank = np.arange(ranked.size) - first_of_owner[owner[ranked]]
+    floor = np.zeros(series)
+    pick = rank == allowed[owner[ranked]]
+    floor[owner[ranked][pick]] = heights[ranked][pick]
+    return floor

@@ -164,6 +164,32 @@ def test_the_second_opinion_finds_a_smaller_spike_within_the_same_budget(
     assert 0.05 < flags.to_numpy().sum() / 40 / months < 0.2
 
 
+def test_natural_bursts_the_training_span_shows_again_and_again_do_not_set_the_threshold() -> None:
+    """Hourly series with one-hour bursts of 2-4x in 1% of hours: the tail fit takes the training span's bursts for
+    incidents; the ceiling on training alarms (two a month) lifts the thresholds above most of them, and a
+    ten-fold hour is still found."""
+    rng = np.random.default_rng(5)
+    rows = 24 * 60
+    values = 100 * rng.lognormal(0, 0.05, (rows, 10))
+    bursts = rng.random((rows, 10)) < 0.01
+    values[bursts] *= rng.uniform(2, 4, bursts.sum())
+    frame = pd.DataFrame(
+        values,
+        index=pd.date_range("2024-01-01", periods=rows, freq="h"),
+        columns=[f"s{i}" for i in range(10)],
+    )
+    training, new_hours = frame.iloc[:720], frame.iloc[720:].copy()
+    new_hours.iloc[300, 2] *= 10
+    fitted = DecomposeIsolationForest(period=24, training_alarms_per_month=None).fit(training)
+    ceiled = DecomposeIsolationForest(period=24).fit(training)
+    assert (ceiled.threshold_ >= fitted.threshold_).all()
+    alarms = {
+        name: model.predict(new_hours) == -1 for name, model in (("fitted", fitted), ("ceiled", ceiled))
+    }
+    assert alarms["ceiled"].iloc[300, 2]
+    assert alarms["ceiled"].to_numpy().sum() < 0.6 * alarms["fitted"].to_numpy().sum()
+
+
 def test_scores_keep_ranking_beyond_the_training_range(
     model: DecomposeIsolationForest, costs: pd.DataFrame
 ) -> None:
