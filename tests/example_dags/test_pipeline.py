@@ -448,36 +448,41 @@ def test_drift_triggers_retraining_with_the_reason_in_its_conf_and_report(pipeli
     assert sorted(triggered.conf["cost_models"]) == sorted(COST_MODELS)
 
 
-def test_a_worse_candidate_is_refused_unless_forced_and_rollback_is_the_same_dag(
+def test_the_better_candidate_wins_a_worse_one_needs_force_and_rollback_is_the_same_dag(
     pipeline: PipelineRun,
 ) -> None:
+    """The challenger is judged against the champion (on the labelled span, and beside it in shadow); whichever is
+    better is then in production, and the other is refused unless forced."""
     from airflow_provider_snowstorm.example_pipeline import SHADOW_PREDICTIONS_TABLE
     from airflow_provider_snowstorm.registry import ModelStore
 
     store = ModelStore(pipeline.model_store)
     champion = store.resolve("snowstorm-compute", alias="production").version
     challenger = store.resolve("snowstorm-compute", alias="challenger").version
-    refused = promote(
-        EXAMPLE_DAGS, "compute", "challenger", "try the challenger", may_refuse=True
-    )  # by alias
-    assert (refused["from"], refused["to"], refused["accepted"]) == (champion, challenger, False)
-    assert "is worse than the champion" in refused["comparison"]
+    judged = promote(EXAMPLE_DAGS, "compute", "challenger", "try the challenger", may_refuse=True)  # by alias
+    assert (judged["from"], judged["to"]) == (champion, challenger)
     # Also judged on the days it scored in shadow beside the champion (shown, not decisive).
     # The shadow period: every day the challenger scored in shadow (earlier tests score earlier windows too).
     (first_shadow,) = pipeline.hook.get_first(f"SELECT MIN(USAGE_DATE) FROM {SHADOW_PREDICTIONS_TABLE}")
     window = f"{first_shadow}..{SCORED_UNTIL}: candidate (F1 "
-    assert refused["shadow_comparison"].startswith(window), refused["shadow_comparison"]
-    assert store.resolve("snowstorm-compute", alias="production").version == champion
+    assert judged["shadow_comparison"].startswith(window), judged["shadow_comparison"]
+    better, worse = (challenger, champion) if judged["accepted"] else (champion, challenger)
+    assert store.resolve("snowstorm-compute", alias="production").version == better
 
-    forced = promote(EXAMPLE_DAGS, "compute", challenger, "forced for a test", force=True)
+    refused = promote(EXAMPLE_DAGS, "compute", worse, "try the other one", may_refuse=True)
+    assert (refused["from"], refused["to"], refused["accepted"]) == (better, worse, False)
+    assert "is worse than the champion" in refused["comparison"]
+    assert store.resolve("snowstorm-compute", alias="production").version == better
+
+    forced = promote(EXAMPLE_DAGS, "compute", worse, "forced for a test", force=True)
     assert forced["forced"]
-    assert store.resolve("snowstorm-compute", alias="production").version == challenger
-    rollback = promote(EXAMPLE_DAGS, "compute", champion, "roll back")
-    assert (rollback["from"], rollback["to"], rollback["accepted"]) == (challenger, champion, True)
+    assert store.resolve("snowstorm-compute", alias="production").version == worse
+    rollback = promote(EXAMPLE_DAGS, "compute", better, "roll back")
+    assert (rollback["from"], rollback["to"], rollback["accepted"]) == (worse, better, True)
     moves = store.alias_history("snowstorm-compute")[-2:]
     assert [(m["previous"], m["version"], m["reason"], m["by"]) for m in moves] == [
-        (champion, challenger, "forced for a test", "dag_test"),
-        (challenger, champion, "roll back", "dag_test"),
+        (better, worse, "forced for a test", "dag_test"),
+        (worse, better, "roll back", "dag_test"),
     ]
 
 
