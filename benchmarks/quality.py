@@ -53,6 +53,7 @@ OURS_CANDIDATES: dict[str, dict[str, Any]] = {
     "plain |z| (no burst score)": {"burst_rows": 1},
     "decomposition alone (position_periods=0)": {"position_periods": 0},
     "no training-alarm ceiling (training_alarms_per_month=None)": {"training_alarms_per_month": None},
+    "one threshold for rises and drops (calibrate_drops=False)": {"calibrate_drops": False},
     "fixed cut |z| > 5 (no calibration)": {"threshold_cutoff": 5.0},
     "no alarm episodes (alarm_gap=0)": {"alarm_gap": 0},
 }
@@ -62,6 +63,7 @@ ABLATION = (
     "plain |z| (no burst score)",
     "decomposition alone (position_periods=0)",
     "no training-alarm ceiling (training_alarms_per_month=None)",
+    "one threshold for rises and drops (calibrate_drops=False)",
     "fixed cut |z| > 5 (no calibration)",
     "no alarm episodes (alarm_gap=0)",
 )
@@ -74,8 +76,9 @@ ABLATION = (
 # Still selectable: the alarm_budget and min_relative_deviation variants, the forest scorer (its boosted scores are
 # calibrated by the same peaks-over-threshold fit as the severity), plain |z| (``burst_rows=1``: a documented
 # setting with the same calibrated threshold and episodes; it drops one score, not a requirement) and the
-# decomposition without the same-position second opinion (``position_periods=0``) and the tail fit without the
-# ceiling on training alarms (``training_alarms_per_month=None``): both are how the detector shipped before.
+# decomposition without the same-position second opinion (``position_periods=0``), the tail fit without the
+# ceiling on training alarms (``training_alarms_per_month=None``) and one threshold for both directions
+# (``calibrate_drops=False``): each is how the detector shipped before.
 ABLATION_ONLY = (
     "fixed cut |z| > 5 (no calibration)",
     "no alarm episodes (alarm_gap=0)",

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
@@ -164,6 +165,22 @@ def _series_rows(detections: pd.DataFrame, series: str) -> pd.DataFrame:
     return rows
 
 
+def _plot_thresholds(ax: Axes, rows: pd.DataFrame) -> None:
+    """The threshold each row's score is compared with: one line, or one for rises and one for drops when drops
+    have their own (``calibrate_drops``), each held between the rows of its direction."""
+    below = rows[VALUE] < rows[EXPECTED]
+    rises, drops = rows[THRESHOLD].where(~below), rows[THRESHOLD].where(below)
+    if not rises.notna().any() or not drops.notna().any() or set(rises.dropna()) == set(drops.dropna()):
+        ax.plot(
+            rows[DATE], rows[THRESHOLD], color="tab:red", linestyle="--", linewidth=1.0, label="threshold"
+        )
+        return
+    for values, label, style in ((rises, "threshold (rises)", "--"), (drops, "threshold (drops)", ":")):
+        ax.plot(
+            rows[DATE], values.ffill().bfill(), color="tab:red", linestyle=style, linewidth=1.0, label=label
+        )
+
+
 def render_decomposition_chart(detections: pd.DataFrame, series: str, *, dpi: int = 100) -> bytes:
     """PNG of one series' training decomposition: actual vs expected, and the residual (what the forest sees)."""
     rows = _series_rows(detections, series)
@@ -188,7 +205,7 @@ def render_training_scores_chart(detections: pd.DataFrame, series: str, *, dpi: 
     FigureCanvasAgg(figure)
     ax = figure.subplots()
     ax.plot(rows[DATE], rows[ANOMALY_SCORE], color="tab:blue", linewidth=1.0, label="anomaly score")
-    ax.axhline(float(rows[THRESHOLD].iloc[0]), color="tab:red", linestyle="--", label="anomaly_threshold")
+    _plot_thresholds(ax, rows)
     flagged = rows[rows[IS_ANOMALY]]
     ax.scatter(flagged[DATE], flagged[ANOMALY_SCORE], color="tab:red", s=20, zorder=3, label="flagged")
     ax.set_title(f"{series}: training anomaly scores", loc="left", fontsize=10)
@@ -214,7 +231,7 @@ def render_evaluation_chart(
             label="labelled incident" if index == 0 else None,
         )
     ax.plot(rows[DATE], rows[ANOMALY_SCORE], color="tab:blue", linewidth=1.0, label="anomaly score")
-    ax.plot(rows[DATE], rows[THRESHOLD], color="tab:red", linestyle="--", linewidth=1.0, label="threshold")
+    _plot_thresholds(ax, rows)
     flagged = rows[rows[IS_ANOMALY]]
     ax.scatter(flagged[DATE], flagged[ANOMALY_SCORE], color="tab:red", s=20, zorder=3, label="alarm")
     ax.set_xlim(rows[DATE].min() - pd.Timedelta(days=1), rows[DATE].max() + pd.Timedelta(days=1))

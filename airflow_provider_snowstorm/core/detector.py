@@ -1,12 +1,15 @@
 """``DecomposeIsolationForest``: causal seasonal decomposition, severity scores, and a calibrated threshold.
 
 A scikit-learn style estimator over a time-indexed frame (daily, hourly or any fixed frequency) whose columns are
-cost series. Each series keeps its own causal decomposition and its own threshold. A row's anomaly score is its
-severity in robust standard deviations: the larger of the residual's z-score and a several-row burst z-score, so a
-300% deviation always outranks a 3% one. With ``scorer="forest"`` an Isolation Forest over the decomposition's
-scale-free features raises, by up to half, rows whose combination is rarer than usual (on the quality benchmark it
-did not beat the plain severity, so it is not the default). Each series' threshold is calibrated to a false-alarm
-budget with peaks over threshold on its own training scores (``core.thresholds``).
+cost series. Each series keeps its own causal decomposition and its own thresholds. A row's anomaly score is its
+severity in robust standard deviations, as two baselines agree on it: the smaller of the decomposition's z-score
+and the same-weekday (same-hour) z-score, 0 where they disagree on the direction, then the larger of that and a
+several-row burst z-score, so a 300% deviation always outranks a 3% one. With ``scorer="forest"`` an Isolation
+Forest over the decomposition's scale-free features raises, by up to half, rows whose combination is rarer than usual
+(on the quality benchmark it did not beat the plain severity, so it is not the default). Each series' threshold is
+calibrated to a false-alarm budget with peaks over threshold on its own training scores (``core.thresholds``),
+raised where the training span itself would have alarmed too often; drops get their own, from the rows below
+expectation.
 
 Scoring is causal: the score of day D depends only on data up to D and on what ``fit`` learned, so a score never
 changes when later days arrive. The model keeps the tail of its training data that the decomposition needs, so new
@@ -314,6 +317,11 @@ class DecomposeIsolationForest(BaseEstimator):
         (``alarm_gap`` apart), the threshold rises to the height of the first excursion over the ceiling. The tail
         fit takes a span's highest scores for incidents; a series that crosses the threshold every few days is
         showing its normal bursts. ``None`` keeps the tail fit alone.
+    calibrate_drops:
+        With ``direction="both"``, rows below their expected value get a threshold of their own, calibrated on the
+        training span's rows below expectation (same budget and ceiling), at most the shared one. A cost falls at
+        most to zero, so its lower tail is lighter than its upper: one threshold for both, set by the upper tail,
+        lets outages pass.
     position_periods:
         Periods of the second opinion: a row's z-score against the same weekday (hour) in this many past periods.
         A row scores the smaller of that and the decomposition's z-score, and 0 where they disagree on the
@@ -330,6 +338,8 @@ class DecomposeIsolationForest(BaseEstimator):
     # ... and models saved before ``position_periods`` scored the decomposition alone.
     position_periods: int = 0
     training_alarms_per_month: float | None = None
+    calibrate_drops: bool = False
+    drop_threshold_: np.ndarray | None = None
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "period": [Interval(Integral, 2, None, closed="left")],
@@ -364,6 +374,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "alarm_gap": [None, Interval(Integral, 0, None, closed="left")],
         "position_periods": [Interval(Integral, 0, None, closed="left")],
         "training_alarms_per_month": [None, Interval(Real, 0, None, closed="left")],
+        "calibrate_drops": ["boolean"],
     }
 
     def __init__(
@@ -397,6 +408,7 @@ class DecomposeIsolationForest(BaseEstimator):
         alarm_gap: int | None = None,
         position_periods: int = 8,
         training_alarms_per_month: float | None = 2.0,
+        calibrate_drops: bool = True,
     ) -> None:
         self.period = period
         self.alarm_budget = alarm_budget
@@ -426,6 +438,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.alarm_gap = alarm_gap
         self.position_periods = position_periods
         self.training_alarms_per_month = training_alarms_per_month
+        self.calibrate_drops = calibrate_drops
 
     # -- parameters ------------------------------------------------------------------------------------------------
 
@@ -560,15 +573,17 @@ class DecomposeIsolationForest(BaseEstimator):
         scores = self._score(severity, features)
         if self.threshold_cutoff is not None:
             self.threshold_ = np.full(values.shape[1], float(self.threshold_cutoff))
+            self.drop_threshold_ = self.threshold_
         else:
             # Rows that continue a reported shift are never flagged, so they do not calibrate the threshold either.
             calibration = np.where(decomposition.continuing, np.nan, scores)
-            self.threshold_ = tail_thresholds(calibration, budget_to_risk(self.alarm_budget, _ONE_DAY / step))
-            if self.training_alarms_per_month is not None:
-                months = len(history) * (step / _ONE_DAY) / DAYS_PER_MONTH
-                allowed = int(np.ceil(self.training_alarms_per_month * months))
-                floor = excursion_floor(calibration, self._alarm_gap_rows(step), allowed)
-                self.threshold_ = np.maximum(self.threshold_, floor)
+            self.threshold_ = self._calibrated(calibration, len(history), step)
+            self.drop_threshold_ = self.threshold_
+            if self.calibrate_drops and self.direction == "both":
+                drops = np.where(decomposition.residual < 0, calibration, np.nan)
+                # Never above the shared threshold: a thin lower tail lowers it, a few training rows cannot raise it.
+                own = self._calibrated(drops, len(history), step)
+                self.drop_threshold_ = np.minimum(own, self.threshold_)
         self.busy_level_ = busy_levels(values)
         self.series_ = list(history.columns)
         self.feature_names_in_ = np.asarray(self.series_, dtype=object)
@@ -585,6 +600,16 @@ class DecomposeIsolationForest(BaseEstimator):
         }
         return decomposition, scores
 
+    def _calibrated(self, calibration: np.ndarray, rows: int, step: pd.Timedelta) -> np.ndarray:
+        """Each series' threshold for ``alarm_budget`` from its training scores (NaN: rows that do not count),
+        raised where the training span would have alarmed more than ``training_alarms_per_month``."""
+        threshold = tail_thresholds(calibration, budget_to_risk(self.alarm_budget, _ONE_DAY / step))
+        if self.training_alarms_per_month is None:
+            return threshold
+        months = rows * (step / _ONE_DAY) / DAYS_PER_MONTH
+        allowed = int(np.ceil(self.training_alarms_per_month * months))
+        return np.maximum(threshold, excursion_floor(calibration, self._alarm_gap_rows(step), allowed))
+
     # -- scoring ---------------------------------------------------------------------------------------------------
 
     @property
@@ -594,9 +619,16 @@ class DecomposeIsolationForest(BaseEstimator):
 
     @property
     def thresholds(self) -> pd.Series:
-        """The anomaly threshold of each series."""
+        """The anomaly threshold of each series (of rises, when drops have their own: ``drop_thresholds``)."""
         check_is_fitted(self, "threshold_")
         return pd.Series(self.threshold_, index=self.series_, name=THRESHOLD)
+
+    @property
+    def drop_thresholds(self) -> pd.Series:
+        """The threshold of each series' rows below their expected value."""
+        check_is_fitted(self, "threshold_")
+        drops = self.threshold_ if self.drop_threshold_ is None else self.drop_threshold_
+        return pd.Series(drops, index=self.series_, name=THRESHOLD)
 
     def _with_history(self, frame: pd.DataFrame, columns: list[int]) -> pd.DataFrame:
         """``frame`` preceded by the stored training tail, so its first rows get their full history."""
@@ -660,6 +692,8 @@ class DecomposeIsolationForest(BaseEstimator):
         """Values, expectations, scores and flags of rows ``keep`` of ``frame`` (scored and decomposed whole)."""
         expected, residual = decomposition.expected, decomposition.residual
         threshold = self.threshold_[columns]
+        if self.drop_threshold_ is not None:
+            threshold = np.where(residual < 0, self.drop_threshold_[columns], threshold)
         with np.errstate(invalid="ignore"):
             candidates = (scores > threshold) & ~decomposition.continuing
             if self.direction == "up":
@@ -677,7 +711,7 @@ class DecomposeIsolationForest(BaseEstimator):
             EXPECTED: expected[keep],
             RESIDUAL: residual[keep],
             ANOMALY_SCORE: scores[keep],
-            THRESHOLD: np.broadcast_to(threshold, scores[keep].shape),
+            THRESHOLD: np.broadcast_to(threshold, scores.shape)[keep],
             IS_ANOMALY: flags[keep],
             CONTINUING: (decomposition.continuing | episode)[keep] & ~flags[keep],
         }
@@ -730,6 +764,7 @@ class DecomposeIsolationForest(BaseEstimator):
             "thresholds": {
                 name: float(value) for name, value in zip(self.series_, self.threshold_, strict=True)
             },
+            "drop_thresholds": {name: float(value) for name, value in self.drop_thresholds.items()},
             "period": int(self.period),
             "freq": pd.tseries.frequencies.to_offset(self.step_).freqstr,
             "training_start": self.training_start_,

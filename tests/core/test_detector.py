@@ -190,6 +190,39 @@ def test_natural_bursts_the_training_span_shows_again_and_again_do_not_set_the_t
     assert alarms["ceiled"].to_numpy().sum() < 0.6 * alarms["fitted"].to_numpy().sum()
 
 
+def test_drops_have_a_threshold_of_their_own() -> None:
+    """Log-normal costs: the upper tail sets the shared threshold; rows below expectation calibrate their own,
+    lower one, and more 60% drops are found (each flagged row's threshold is the one of its direction)."""
+    rng = np.random.default_rng(3)
+    days = 500
+    weekday = np.where(np.arange(days) % 7 < 5, 1.0, 0.6)[:, None]
+    frame = pd.DataFrame(
+        1000 * weekday * rng.lognormal(0, 0.1, (days, 20)),
+        index=pd.date_range("2024-01-01", periods=days, freq="D"),
+        columns=[f"s{i}" for i in range(20)],
+    )
+    training, new_days = frame.iloc[:300], frame.iloc[300:].copy()
+    drop_rows = [20 + 7 * (column % 5) for column in range(20)]
+    for column, row in enumerate(drop_rows):
+        new_days.iloc[row, column] *= 0.4
+    own = DecomposeIsolationForest(random_state=0).fit(training)
+    shared = DecomposeIsolationForest(calibrate_drops=False, random_state=0).fit(training)
+    assert own.thresholds.equals(shared.thresholds)
+    assert shared.drop_thresholds.equals(shared.thresholds)
+    assert (own.drop_thresholds <= own.thresholds).all()
+    assert own.drop_thresholds.median() < own.thresholds.median()
+
+    def found(model: DecomposeIsolationForest) -> int:
+        flags = model.predict(new_days) == -1
+        return sum(bool(flags.iloc[row, column]) for column, row in enumerate(drop_rows))
+
+    assert found(own) >= found(shared) + 3
+    result = own.detect(new_days)
+    drops = result[result["residual"] < 0]
+    np.testing.assert_array_equal(drops["threshold"], own.drop_thresholds[drops["series"]].to_numpy())
+    assert own.metadata["drop_thresholds"] == own.drop_thresholds.to_dict()
+
+
 def test_scores_keep_ranking_beyond_the_training_range(
     model: DecomposeIsolationForest, costs: pd.DataFrame
 ) -> None:
