@@ -101,13 +101,12 @@ def tail_thresholds(
     # Initial threshold u: the (1 - TAIL_SHARE) quantile, lowered so that at least MIN_EXCESSES rows exceed it.
     share = np.clip(np.maximum(TAIL_SHARE, MIN_EXCESSES / np.maximum(n, 1.0)), TAIL_SHARE, 0.5)
     filled = np.where(finite, scores, np.nan)
+    u = np.zeros(scores.shape[1])
+    # One quantile call per distinct share (almost always one: every series with enough rows has TAIL_SHARE).
+    for value in np.unique(share[n > 0]):
+        columns = np.flatnonzero((share == value) & (n > 0))
+        u[columns] = np.nanquantile(filled[:, columns], 1.0 - value, axis=0)
     with np.errstate(invalid="ignore"):
-        u = np.array(
-            [
-                np.nanquantile(filled[:, column], 1.0 - share[column]) if n[column] else 0.0
-                for column in range(scores.shape[1])
-            ]
-        )
         above = finite & (filled > u)
     excesses = np.where(above, filled - u, np.nan)
     counts = above.sum(axis=0).astype(np.float64)
