@@ -76,3 +76,20 @@ def test_a_model_saved_before_alarm_gap_existed_still_scores(tmp_path) -> None:
     loaded = load_detector(path)
     assert loaded.get_params()["alarm_gap"] is None
     assert len(loaded.detect(frame, start=frame.index[-14])) == 14 * frame.shape[1]
+
+
+def test_a_model_saved_before_the_second_opinion_and_drop_thresholds_scores_as_it_was_trained(
+    tmp_path,
+) -> None:
+    from tests.core.conftest import weekly_costs
+
+    frame = weekly_costs(150)
+    as_trained = {"position_periods": 0, "training_alarms_per_month": None, "calibrate_drops": False}
+    detector = DecomposeIsolationForest(random_state=0, **as_trained).fit(frame.iloc[:-14])
+    expected = detector.detect(frame, start=frame.index[-14])
+    for name in (*as_trained, "drop_threshold_"):
+        delattr(detector, name)  # as an older version saved it
+    loaded = load_detector(save_detector(detector, tmp_path / "old.skops"))
+    assert {name: loaded.get_params()[name] for name in as_trained} == as_trained
+    pd.testing.assert_frame_equal(loaded.detect(frame, start=frame.index[-14]), expected)
+    assert loaded.drop_thresholds.equals(loaded.thresholds)
