@@ -8,8 +8,7 @@ several-row burst z-score, so a 300% deviation always outranks a 3% one. With ``
 Forest over the decomposition's scale-free features raises, by up to half, rows whose combination is rarer than usual
 (on the quality benchmark it did not beat the plain severity, so it is not the default). Each series' threshold is
 calibrated to a false-alarm budget with peaks over threshold on its own training scores (``core.thresholds``),
-raised where the training span itself would have alarmed too often; drops get their own, from the rows below
-expectation.
+raised to what the training span's normal excursions need; drops get their own, from the rows below expectation.
 
 Scoring is causal: the score of day D depends only on data up to D and on what ``fit`` learned, so a score never
 changes when later days arrive. The model keeps the tail of its training data that the decomposition needs, so new
@@ -51,7 +50,7 @@ from airflow_provider_snowstorm.core.schema import (
 from airflow_provider_snowstorm.core.thresholds import (
     DAYS_PER_MONTH,
     budget_to_risk,
-    excursion_floor,
+    excursion_thresholds,
     tail_thresholds,
 )
 
@@ -311,12 +310,13 @@ class DecomposeIsolationForest(BaseEstimator):
         it continue the alarm (marked ``continuing``) instead of raising new ones, so one incident whose rows dip
         below the threshold now and then alarms once. ``None`` means a quarter of a day for sub-daily data and 0
         (off) for daily data.
-    training_alarms_per_month:
-        A ceiling on the alarms the threshold would have raised on the model's own training span, per 30.44 days
-        (at least one): where the span crosses the fitted threshold more often than that, in separate excursions
-        (``alarm_gap`` apart), the threshold rises to the height of the first excursion over the ceiling. The tail
-        fit takes a span's highest scores for incidents; a series that crosses the threshold every few days is
-        showing its normal bursts. ``None`` keeps the tail fit alone.
+    training_incidents:
+        How many of the training span's highest excursions (runs of scores above 3, ``alarm_gap`` apart) may be
+        incidents. The others are its normal excursions: where there are at least five, their rate and heights (a
+        declustered peaks-over-threshold fit) give the level a normal excursion exceeds ``alarm_budget`` times a
+        month, and the threshold is at least that. The row-wise tail fit takes a span's highest scores for
+        incidents; a series whose short span shows natural bursts again and again needs this. ``None`` keeps the
+        row-wise fit alone.
     calibrate_drops:
         With ``direction="both"``, rows below their expected value get a threshold of their own, calibrated on the
         training span's rows below expectation (same budget and ceiling), at most the shared one. A cost falls at
@@ -337,7 +337,7 @@ class DecomposeIsolationForest(BaseEstimator):
     busy_level_: np.ndarray | None = None
     # ... and models saved before ``position_periods`` scored the decomposition alone.
     position_periods: int = 0
-    training_alarms_per_month: float | None = None
+    training_incidents: int | None = None
     calibrate_drops: bool = False
     drop_threshold_: np.ndarray | None = None
 
@@ -373,7 +373,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "freq": [None, str],
         "alarm_gap": [None, Interval(Integral, 0, None, closed="left")],
         "position_periods": [Interval(Integral, 0, None, closed="left")],
-        "training_alarms_per_month": [None, Interval(Real, 0, None, closed="left")],
+        "training_incidents": [None, Interval(Integral, 0, None, closed="left")],
         "calibrate_drops": ["boolean"],
     }
 
@@ -407,7 +407,7 @@ class DecomposeIsolationForest(BaseEstimator):
         freq: str | None = None,
         alarm_gap: int | None = None,
         position_periods: int = 8,
-        training_alarms_per_month: float | None = 2.0,
+        training_incidents: int | None = 1,
         calibrate_drops: bool = True,
     ) -> None:
         self.period = period
@@ -437,7 +437,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.freq = freq
         self.alarm_gap = alarm_gap
         self.position_periods = position_periods
-        self.training_alarms_per_month = training_alarms_per_month
+        self.training_incidents = training_incidents
         self.calibrate_drops = calibrate_drops
 
     # -- parameters ------------------------------------------------------------------------------------------------
@@ -601,14 +601,19 @@ class DecomposeIsolationForest(BaseEstimator):
         return decomposition, scores
 
     def _calibrated(self, calibration: np.ndarray, rows: int, step: pd.Timedelta) -> np.ndarray:
-        """Each series' threshold for ``alarm_budget`` from its training scores (NaN: rows that do not count),
-        raised where the training span would have alarmed more than ``training_alarms_per_month``."""
+        """Each series' threshold for ``alarm_budget`` from its training scores (NaN: rows that do not count): the
+        row-wise tail fit, raised to what the span's normal excursions need (``training_incidents``)."""
         threshold = tail_thresholds(calibration, budget_to_risk(self.alarm_budget, _ONE_DAY / step))
-        if self.training_alarms_per_month is None:
+        if self.training_incidents is None:
             return threshold
-        months = rows * (step / _ONE_DAY) / DAYS_PER_MONTH
-        allowed = int(np.ceil(self.training_alarms_per_month * months))
-        return np.maximum(threshold, excursion_floor(calibration, self._alarm_gap_rows(step), allowed))
+        excursions = excursion_thresholds(
+            calibration,
+            self._alarm_gap_rows(step),
+            alarm_budget=self.alarm_budget,
+            months=rows * (step / _ONE_DAY) / DAYS_PER_MONTH,
+            incidents=self.training_incidents,
+        )
+        return np.maximum(threshold, excursions)
 
     # -- scoring ---------------------------------------------------------------------------------------------------
 

@@ -22,9 +22,11 @@ import numpy as np
 __all__ = [
     "DAYS_PER_MONTH",
     "MAX_EXTRAPOLATION",
+    "MIN_EXCURSIONS",
     "MIN_THRESHOLD",
     "budget_to_risk",
-    "excursion_floor",
+    "excursion_peaks",
+    "excursion_thresholds",
     "tail_thresholds",
 ]
 
@@ -42,6 +44,8 @@ WIDEN = 0.5
 MAX_EXTRAPOLATION = 1.5
 # No threshold is lower: three robust standard deviations.
 MIN_THRESHOLD = 3.0
+# Normal excursions a training span needs before their heights bound the threshold (``excursion_thresholds``).
+MIN_EXCURSIONS = 5
 
 
 def budget_to_risk(alarm_budget: float, rows_per_day: float) -> float:
@@ -129,18 +133,14 @@ def tail_thresholds(
     return np.maximum(np.where(np.isfinite(threshold), threshold, min_threshold), min_threshold)
 
 
-def excursion_floor(training_scores: np.ndarray, gap: int, allowed: np.ndarray | int) -> np.ndarray:
-    """Per series: the lowest threshold that the training span itself crosses in at most ``allowed`` excursions.
+def excursion_peaks(training_scores: np.ndarray, gap: int) -> np.ndarray:
+    """Per series (columns), the heights of its excursions, highest first, NaN-padded (excursions x series).
 
-    An excursion is a run of scores above ``MIN_THRESHOLD`` whose rows are at most ``gap`` rows apart (one alarm,
-    as ``alarm_gap`` makes it); its height is its largest score. The floor is the height of the ``allowed + 1``-th
-    highest excursion (0 if there are not that many), so that a threshold at or above it would have raised at most
-    ``allowed`` alarms on the training span. The tail fit treats a training span's highest scores as incidents; a
-    series whose training span crosses the fitted threshold again and again is showing its normal behaviour.
+    An excursion is a run of scores above ``MIN_THRESHOLD`` whose rows are at most ``gap`` rows apart (one alarm, as
+    ``alarm_gap`` makes it); its height is its largest score.
     """
     scores = np.nan_to_num(np.asarray(training_scores, dtype=np.float64), nan=0.0)
     rows, series = scores.shape
-    allowed = np.broadcast_to(np.asarray(allowed, dtype=np.int64), (series,))
     above = scores > MIN_THRESHOLD
     row = np.arange(rows)[:, None]
     latest = np.maximum.accumulate(np.where(above, row, -(gap + 2)), axis=0)
@@ -152,11 +152,46 @@ def excursion_floor(training_scores: np.ndarray, gap: int, allowed: np.ndarray |
     heights = np.zeros(int(order_starts.sum()))
     np.maximum.at(heights, excursion[order_above], order_scores[order_above])
     owner = np.repeat(np.arange(series), rows)[order_starts]
-    # Rank each series' excursions by height, highest first, and keep the one ranked ``allowed``.
     ranked = np.lexsort((-heights, owner))
     first_of_owner = np.searchsorted(owner[ranked], np.arange(series))
     rank = np.arange(ranked.size) - first_of_owner[owner[ranked]]
-    floor = np.zeros(series)
-    pick = rank == allowed[owner[ranked]]
-    floor[owner[ranked][pick]] = heights[ranked][pick]
-    return floor
+    peaks = np.full((max(int(rank.max()) + 1 if rank.size else 0, 1), series), np.nan)
+    peaks[rank, owner[ranked]] = heights[ranked]
+    return peaks
+
+
+def excursion_thresholds(
+    training_scores: np.ndarray,
+    gap: int,
+    *,
+    alarm_budget: float,
+    months: float,
+    incidents: int,
+    min_excursions: int = MIN_EXCURSIONS,
+) -> np.ndarray:
+    """Per series: the height a normal excursion exceeds ``alarm_budget`` times per 30.44 days (0 where unknown).
+
+    Declustered peaks over threshold (Coles, *An Introduction to Statistical Modeling of Extreme Values*, ch. 5):
+    the training span's excursions, less its ``incidents`` highest (they may be real), are its normal excursions;
+    their rate per month and a generalised Pareto fit to their heights give the level exceeded at the budgeted
+    rate. A series needs ``min_excursions`` normal ones; the level is at most ``MAX_EXTRAPOLATION`` times its largest
+    training score. The row-wise tail fit takes a span's highest scores for incidents; a series that crosses its
+    threshold every few days (a short span with natural bursts) is showing normal excursions, and this says how
+    high they go.
+    """
+    scores = np.asarray(training_scores, dtype=np.float64)
+    normal = excursion_peaks(scores, gap)[incidents:]
+    if normal.shape[0] < min_excursions:
+        return np.zeros(scores.shape[1])
+    counts = np.isfinite(normal).sum(axis=0)
+    shape, median_excess = _quantile_fit(normal - MIN_THRESHOLD)
+    shape = np.clip(shape, 1e-6, 0.75)
+    scale = _median_to_scale(median_excess, shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = alarm_budget / (counts / max(months, 1e-9))  # of normal excursions allowed above the level
+        level = MIN_THRESHOLD + scale * (share ** (-shape) - 1.0) / shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: series without scores
+        largest = np.nanmax(np.where(np.isfinite(scores), scores, np.nan), axis=0)
+    level = np.minimum(level, MAX_EXTRAPOLATION * largest)
+    return np.where((counts >= min_excursions) & (share < 1.0) & np.isfinite(level), level, 0.0)

@@ -48,10 +48,10 @@ DEFAULT_HOURLY_PARAMS: dict[str, Any] = {
     "burst_rows": 3,
     "alarm_budget": 1.0,
     # Measured on benchmarks/hourly_delay.py and left off here: the same-hour-of-week second opinion (runaways found
-    # 83 -> 85 of 136, but the worst family's median delay 3 -> 4 hours) and the training-excursion ceiling (the
-    # same runaways and false alarms, 90th percentile delay 15.6 -> 17.6 hours).
+    # 83 -> 85 of 136, but the worst family's median delay 3 -> 4 hours) and the floor set by the training span's
+    # excursions (training_incidents).
     "position_periods": 0,
-    "training_alarms_per_month": None,
+    "training_incidents": None,
 }
 
 # Account and warehouse names the series name (``SERIES_NAME``) can hold: plain identifiers without ``$``.

@@ -165,9 +165,9 @@ def test_the_second_opinion_finds_a_smaller_spike_within_the_same_budget(
 
 
 def test_natural_bursts_the_training_span_shows_again_and_again_do_not_set_the_threshold() -> None:
-    """Hourly series with one-hour bursts of 2-4x in 1% of hours: the tail fit takes the training span's bursts for
-    incidents; the ceiling on training alarms (two a month) lifts the thresholds above most of them, and a
-    ten-fold hour is still found."""
+    """Hourly series with one-hour bursts of 2-4x in 1% of hours: the row-wise tail fit takes the training span's
+    bursts for incidents; the fit to its excursions lifts the thresholds above most of them, and a ten-fold hour is
+    still found."""
     rng = np.random.default_rng(5)
     rows = 24 * 60
     values = 100 * rng.lognormal(0, 0.05, (rows, 10))
@@ -180,7 +180,7 @@ def test_natural_bursts_the_training_span_shows_again_and_again_do_not_set_the_t
     )
     training, new_hours = frame.iloc[:720], frame.iloc[720:].copy()
     new_hours.iloc[300, 2] *= 10
-    fitted = DecomposeIsolationForest(period=24, training_alarms_per_month=None).fit(training)
+    fitted = DecomposeIsolationForest(period=24, training_incidents=None).fit(training)
     ceiled = DecomposeIsolationForest(period=24).fit(training)
     assert (ceiled.threshold_ >= fitted.threshold_).all()
     alarms = {

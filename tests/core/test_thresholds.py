@@ -9,7 +9,8 @@ import pytest
 from airflow_provider_snowstorm.core.thresholds import (
     MAX_EXTRAPOLATION,
     budget_to_risk,
-    excursion_floor,
+    excursion_peaks,
+    excursion_thresholds,
     tail_thresholds,
 )
 
@@ -51,16 +52,29 @@ def test_a_series_without_scores_gets_the_floor() -> None:
 
 
 @pytest.mark.parametrize(
-    ("gap", "allowed", "expected"),
+    ("gap", "expected"),
     [
-        (0, 0, [7.0, 6.0, 9.0]),  # the highest excursion of each series
-        (0, 1, [5.0, 5.0, 8.0]),  # the second highest: the adjacent 9s are one excursion
-        (0, [2, 0, 5], [4.0, 6.0, 0.0]),  # per series; fewer excursions than allowed: no floor
-        (1, 1, [0.0, 0.0, 0.0]),  # rows one apart join into a single excursion per series
+        (0, [[7.0, 6.0, 9.0], [5.0, 5.0, 8.0], [4.0, np.nan, np.nan]]),  # the adjacent 9s are one excursion
+        (1, [[7.0, 6.0, 9.0]]),  # rows one apart join: a single excursion per series
     ],
 )
-def test_excursion_floor_is_the_height_of_the_first_excursion_over_the_allowance(
-    gap: int, allowed: int | list[int], expected: list[float]
+def test_excursion_peaks_are_each_runs_largest_score_highest_first(
+    gap: int, expected: list[list[float]]
 ) -> None:
     scores = np.array([[0, 5, 0], [4, 0, 9], [0, 6, 9], [5, 0, np.nan], [0, 2, 8], [7, 1, 0]], dtype=float)
-    np.testing.assert_array_equal(excursion_floor(scores, gap, np.asarray(allowed)), expected)
+    np.testing.assert_array_equal(excursion_peaks(scores, gap), expected)
+
+
+def test_excursion_thresholds_set_the_level_normal_excursions_exceed_at_the_budgeted_rate() -> None:
+    """One series with 40 normal one-row bursts in a month, one with 3 (too few to say anything), one with none."""
+    rng = np.random.default_rng(2)
+    scores = np.abs(rng.standard_normal((720, 3)))
+    bursts = rng.choice(np.arange(0, 720, 10), 40, replace=False)
+    scores[bursts, 0] = 4.0 + rng.exponential(2.0, 40)
+    scores[[100, 300, 500], 1] = [6.0, 7.0, 8.0]
+    thresholds = excursion_thresholds(scores, 0, alarm_budget=0.1, months=1.0, incidents=1)
+    assert thresholds[1] == thresholds[2] == 0.0
+    # 39 normal excursions a month, 0.1 allowed: above all but a few of them, within 1.5x the largest score.
+    assert np.sort(scores[bursts, 0])[-3] < thresholds[0] <= 1.5 * scores[:, 0].max()
+    looser = excursion_thresholds(scores, 0, alarm_budget=3.0, months=1.0, incidents=1)
+    assert looser[0] < thresholds[0]
