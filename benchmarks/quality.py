@@ -52,7 +52,7 @@ OURS_CANDIDATES: dict[str, dict[str, Any]] = {
     "with the forest boost (scorer=forest)": {"scorer": "forest"},
     "plain |z| (no burst score)": {"burst_rows": 1},
     "decomposition alone (position_periods=0)": {"position_periods": 0},
-    "row-wise tail fit alone (training_incidents=None)": {"training_incidents": None},
+    "row-wise tail fit alone (training_incidents_per_month=None)": {"training_incidents_per_month": None},
     "one threshold for rises and drops (calibrate_drops=False)": {"calibrate_drops": False},
     "fixed cut |z| > 5 (no calibration)": {"threshold_cutoff": 5.0},
     "no alarm episodes (alarm_gap=0)": {"alarm_gap": 0},
@@ -62,7 +62,7 @@ ABLATION = (
     "with the forest boost (scorer=forest)",
     "plain |z| (no burst score)",
     "decomposition alone (position_periods=0)",
-    "row-wise tail fit alone (training_incidents=None)",
+    "row-wise tail fit alone (training_incidents_per_month=None)",
     "one threshold for rises and drops (calibrate_drops=False)",
     "fixed cut |z| > 5 (no calibration)",
     "no alarm episodes (alarm_gap=0)",
@@ -77,7 +77,7 @@ ABLATION = (
 # calibrated by the same peaks-over-threshold fit as the severity), plain |z| (``burst_rows=1``: a documented
 # setting with the same calibrated threshold and episodes; it drops one score, not a requirement) and the
 # decomposition without the same-position second opinion (``position_periods=0``), the tail fit without the
-# excursions' floor (``training_incidents=None``) and one threshold for both directions
+# excursions' floor (``training_incidents_per_month=None``) and one threshold for both directions
 # (``calibrate_drops=False``): each is how the detector shipped before.
 ABLATION_ONLY = (
     "fixed cut |z| > 5 (no calibration)",

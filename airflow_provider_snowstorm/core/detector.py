@@ -310,13 +310,13 @@ class DecomposeIsolationForest(BaseEstimator):
         it continue the alarm (marked ``continuing``) instead of raising new ones, so one incident whose rows dip
         below the threshold now and then alarms once. ``None`` means a quarter of a day for sub-daily data and 0
         (off) for daily data.
-    training_incidents:
-        How many of the training span's highest excursions (runs of scores above 3, ``alarm_gap`` apart) may be
-        incidents. The others are its normal excursions: where there are at least five, their rate and heights (a
-        declustered peaks-over-threshold fit) give the level a normal excursion exceeds ``alarm_budget`` times a
-        month, and the threshold is at least that. The row-wise tail fit takes a span's highest scores for
-        incidents; a series whose short span shows natural bursts again and again needs this. ``None`` keeps the
-        row-wise fit alone.
+    training_incidents_per_month:
+        How many incidents a month the training span may hold: that many of its highest excursions (runs of scores
+        above 3, ``alarm_gap`` apart; at least one) are set aside. The others are its normal excursions: where
+        there are at least five, their rate and heights (a declustered peaks-over-threshold fit) give the level a
+        normal excursion exceeds ``alarm_budget`` times a month, and the threshold is at least that. The row-wise
+        tail fit takes a span's highest scores for incidents; a series whose short span shows natural bursts again
+        and again needs this. ``None`` keeps the row-wise fit alone.
     calibrate_drops:
         With ``direction="both"``, rows below their expected value get a threshold of their own, calibrated on the
         training span's rows below expectation (same budget and ceiling), at most the shared one. A cost falls at
@@ -337,7 +337,7 @@ class DecomposeIsolationForest(BaseEstimator):
     busy_level_: np.ndarray | None = None
     # ... and models saved before ``position_periods`` scored the decomposition alone.
     position_periods: int = 0
-    training_incidents: int | None = None
+    training_incidents_per_month: float | None = None
     calibrate_drops: bool = False
     drop_threshold_: np.ndarray | None = None
 
@@ -373,7 +373,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "freq": [None, str],
         "alarm_gap": [None, Interval(Integral, 0, None, closed="left")],
         "position_periods": [Interval(Integral, 0, None, closed="left")],
-        "training_incidents": [None, Interval(Integral, 0, None, closed="left")],
+        "training_incidents_per_month": [None, Interval(Real, 0, None, closed="left")],
         "calibrate_drops": ["boolean"],
     }
 
@@ -407,7 +407,7 @@ class DecomposeIsolationForest(BaseEstimator):
         freq: str | None = None,
         alarm_gap: int | None = None,
         position_periods: int = 8,
-        training_incidents: int | None = 1,
+        training_incidents_per_month: float | None = 1.0,
         calibrate_drops: bool = True,
     ) -> None:
         self.period = period
@@ -437,7 +437,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.freq = freq
         self.alarm_gap = alarm_gap
         self.position_periods = position_periods
-        self.training_incidents = training_incidents
+        self.training_incidents_per_month = training_incidents_per_month
         self.calibrate_drops = calibrate_drops
 
     # -- parameters ------------------------------------------------------------------------------------------------
@@ -602,16 +602,17 @@ class DecomposeIsolationForest(BaseEstimator):
 
     def _calibrated(self, calibration: np.ndarray, rows: int, step: pd.Timedelta) -> np.ndarray:
         """Each series' threshold for ``alarm_budget`` from its training scores (NaN: rows that do not count): the
-        row-wise tail fit, raised to what the span's normal excursions need (``training_incidents``)."""
+        row-wise tail fit, raised to what the span's normal excursions need (``training_incidents_per_month``)."""
         threshold = tail_thresholds(calibration, budget_to_risk(self.alarm_budget, _ONE_DAY / step))
-        if self.training_incidents is None:
+        if self.training_incidents_per_month is None:
             return threshold
+        months = rows * (step / _ONE_DAY) / DAYS_PER_MONTH
         excursions = excursion_thresholds(
             calibration,
             self._alarm_gap_rows(step),
             alarm_budget=self.alarm_budget,
-            months=rows * (step / _ONE_DAY) / DAYS_PER_MONTH,
-            incidents=self.training_incidents,
+            months=months,
+            incidents=max(1, int(np.ceil(self.training_incidents_per_month * months))),
         )
         return np.maximum(threshold, excursions)
 

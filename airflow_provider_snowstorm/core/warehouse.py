@@ -49,10 +49,10 @@ DEFAULT_HOURLY_PARAMS: dict[str, Any] = {
     "alarm_budget": 1.0,
     # Measured on benchmarks/hourly_delay.py and left off here: the same-hour-of-week second opinion (runaways found
     # 83 -> 85 of 136, but the worst family's median delay 3 -> 4 hours) and the floor set by the training span's
-    # excursions (training_incidents=1: the same held-out runaways and false alarms, 90th percentile delay 15.6 ->
-    # 17.6 hours, the tuning family's runaways 60 -> 56 of 62).
+    # excursions (training_incidents_per_month=1: the same held-out runaways and false alarms, 90th percentile
+    # delay 15.6 -> 17.6 hours, the tuning family's runaways 60 -> 57 of 62).
     "position_periods": 0,
-    "training_incidents": None,
+    "training_incidents_per_month": None,
 }
 
 # Account and warehouse names the series name (``SERIES_NAME``) can hold: plain identifiers without ``$``.

@@ -180,7 +180,7 @@ def test_natural_bursts_the_training_span_shows_again_and_again_do_not_set_the_t
     )
     training, new_hours = frame.iloc[:720], frame.iloc[720:].copy()
     new_hours.iloc[300, 2] *= 10
-    fitted = DecomposeIsolationForest(period=24, training_incidents=None).fit(training)
+    fitted = DecomposeIsolationForest(period=24, training_incidents_per_month=None).fit(training)
     ceiled = DecomposeIsolationForest(period=24).fit(training)
     assert (ceiled.threshold_ >= fitted.threshold_).all()
     alarms = {

@@ -84,7 +84,7 @@ def test_a_model_saved_before_the_second_opinion_and_drop_thresholds_scores_as_i
     from tests.core.conftest import weekly_costs
 
     frame = weekly_costs(150)
-    as_trained = {"position_periods": 0, "training_incidents": None, "calibrate_drops": False}
+    as_trained = {"position_periods": 0, "training_incidents_per_month": None, "calibrate_drops": False}
     detector = DecomposeIsolationForest(random_state=0, **as_trained).fit(frame.iloc[:-14])
     expected = detector.detect(frame, start=frame.index[-14])
     for name in (*as_trained, "drop_threshold_"):
