@@ -53,15 +53,17 @@ def test_a_training_landing_between_resolution_and_download_does_not_change_what
     assert landed == ["v1"]
     assert trained.aliases("snowstorm-compute")["latest"] == "v1"
     v0_file = trained.download("snowstorm-compute", features_db.parent / "v0", version="v0")
-    v0_threshold = float(load_detector(v0_file).thresholds["compute"])
-    # What scored the rows is what the rows and the XCom say: v0, with v0's threshold.
+    v0 = load_detector(v0_file)
+    rise, drop = float(v0.thresholds["compute"]), float(v0.drop_thresholds["compute"])
+    v0_thresholds = [drop if row["residual"] < 0 else rise for row in summary["rows"]]
+    # What scored the rows is what the rows and the XCom say: v0, with v0's thresholds (one for each direction).
     assert (summary["model_version"], summary["training_end"]) == ("v0", "2025-06-30")
-    assert [row["threshold"] for row in summary["rows"]] == pytest.approx([v0_threshold] * 7)
+    assert [row["threshold"] for row in summary["rows"]] == pytest.approx(v0_thresholds)
     assert set(stored_rows(features_db)["MODEL_VERSION"]) == {"v0"}
     # The test can tell the versions apart: scoring again now uses v1 and its (different) threshold.
     after = score_operator().execute(context)
     assert (after["model_version"], after["training_end"]) == ("v1", "2025-05-31")
-    assert [row["threshold"] for row in after["rows"]] != pytest.approx([v0_threshold] * 7)
+    assert [row["threshold"] for row in after["rows"]] != pytest.approx(v0_thresholds)
 
 
 # -- 3. audit columns keep the time of day --------------------------------------------------------------------------
