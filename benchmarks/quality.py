@@ -472,6 +472,8 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
         pooled = _pooled(per_family, families)
         worst = min(families, key=lambda family: per_family[family].counts.f1)
         line = row(option, pooled)
+        line.pop("Setting")  # the option's name says what it changes
+        line = {"Variant": line.pop("Detector"), **line}
         line["Worst family (F1)"] = f"{worst} ({per_family[worst].counts.f1:.3f})"
         line["Mean family AP"] = f"{np.nanmean([per_family[f].ap for f in families]):.3f}"
         ablation_rows.append(line)

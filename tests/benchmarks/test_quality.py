@@ -87,3 +87,9 @@ def test_quick_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "## Worst family beside pooled" in output
     for name in FAMILIES:
         assert f"### {name}" in output
+    ablation = output.split("## Ablation")[1].split("\n## ")[0]
+    header = next(line for line in ablation.splitlines() if line.startswith("| "))
+    # One label column: the variant's name says what it changes.
+    assert header.startswith("| Variant | Event precision |")
+    for option in quality.ABLATION:
+        assert f"| {option} | " in ablation
