@@ -14,7 +14,9 @@ UV="$(command -v uv || true)"
 if [ -z "$UV" ]; then
   if [ ! -x .venv/bin/uv ]; then
     .venv/bin/python -m ensurepip --upgrade >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
+    # -qq: errors only. A machine's pip configuration may name index locations that do not exist, and pip warns
+    # about each on every install; a successful set-up prints nothing.
+    .venv/bin/python -m pip install -qq --disable-pip-version-check uv
   fi
   UV=.venv/bin/uv
 fi
