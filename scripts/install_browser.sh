@@ -38,5 +38,7 @@ if ! "$PYTHON" -c 'import playwright.sync_api' 2>/dev/null; then
   fi
 fi
 
-"$CHROMIUM" --version
+# Debian's launcher sources /etc/chromium.d/dev-shm, whose test of /dev/shm prints "[: ...: unexpected operator" on
+# machines that list /dev/shm twice; the browser itself is fine. Show its error only if the version call fails.
+"$CHROMIUM" --version 2>/dev/null || "$CHROMIUM" --version
 "$PYTHON" -c 'from importlib.metadata import version; print("playwright", version("playwright"))'
