@@ -382,11 +382,12 @@ def _budget(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def row(name: str, result: Evaluation) -> dict[str, Any]:
+def row(name: str, result: Evaluation, label: str = "Detector") -> dict[str, Any]:
+    """One table row; ``label`` heads the first column (what ``name`` is: a detector, a family, a variant)."""
     counts = result.counts
     ap = result.ap
     return {
-        "Detector": name,
+        label: name,
         "Setting": result.setting or "—",
         "Event precision": f"{counts.precision:.3f}",
         "Event recall": f"{counts.recall:.3f}",
@@ -453,11 +454,9 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
         "",
     ]
     defaults = table[OURS][next(iter(OURS_CANDIDATES))]
-    shipped = [row(family, defaults[family]) for family in families]
-    shipped.append(row("**pooled**", _pooled(defaults, families)))
-    for line in shipped:
-        line["Family"] = line.pop("Detector")
-    out += [markdown([{"Family": line.pop("Family"), **line} for line in shipped]), ""]
+    shipped = [row(family, defaults[family], label="Family") for family in families]
+    shipped.append(row("**pooled**", _pooled(defaults, families), label="Family"))
+    out += [markdown(shipped), ""]
 
     out += [
         "## Ablation: each part of ours on every family (no selection)",
@@ -471,9 +470,8 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
         per_family = table[OURS][option]
         pooled = _pooled(per_family, families)
         worst = min(families, key=lambda family: per_family[family].counts.f1)
-        line = row(option, pooled)
-        line.pop("Setting")  # the option's name says what it changes
-        line = {"Variant": line.pop("Detector"), **line}
+        line = row(option, pooled, label="Variant")
+        line.pop("Setting")  # the variant's name says what it changes
         line["Worst family (F1)"] = f"{worst} ({per_family[worst].counts.f1:.3f})"
         line["Mean family AP"] = f"{np.nanmean([per_family[f].ap for f in families]):.3f}"
         ablation_rows.append(line)

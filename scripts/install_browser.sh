@@ -34,7 +34,7 @@ if ! "$PYTHON" -c 'import playwright.sync_api' 2>/dev/null; then
   if [ -n "$UV" ]; then
     "$UV" pip install --quiet --python "$PYTHON" playwright
   else
-    "$PYTHON" -m pip install --quiet --disable-pip-version-check playwright
+    "$PYTHON" -m pip install -qq --disable-pip-version-check playwright  # -qq: as in bootstrap.sh
   fi
 fi
 
