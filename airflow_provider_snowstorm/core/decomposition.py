@@ -20,8 +20,9 @@ For day ``t`` with period ``p``:
 
 Three refinements, each measured on the quality benchmark and each switchable off: a second baseline from
 ``baseline_lag`` days earlier (a day is judged against the baseline it is closer to, so a burst's end is not a
-"drop"); a day-of-month adjustment for consistent month-start effects; and ``continuing`` flags for the days after a
-level shift has already been reported, so it alarms once.
+"drop"); a calendar adjustment for consistent monthly and quarterly jobs (month starts, month-end and quarter-end
+runs), whose own variation widens that day's scale; and ``continuing`` flags for the days after a level shift has
+already been reported, so it alarms once.
 
 With ``position_periods`` it also gives the same-position z-score (``position_zscore``): the value against the mean
 and standard deviation of the same weekday (hour) in past periods, the detector's second opinion.
@@ -73,8 +74,9 @@ class DecompositionConfig:
     """The decomposition's parameters, given once to ``causal_decompose`` and ``history_needed``.
 
     ``period`` is in rows (days for daily data). ``min_scale`` floors the residual scale in the series' own units
-    (money), ``scale_floor`` as a share of its level. ``baseline_lag``, ``rebase_after`` and ``monthly_periods`` of 0
-    turn off the lagged baseline, the level-shift rebase and the day-of-month adjustment; ``multiplicative`` False
+    (money), ``scale_floor`` as a share of its level. ``baseline_lag``, ``rebase_after``, ``monthly_periods`` and
+    ``quarterly_periods`` of 0 turn off the lagged baseline, the level-shift rebase and the monthly and quarterly
+    calendar adjustments; ``multiplicative`` False
     makes the seasonality additive. ``position_periods`` above 0 also computes ``position_zscore``, the value against
     the same season position in that many past periods.
     """
@@ -90,6 +92,7 @@ class DecompositionConfig:
     rebase_z: float = 3.0
     monthly_periods: int = 3
     monthly_z: float = 2.0
+    quarterly_periods: int = 2
     multiplicative: bool = True
     position_periods: int = 0
 
@@ -108,9 +111,10 @@ def history_needed(config: DecompositionConfig) -> int:
         scale_reach + expected_reach + max(config.baseline_lag, config.rebase_after),
         config.position_periods * period,
     )
-    # The same calendar position ``monthly_periods`` months back is at most 31 days per month away, and the same
-    # business day before the month's end up to three days more.
-    return base + (31 * config.monthly_periods + 3 if config.monthly_periods else 0)
+    # The same calendar position ``monthly_periods`` months (``quarterly_periods`` quarters) back is at most 31 days
+    # per month away, and the same business day before the month's end up to three days more.
+    months = max(config.monthly_periods, 3 * config.quarterly_periods)
+    return base + (31 * months + 3 if months else 0)
 
 
 def _comparators(size: int) -> list[tuple[int, int]]:
@@ -257,9 +261,9 @@ def _anchored_mad(
     return out
 
 
-def _calendar_alignments(days: int, first_day: int, months: int) -> list[np.ndarray]:
+def _calendar_alignments(days: int, first_day: int, months: int, every: int = 1) -> list[np.ndarray]:
     """For each way a monthly job can be scheduled, ``rows[m, t]``: the row with the same calendar position as row
-    ``t`` in the month ``m + 1`` months before it, or -1 if there is none.
+    ``t`` in the month ``(m + 1) * every`` months before it, or -1 if there is none (``every=3``: quarterly jobs).
 
     Positions: the day of the month (the 1st, the 15th), the days to the month's end (the last day), and the
     business days to the month's end (the last business day: month-end batch runs). Weekend days have no
@@ -287,7 +291,7 @@ def _calendar_alignments(days: int, first_day: int, months: int) -> list[np.ndar
         sorted_codes = codes[order]
         rows = np.full((months, days), -1, dtype=np.int64)
         for lag in range(1, months + 1):
-            wanted = (month_number - lag) * 64 + position
+            wanted = (month_number - lag * every) * 64 + position
             found = np.clip(np.searchsorted(sorted_codes, wanted), 0, days - 1)
             match = known & (sorted_codes[found] == wanted)
             rows[lag - 1] = np.where(match, order[found], -1)
@@ -319,6 +323,14 @@ def _same_sign_minimum(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     closer = np.where(np.abs(first) <= np.abs(second), first, second)
     combined = np.where(np.sign(first) == np.sign(second), closer, 0.0)
     return np.where(np.isfinite(second), combined, first)
+
+
+def _typical(lagged: list[np.ndarray]) -> np.ndarray:
+    """The median of three or more lagged residuals; of two, the one closer to zero when they agree in direction
+    (0 when they do not), so two quarters must both show a job before it is learned."""
+    if len(lagged) == 2:
+        return _same_sign_minimum(*lagged)
+    return _network_median(lagged)
 
 
 def _decompose_block(
@@ -376,26 +388,36 @@ def _decompose_block(
         # The baseline as it was ``baseline_lag`` days ago: the end of a burst returns to it, so is not a drop.
         earlier = _shift(level, baseline_lag) + _shift(trend, baseline_lag) * (lag_to_centre + baseline_lag)
         adapted = _same_sign_minimum(adapted, values - baseline(earlier))
-    if monthly_periods > 0 and rows_per_day == 1:
+    quarterly_periods = config.quarterly_periods
+    if (monthly_periods > 0 or quarterly_periods > 0) and rows_per_day == 1:
         # Recurring monthly effects (month-end jobs): subtract the median residual of the same calendar position in
         # the last ``monthly_periods`` months when it is consistently beyond ``monthly_z`` scales, taking whichever
-        # position (day of month, days or business days to the month's end) recurs most strongly.
+        # position (day of month, days or business days to the month's end) recurs most strongly. Quarter-end
+        # runs (a quarterly close) recur at the same position ``quarterly_periods`` quarters back.
         best_z = np.zeros(values.shape)
         adjustment = np.zeros(values.shape)
-        for rows in _calendar_alignments(values.shape[0], first_row, monthly_periods):
+        alignments = _calendar_alignments(values.shape[0], first_row, monthly_periods) if monthly_periods else []
+        if quarterly_periods > 0:
+            alignments += _calendar_alignments(values.shape[0], first_row, quarterly_periods, every=3)
+        for rows in alignments:
             valid = (rows >= 0).all(axis=0)
             if not valid.any():
                 continue
             take = rows[:, valid]
             with np.errstate(invalid="ignore", divide="ignore"):
-                typical = _network_median([adapted[row] for row in take])
-                typical_z = _network_median([adapted[row] / scale[row] for row in take])
+                typical = _typical([adapted[row] for row in take])
+                typical_z = _typical([adapted[row] / scale[row] for row in take])
             stronger = (
                 np.isfinite(typical) & (np.abs(typical_z) >= monthly_z) & (np.abs(typical_z) > best_z[valid])
             )
             best_z[valid] = np.where(stronger, np.abs(typical_z), best_z[valid])
             adjustment[valid] = np.where(stronger, typical, adjustment[valid])
         adapted -= adjustment
+        # A learned job varies in proportion to its size, as the rest of the cost does: a month-end run five times
+        # the level widens that day's scale six-fold, or its normal variation would read as anomalies.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            growth = np.where(expected > 0, np.abs(adjustment) / expected, 0.0)
+        scale = scale * (1.0 + np.where(np.isfinite(growth), growth, 0.0))
     if config.position_periods > 0:
         same_position = position_zscore(values, period, config.position_periods)
     else:

@@ -301,6 +301,9 @@ class DecomposeIsolationForest(BaseEstimator):
         in the same direction, the following rows of that run are marked as a continuation. 0 turns it off.
     monthly_periods, monthly_z:
         Day-of-month adjustment for daily data (month-end jobs are learned, not alarmed on). 0 turns it off.
+    quarterly_periods:
+        Quarters back the same calendar position is compared over for quarter-end jobs (a quarterly close),
+        which a monthly comparison cannot learn; a job must show in each of them. 0 turns it off.
     seasonality:
         ``"multiplicative"`` (the pattern scales with the level, as costs do) or ``"additive"``.
     freq:
@@ -339,6 +342,8 @@ class DecomposeIsolationForest(BaseEstimator):
     position_periods: int = 0
     training_incidents_per_month: float | None = None
     calibrate_drops: bool = False
+    # ... and before ``quarterly_periods``, quarter-end runs were not learned.
+    quarterly_periods: int = 0
     drop_threshold_: np.ndarray | None = None
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -369,6 +374,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "rebase_z": [Interval(Real, 0, None, closed="neither")],
         "monthly_periods": [Interval(Integral, 0, None, closed="left")],
         "monthly_z": [Interval(Real, 0, None, closed="neither")],
+        "quarterly_periods": [Interval(Integral, 0, None, closed="left")],
         "seasonality": [StrOptions({"multiplicative", "additive"})],
         "freq": [None, str],
         "alarm_gap": [None, Interval(Integral, 0, None, closed="left")],
@@ -403,6 +409,7 @@ class DecomposeIsolationForest(BaseEstimator):
         rebase_z: float = 3.0,
         monthly_periods: int = 3,
         monthly_z: float = 2.0,
+        quarterly_periods: int = 2,
         seasonality: Literal["multiplicative", "additive"] = "multiplicative",
         freq: str | None = None,
         alarm_gap: int | None = None,
@@ -433,6 +440,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.rebase_z = rebase_z
         self.monthly_periods = monthly_periods
         self.monthly_z = monthly_z
+        self.quarterly_periods = quarterly_periods
         self.seasonality = seasonality
         self.freq = freq
         self.alarm_gap = alarm_gap
@@ -483,6 +491,7 @@ class DecomposeIsolationForest(BaseEstimator):
             rebase_z=self.rebase_z,
             monthly_periods=self.monthly_periods,
             monthly_z=self.monthly_z,
+            quarterly_periods=self.quarterly_periods,
             multiplicative=self.seasonality == "multiplicative",
             position_periods=self.position_periods,
         )

@@ -139,9 +139,9 @@ def test_a_recurring_month_start_bump_is_learned() -> None:
     values = np.where(first_of_month, values * 1.5, values)
     first_day = int((index[0] - np.datetime64("1970-01-01")).astype(int))
     learned = causal_decompose(values, first_row=first_day).zscore[first_of_month[:, 0]][-3:, 0]
-    ignored = causal_decompose(values, first_row=first_day, monthly_periods=0).zscore[first_of_month[:, 0]][
-        -3:, 0
-    ]
+    ignored = causal_decompose(
+        values, first_row=first_day, monthly_periods=0, quarterly_periods=0
+    ).zscore[first_of_month[:, 0]][-3:, 0]
     assert (np.abs(learned) < 3).all()
     assert (ignored > 3).all()
 
@@ -154,11 +154,40 @@ def test_a_job_on_the_last_business_day_of_each_month_is_learned() -> None:
     values = np.where(last_business_day[:, None], values * 1.5, values)
     first_day = int((index[0] - np.datetime64("1970-01-01")).astype(int))
     learned = causal_decompose(values, first_row=first_day).zscore[last_business_day][-4:, 0]
-    ignored = causal_decompose(values, first_row=first_day, monthly_periods=0).zscore[last_business_day][
-        -4:, 0
-    ]
+    ignored = causal_decompose(
+        values, first_row=first_day, monthly_periods=0, quarterly_periods=0
+    ).zscore[last_business_day][-4:, 0]
     assert (np.abs(learned) < 4).all()
     assert (ignored > 2 * np.abs(learned).max()).all()
+
+
+def test_a_quarter_end_run_is_learned_from_past_quarters() -> None:
+    index = np.datetime64("2024-01-01") + np.arange(700)
+    values = np.random.default_rng(10).lognormal(4, 0.03, (700, 1))
+    month_end = (index + 1).astype("datetime64[M]") != index.astype("datetime64[M]")
+    quarter_end = month_end & np.isin(index.astype("datetime64[M]").astype(int) % 12, (2, 5, 8, 11))
+    values = np.where(quarter_end[:, None], values * 4.0, values)
+    first_day = int((index[0] - np.datetime64("1970-01-01")).astype(int))
+    learned = causal_decompose(values, first_row=first_day).zscore[quarter_end][-3:, 0]
+    monthly_only = causal_decompose(values, first_row=first_day, quarterly_periods=0).zscore[quarter_end][-3:, 0]
+    assert (np.abs(learned) < 3).all()
+    assert (monthly_only > 10).all()
+
+
+def test_a_learned_month_end_run_widens_that_days_scale_in_proportion_to_its_size() -> None:
+    index = np.datetime64("2024-01-01") + np.arange(400)
+    rng = np.random.default_rng(11)
+    values = rng.lognormal(4, 0.05, (400, 1))
+    month_end = (index + 1).astype("datetime64[M]") != index.astype("datetime64[M]")
+    # A month-end job five times the level, varying like the rest (5% of its own size).
+    values = np.where(month_end[:, None], values + 5 * np.exp(4) * rng.lognormal(0, 0.05, (400, 1)), values)
+    first_day = int((index[0] - np.datetime64("1970-01-01")).astype(int))
+    result = causal_decompose(values, first_row=first_day)
+    ordinary = np.median(result.scale[200:][~month_end[200:], 0])
+    assert (result.scale[200:][month_end[200:], 0] > 4 * ordinary).all()
+    assert (np.abs(result.zscore[200:][month_end[200:], 0]) < 3).all()
+    # Against the ordinary scale, the learned job's normal variation would read as anomalies.
+    assert (np.abs(result.residual[200:][month_end[200:], 0]) > 3 * ordinary).any()
 
 
 def test_a_config_and_the_same_keyword_arguments_decompose_identically() -> None:
