@@ -396,7 +396,9 @@ def _decompose_block(
         # runs (a quarterly close) recur at the same position ``quarterly_periods`` quarters back.
         best_z = np.zeros(values.shape)
         adjustment = np.zeros(values.shape)
-        alignments = _calendar_alignments(values.shape[0], first_row, monthly_periods) if monthly_periods else []
+        alignments = (
+            _calendar_alignments(values.shape[0], first_row, monthly_periods) if monthly_periods else []
+        )
         if quarterly_periods > 0:
             alignments += _calendar_alignments(values.shape[0], first_row, quarterly_periods, every=3)
         for rows in alignments:
