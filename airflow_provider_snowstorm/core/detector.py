@@ -91,15 +91,21 @@ def _format_time(stamp: pd.Timestamp, step: pd.Timedelta) -> str:
     return stamp.date().isoformat() if step >= _ONE_DAY else stamp.isoformat()
 
 
-def alarm_episodes(candidates: np.ndarray, direction: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray]:
+def alarm_episodes(
+    candidates: np.ndarray, direction: np.ndarray, gap: int, ongoing: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Anomalous rows (rows x series) split into new alarms and rows that continue an open one.
 
     An alarm stays open while anomalous rows in its direction keep coming at most ``gap`` rows apart: one incident,
-    one alarm, even when a few of its rows fall below the threshold. ``gap=0`` makes every run of consecutive
-    anomalous rows an alarm of its own.
+    one alarm, even when a few of its rows fall below the threshold. Rows marked ``ongoing`` (a shift already
+    reported, still under way) keep an open alarm in their direction open without raising one, so the rows of a
+    level shift that the baseline has not yet caught up with do not alarm again. ``gap=0`` makes every run of
+    consecutive anomalous rows an alarm of its own.
     """
     if gap <= 0:
         return candidates.copy(), np.zeros_like(candidates)
+    if ongoing is None:
+        ongoing = np.zeros_like(candidates)
     alarms = np.zeros_like(candidates)
     continued = np.zeros_like(candidates)
     last_row = np.full(candidates.shape[1], -(gap + 1))
@@ -109,7 +115,7 @@ def alarm_episodes(candidates: np.ndarray, direction: np.ndarray, gap: int) -> t
         open_alarm = (row - last_row <= gap) & (direction[row] == last_direction)
         alarms[row] = anomalous & ~open_alarm
         continued[row] = anomalous & open_alarm
-        last_row = np.where(anomalous, row, last_row)
+        last_row = np.where(anomalous | (ongoing[row] & open_alarm), row, last_row)
         last_direction = np.where(anomalous, direction[row], last_direction)
     return alarms, continued
 
@@ -718,7 +724,9 @@ class DecomposeIsolationForest(BaseEstimator):
             deviation = np.abs(residual)
             candidates &= (deviation > 0) & (deviation >= self._min_deviations(columns))
             candidates &= deviation >= self.min_relative_deviation * np.abs(expected)
-        flags, episode = alarm_episodes(candidates, np.sign(np.nan_to_num(residual)), self._alarm_gap)
+        flags, episode = alarm_episodes(
+            candidates, np.sign(np.nan_to_num(residual)), self._alarm_gap, decomposition.continuing
+        )
         return {
             "index": frame.index[keep],
             "series": list(frame.columns),

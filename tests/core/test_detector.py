@@ -421,6 +421,31 @@ def test_alarm_episodes_keep_one_alarm_per_incident_despite_gaps() -> None:
     assert not none.any()
 
 
+def test_rows_of_a_shift_under_way_keep_its_alarm_open_without_raising_one() -> None:
+    from airflow_provider_snowstorm.core.detector import alarm_episodes
+
+    candidates = np.array([[1, 0, 0, 0, 0, 0, 1, 0, 0]], dtype=bool).T
+    ongoing = np.array([[0, 1, 1, 1, 1, 0, 0, 0, 1]], dtype=bool).T
+    up = np.ones(candidates.shape)
+    alarms, continued = alarm_episodes(candidates, up, gap=2, ongoing=ongoing)
+    assert alarms[:, 0].tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0]  # row 6 is 2 rows after the last ongoing row
+    assert continued[:, 0].tolist() == [0, 0, 0, 0, 0, 0, 1, 0, 0]
+    assert alarm_episodes(candidates, up, gap=2)[0][:, 0].tolist() == [1, 0, 0, 0, 0, 0, 1, 0, 0]
+    # An ongoing row opens nothing: without an open alarm in its direction it is ignored.
+    down = -up
+    assert alarm_episodes(candidates, np.r_[up[:1], down[1:]], gap=2, ongoing=ongoing)[0][:, 0].tolist() == [
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+    ]
+
+
 def test_sub_daily_alarms_stay_open_a_quarter_of_a_day() -> None:
     """An hourly burst whose rows sometimes dip below the threshold raises one alarm, not one per stretch."""
     index = pd.date_range("2025-01-01", periods=24 * 40, freq="h")
