@@ -92,7 +92,7 @@ class DecompositionConfig:
     rebase_z: float = 3.0
     monthly_periods: int = 3
     monthly_z: float = 2.0
-    quarterly_periods: int = 2
+    quarterly_periods: int = 0
     multiplicative: bool = True
     position_periods: int = 0
 

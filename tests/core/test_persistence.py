@@ -78,13 +78,18 @@ def test_a_model_saved_before_alarm_gap_existed_still_scores(tmp_path) -> None:
     assert len(loaded.detect(frame, start=frame.index[-14])) == 14 * frame.shape[1]
 
 
-def test_a_model_saved_before_the_second_opinion_and_drop_thresholds_scores_as_it_was_trained(
+def test_a_model_saved_before_the_second_opinion_drop_thresholds_and_quarterly_runs_scores_as_trained(
     tmp_path,
 ) -> None:
     from tests.core.conftest import weekly_costs
 
     frame = weekly_costs(150)
-    as_trained = {"position_periods": 0, "training_incidents_per_month": None, "calibrate_drops": False}
+    as_trained = {
+        "position_periods": 0,
+        "training_incidents_per_month": None,
+        "calibrate_drops": False,
+        "quarterly_periods": 0,
+    }
     detector = DecomposeIsolationForest(random_state=0, **as_trained).fit(frame.iloc[:-14])
     expected = detector.detect(frame, start=frame.index[-14])
     for name in (*as_trained, "drop_threshold_"):
