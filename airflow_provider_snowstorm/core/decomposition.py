@@ -76,9 +76,8 @@ class DecompositionConfig:
     ``period`` is in rows (days for daily data). ``min_scale`` floors the residual scale in the series' own units
     (money), ``scale_floor`` as a share of its level. ``baseline_lag``, ``rebase_after``, ``monthly_periods`` and
     ``quarterly_periods`` of 0 turn off the lagged baseline, the level-shift rebase and the monthly and quarterly
-    calendar adjustments; ``multiplicative`` False
-    makes the seasonality additive. ``position_periods`` above 0 also computes ``position_zscore``, the value against
-    the same season position in that many past periods.
+    calendar adjustments; ``multiplicative`` False makes the seasonality additive. ``position_periods`` above 0 also
+    computes ``position_zscore``, the value against the same season position in that many past periods.
     """
 
     period: int = 7

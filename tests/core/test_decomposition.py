@@ -139,9 +139,9 @@ def test_a_recurring_month_start_bump_is_learned() -> None:
     values = np.where(first_of_month, values * 1.5, values)
     first_day = int((index[0] - np.datetime64("1970-01-01")).astype(int))
     learned = causal_decompose(values, first_row=first_day).zscore[first_of_month[:, 0]][-3:, 0]
-    ignored = causal_decompose(values, first_row=first_day, monthly_periods=0, quarterly_periods=0).zscore[
-        first_of_month[:, 0]
-    ][-3:, 0]
+    ignored = causal_decompose(values, first_row=first_day, monthly_periods=0).zscore[first_of_month[:, 0]][
+        -3:, 0
+    ]
     assert (np.abs(learned) < 3).all()
     assert (ignored > 3).all()
 
@@ -154,9 +154,9 @@ def test_a_job_on_the_last_business_day_of_each_month_is_learned() -> None:
     values = np.where(last_business_day[:, None], values * 1.5, values)
     first_day = int((index[0] - np.datetime64("1970-01-01")).astype(int))
     learned = causal_decompose(values, first_row=first_day).zscore[last_business_day][-4:, 0]
-    ignored = causal_decompose(values, first_row=first_day, monthly_periods=0, quarterly_periods=0).zscore[
-        last_business_day
-    ][-4:, 0]
+    ignored = causal_decompose(values, first_row=first_day, monthly_periods=0).zscore[last_business_day][
+        -4:, 0
+    ]
     assert (np.abs(learned) < 4).all()
     assert (ignored > 2 * np.abs(learned).max()).all()
 

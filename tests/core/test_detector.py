@@ -285,6 +285,7 @@ def test_rows_off_the_frequency_grid_are_named() -> None:
         ({"direction": "sideways"}, "direction"),
         ({"scorer": "svm"}, "scorer"),
         ({"min_deviation": -1}, "min_deviation"),
+        ({"quarterly_periods": -2}, "quarterly_periods"),
     ],
 )
 def test_every_bad_parameter_is_named_before_any_work(costs: pd.DataFrame, params: dict, name: str) -> None:
