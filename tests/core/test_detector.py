@@ -57,6 +57,21 @@ def test_a_spike_is_flagged_and_ordinary_days_mostly_not(
     assert result["is_anomaly"].mean() < 0.1
 
 
+def test_a_month_end_run_is_learned_and_its_double_still_alarms() -> None:
+    """A monthly charge fifty times the daily cost: its normal variation widens that day's scale, not so far that a
+    run twice its usual size passes."""
+    rng = np.random.default_rng(3)
+    index = pd.date_range("2024-01-01", periods=500, freq="D")
+    month_end = index.is_month_end
+    values = 20 * rng.lognormal(0, 0.1, 500) + np.where(month_end, 1000 * rng.lognormal(0, 0.05, 500), 0.0)
+    doubled = np.flatnonzero(month_end)[-1]
+    values[doubled] += 1000
+    frame = pd.DataFrame({"billing": values}, index=index)
+    result = DecomposeIsolationForest().fit(frame.iloc[:400]).detect(frame, start=index[400])
+    flagged = result.loc[result["is_anomaly"], "usage_date"].tolist()
+    assert flagged == [index[doubled]]
+
+
 def test_scores_are_causal_future_data_never_changes_past_scores(
     model: DecomposeIsolationForest, costs: pd.DataFrame
 ) -> None:
