@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install what the UI tests (tests/ui, marker `ui`) need: Debian's Chromium at /usr/bin/chromium and the Playwright
-# Python package in the project venv. Playwright only drives the system browser (executable_path); it downloads no
-# browser of its own, so `playwright install` is never run. Needs root on Debian for apt-get; safe to run again: it
-# only checks (about a second) when both are already there. Run it after scripts/bootstrap.sh.
+# Install what the UI tests (tests/ui, marker `ui`) need besides the Playwright package (a dev extra, installed by
+# scripts/bootstrap.sh): Debian's Chromium at /usr/bin/chromium. Playwright only drives the system browser
+# (executable_path); it downloads no browser of its own, so `playwright install` is never run. Needs root on Debian
+# for apt-get; safe to run again: it only checks (about a second) when both are already there. Run it after
+# scripts/bootstrap.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,16 +27,10 @@ if [ ! -x "$CHROMIUM" ]; then
   apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
 fi
 
+# The Playwright package is one of the dev extras that scripts/bootstrap.sh installs.
 if ! "$PYTHON" -c 'import playwright.sync_api' 2>/dev/null; then
-  UV="$(command -v uv || true)"
-  if [ -z "$UV" ] && [ -x .venv/bin/uv ]; then
-    UV=.venv/bin/uv
-  fi
-  if [ -n "$UV" ]; then
-    "$UV" pip install --quiet --python "$PYTHON" playwright
-  else
-    "$PYTHON" -m pip install -qq --disable-pip-version-check playwright  # -qq: as in bootstrap.sh
-  fi
+  echo "install_browser.sh: the playwright package is missing from .venv; run scripts/bootstrap.sh." >&2
+  exit 1
 fi
 
 # Debian's launcher sources /etc/chromium.d/dev-shm, whose test of /dev/shm prints "[: ...: unexpected operator" on

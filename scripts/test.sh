@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-bash scripts/install_browser.sh   # Debian's Chromium + Playwright for the UI tests (tests/ui)
+bash scripts/install_browser.sh   # Debian's Chromium for the UI tests (tests/ui; Playwright is a dev extra)
 bash scripts/postgres.sh install  # Debian's PostgreSQL for the contention tests (each run starts and stops its own server)
 bash scripts/redis.sh install     # Debian's Redis, the Celery broker of the cluster test (tests/local/test_cluster.py)
 .venv/bin/ruff check .
