@@ -66,10 +66,17 @@ def test_no_day_uses_its_own_or_later_values() -> None:
         np.testing.assert_array_equal(getattr(before, name)[:100], getattr(after, name)[:100])
 
 
-def test_history_needed_is_enough_to_reproduce_the_full_computation() -> None:
+@pytest.mark.parametrize("quarterly_periods", [0, 2])
+def test_history_needed_is_enough_to_reproduce_the_full_computation(quarterly_periods: int) -> None:
     rng = np.random.default_rng(4)
     values = rng.lognormal(4, 0.2, (500, 2))
-    config = DecompositionConfig(position_periods=8)
+    # Month-end and quarter-end runs, so that the calendar adjustments reach back as far as they can.
+    index = np.datetime64("1970-01-01") + 19_000 + np.arange(500)
+    month_end = (index + 1).astype("datetime64[M]") != index.astype("datetime64[M]")
+    quarter_end = month_end & np.isin(index.astype("datetime64[M]").astype(int) % 12, (2, 5, 8, 11))
+    values[month_end] *= 3.0
+    values[quarter_end] *= 2.0
+    config = DecompositionConfig(position_periods=8, quarterly_periods=quarterly_periods)
     needed = history_needed(config)
     full = causal_decompose(values, config, first_row=19_000)
     for cut in (400, 403, 406):
