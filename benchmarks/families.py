@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -67,11 +67,20 @@ class LabelledSet:
     labels: pd.DataFrame
     period: int
     freq: str
+    training_rows: int | None = None  # None: the first ``TRAIN_SHARE`` of the series
 
     @property
     def train_rows(self) -> int:
-        """Rows of the training span: the first ``TRAIN_SHARE`` of the series."""
-        return round(TRAIN_SHARE * len(self.values))
+        """Rows of the training span: ``training_rows``, by default the first ``TRAIN_SHARE`` of the series."""
+        return round(TRAIN_SHARE * len(self.values)) if self.training_rows is None else self.training_rows
+
+    def with_training_rows(self, rows: int) -> LabelledSet:
+        """The same data and labels with a training span of ``rows`` rows (the rest is scored)."""
+        if not 0 < rows < len(self.values):
+            raise ValueError(
+                f"a training span of {rows} rows must leave rows to score (the series have {len(self.values)})"
+            )
+        return replace(self, training_rows=int(rows))
 
     @property
     def rows_per_day(self) -> float:

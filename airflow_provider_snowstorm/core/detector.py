@@ -527,7 +527,8 @@ class DecomposeIsolationForest(BaseEstimator):
             severity = np.fmax(np.abs(zscore), np.abs(burst))
         else:
             severity = np.clip(np.fmax(sign * zscore, sign * burst), 0.0, None)
-            severity = np.where(np.isfinite(zscore), severity, np.nan)
+        # The warm-up has no score (NaN): a 0 there would also calibrate the threshold as a calm row.
+        severity = np.where(np.isfinite(zscore), severity, np.nan)
         if self.scorer != "forest":
             return severity, None
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -174,15 +174,18 @@ def excursion_thresholds(
     Declustered peaks over threshold (Coles, *An Introduction to Statistical Modeling of Extreme Values*, ch. 5):
     the training span's excursions, less its ``incidents`` highest (they may be real), are its normal excursions;
     their rate per month and a generalised Pareto fit to their heights give the level exceeded at the budgeted
-    rate. A series needs ``min_excursions`` normal ones; the level is at most ``MAX_EXTRAPOLATION`` times its largest
-    training score. The row-wise tail fit takes a span's highest scores for incidents; a series that crosses its
-    threshold every few days (a short span with natural bursts) is showing normal excursions, and this says how
-    high they go.
+    rate. A series needs ``min_excursions`` normal ones for the fit; with fewer, but more than the budget allows, the
+    level is the highest of them (a short span that shows normal excursions beyond the budget's rate has no grounds
+    for a lower threshold).
+    The fitted level is at most ``MAX_EXTRAPOLATION`` times its largest training score. The row-wise tail fit takes
+    a span's highest scores for incidents; a series that crosses its threshold every few days (a short span with
+    natural bursts) is showing normal excursions, and this says how high they go.
     """
     scores = np.asarray(training_scores, dtype=np.float64)
     normal = excursion_peaks(scores, gap)[incidents:]
-    if normal.shape[0] < min_excursions:
+    if normal.shape[0] == 0:
         return np.zeros(scores.shape[1])
+    highest = np.nan_to_num(normal[0], nan=0.0)
     counts = np.isfinite(normal).sum(axis=0)
     shape, median_excess = _quantile_fit(normal - MIN_THRESHOLD)
     shape = np.clip(shape, 1e-6, 0.75)
@@ -194,4 +197,6 @@ def excursion_thresholds(
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: series without scores
         largest = np.nanmax(np.where(np.isfinite(scores), scores, np.nan), axis=0)
     level = np.minimum(level, MAX_EXTRAPOLATION * largest)
-    return np.where((counts >= min_excursions) & (share < 1.0) & np.isfinite(level), level, 0.0)
+    more_than_budget = share < 1.0
+    fitted = (counts >= min_excursions) & more_than_budget & np.isfinite(level)
+    return np.where(fitted, level, np.where((counts < min_excursions) & more_than_budget, highest, 0.0))

@@ -142,3 +142,14 @@ def test_minute_family_is_five_minutely_with_a_daily_period_and_its_incident_len
     # Outages reach zero, and nearly every series carries a labelled incident.
     assert (data.values.to_numpy() == 0).any()
     assert labels["series"].nunique() >= 50
+
+
+def test_a_training_span_can_be_set_but_must_leave_rows_to_score() -> None:
+    data = FAMILIES["lognormal_weekly"](1, 2)
+    shorter = data.with_training_rows(30)
+    assert shorter.train_rows == 30
+    assert shorter.values is data.values
+    assert data.train_rows == round(TRAIN_SHARE * len(data.values))
+    for rows in (0, len(data.values)):
+        with pytest.raises(ValueError, match="must leave rows to score"):
+            data.with_training_rows(rows)

@@ -93,3 +93,17 @@ def test_quick_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert header.startswith("| Variant | Event precision |")
     for option in quality.ABLATION:
         assert f"| {option} | " in ablation
+    spans = output.split("## Short training spans")[1].split("\n## ")[0]
+    for name in FAMILIES:
+        for span in ("40% (the protocol above)", *quality.SHORT_SPANS):
+            assert f"| {name} | {span} | " in spans
+
+
+def test_short_spans_train_on_fifteen_percent_or_the_minimum_history() -> None:
+    data = FAMILIES["lognormal_weekly"](1, 2)
+    assert quality.short_span(data, quality.SHORT_SPANS[0]).train_rows == round(0.15 * len(data.values))
+    minimum = quality.short_span(data, quality.SHORT_SPANS[1])
+    assert minimum.train_rows == 21
+    scored = quality.run_ours(minimum)
+    assert scored.error is None
+    assert scored.scores.shape == (len(data.values) - 21, 2)

@@ -487,3 +487,15 @@ def test_sub_daily_alarms_stay_open_a_quarter_of_a_day() -> None:
         )
         >= 3
     )
+
+
+@pytest.mark.parametrize("direction", ["both", "up"])
+def test_the_warm_up_has_no_score(costs: pd.DataFrame, direction: str) -> None:
+    """NaN, not 0: a 0 would also enter the threshold's calibration as a calm row (the fit scores as this does)."""
+    history = costs.iloc[: min_history_days(7)]
+    scores = DecomposeIsolationForest(direction=direction, random_state=0).fit(history).score_samples(history)
+    warm_up = scores.isna().any(axis=1)
+    assert warm_up.equals(scores.isna().all(axis=1))
+    assert warm_up.iloc[0]
+    assert not warm_up.iloc[-1]
+    assert (scores[~warm_up].notna()).all().all()

@@ -66,15 +66,27 @@ def test_excursion_peaks_are_each_runs_largest_score_highest_first(
 
 
 def test_excursion_thresholds_set_the_level_normal_excursions_exceed_at_the_budgeted_rate() -> None:
-    """One series with 40 normal one-row bursts in a month, one with 3 (too few to say anything), one with none."""
+    """One series with 40 normal one-row bursts in a month, one with 3 (too few for a fit), one of noise alone."""
     rng = np.random.default_rng(2)
     scores = np.abs(rng.standard_normal((720, 3)))
     bursts = rng.choice(np.arange(0, 720, 10), 40, replace=False)
     scores[bursts, 0] = 4.0 + rng.exponential(2.0, 40)
     scores[[100, 300, 500], 1] = [6.0, 7.0, 8.0]
     thresholds = excursion_thresholds(scores, 0, alarm_budget=0.1, months=1.0, incidents=1)
-    assert thresholds[1] == thresholds[2] == 0.0
+    # Three in a month, one of them perhaps real: two normal ones, twenty times the budget's rate. Too few to fit a
+    # tail, but no threshold below the higher of them is consistent with the budget.
+    assert thresholds[1] == 7.0
+    # Noise alone: at most its second-highest row (the highest excursion may be an incident).
+    assert thresholds[2] <= np.sort(scores[:, 2])[-2]
     # 39 normal excursions a month, 0.1 allowed: above all but a few of them, within 1.5x the largest score.
     assert np.sort(scores[bursts, 0])[-3] < thresholds[0] <= 1.5 * scores[:, 0].max()
     looser = excursion_thresholds(scores, 0, alarm_budget=3.0, months=1.0, incidents=1)
     assert looser[0] < thresholds[0]
+
+
+def test_few_normal_excursions_within_the_budget_do_not_raise_the_threshold() -> None:
+    scores = np.zeros((720, 1))
+    scores[[100, 300, 500], 0] = [6.0, 7.0, 8.0]
+    # Two normal excursions in 30 months: fewer than the 3 that a budget of 0.1 a month allows.
+    assert excursion_thresholds(scores, 0, alarm_budget=0.1, months=30.0, incidents=1)[0] == 0.0
+    assert excursion_thresholds(scores, 0, alarm_budget=0.1, months=3.0, incidents=1)[0] == 7.0
