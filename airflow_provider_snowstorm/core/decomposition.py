@@ -16,7 +16,9 @@ For day ``t`` with period ``p``:
 - expected ``E[t] = (L[t] + trend) * S[t]`` (multiplicative, the default: a cost's weekly pattern scales with its
   level) or ``L[t] + trend + S[t]`` (additive), residual ``R[t] = x[t] - E[t]``;
 - scale: ``1.4826 * MAD`` of the residuals of the ``scale_window`` days before the latest period boundary
-  (floored at ``scale_floor`` times the level), and the robust z-score ``R[t] / scale[t]``.
+  (floored at ``scale_floor`` times the level, and that floor alone at a sub-daily position whose value was exactly
+  the same in each of the last ``seasonal_periods`` periods: a suspended warehouse's night), and the robust z-score
+  ``R[t] / scale[t]``.
 
 Three refinements, each measured on the quality benchmark and each switchable off: a second baseline from
 ``baseline_lag`` days earlier (a day is judged against the baseline it is closer to, so a burst's end is not a
@@ -371,6 +373,14 @@ def _decompose_block(
     position = _MAD_TO_SIGMA * _median_of_lags(np.abs(residual), period, seasonal_periods)
     scale = np.fmax(np.where(np.isfinite(scale), position, np.nan), scale)
     floor = np.maximum(config.scale_floor * np.abs(level), max(config.min_scale, np.finfo(np.float64).tiny))
+    if rows_per_day != 1:
+        # An hour that was exactly the same in each of the last ``seasonal_periods`` days (a warehouse suspended
+        # every night) has no noise of its own: the floor is its scale, so spend at that hour stands out. Not for
+        # daily data, where a weekday that was zero eight weeks running is sporadic use, not a schedule.
+        lagged = [_shift(values, lag * period) for lag in range(1, seasonal_periods + 1)]
+        with np.errstate(invalid="ignore"):
+            scheduled = np.logical_and.reduce([lag == lagged[0] for lag in lagged[1:]])
+        scale = np.where(scheduled & np.isfinite(scale), floor, scale)
     scale = np.where(np.isfinite(scale), np.maximum(scale, floor), np.nan)
     continuing = np.zeros(values.shape, dtype=bool)
     if rebase_after > 0:

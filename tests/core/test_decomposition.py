@@ -85,6 +85,40 @@ def test_history_needed_is_enough_to_reproduce_the_full_computation(quarterly_pe
             np.testing.assert_array_equal(getattr(tail, name)[needed:], getattr(full, name)[cut:])
 
 
+def _office_hours(days: int, seed: int) -> np.ndarray:
+    """Hourly spend of a warehouse running 9:00-17:00 and suspended (exactly zero) at night."""
+    rng = np.random.default_rng(seed)
+    hour = np.arange(days * 24) % 24
+    return np.where((hour >= 9) & (hour < 17), rng.lognormal(3, 0.2, days * 24), 0.0)[:, None]
+
+
+def test_history_needed_reproduces_sub_daily_scheduled_hours() -> None:
+    values = _office_hours(60, 11)
+    values[1000:1010] += 20.0  # a night the warehouse was left running
+    config = DecompositionConfig(period=24, scale_window=192, baseline_lag=48, monthly_periods=0)
+    needed = history_needed(config)
+    full = causal_decompose(values, config, rows_per_day=0)
+    for cut in (1000, 1100):
+        tail = causal_decompose(values[cut - needed :], config, first_row=cut - needed, rows_per_day=0)
+        np.testing.assert_array_equal(tail.zscore[needed:], full.zscore[cut:])
+
+
+def test_spend_in_an_hour_suspended_every_night_is_scaled_by_the_floor_alone() -> None:
+    values = _office_hours(30, 12)
+    night = 20 * 24 + 3
+    values[night] = 2.0  # a tenth of a busy hour, at 3:00, zero on each of the last eight nights
+    hourly = causal_decompose(
+        values, period=24, scale_window=192, baseline_lag=48, monthly_periods=0, rows_per_day=0
+    )
+    assert hourly.scale[night, 0] < hourly.scale[night - 12, 0] / 5  # far below a busy hour's noise
+    assert hourly.zscore[night, 0] > 20
+    # Daily data: eight zero Mondays are sporadic use, not a schedule, so the floor is not the scale there.
+    daily = causal_decompose(
+        values, period=24, scale_window=192, baseline_lag=48, monthly_periods=0, rows_per_day=1
+    )
+    assert daily.scale[night, 0] > hourly.scale[night, 0]
+
+
 def test_position_zscore_compares_a_row_with_the_same_season_position_before_it() -> None:
     values = np.random.default_rng(8).lognormal(4, 0.3, (60, 2))
     zscore = position_zscore(values, period=7, periods=4)
