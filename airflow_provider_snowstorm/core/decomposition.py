@@ -232,7 +232,7 @@ def _anchored_mad(
     costs ``period`` times less, and anchoring on the calendar keeps a row's scale independent of where the array
     starts. Until a full window of residuals exists (the warm-up of a short history), an anchor uses the residuals
     there are (at least ``min_count``), and rows before the first anchor use those before them, so a model can
-    start after three periods.
+    start right after the warm-up.
     """
     days = residual.shape[0]
     out = np.full(residual.shape, np.nan)

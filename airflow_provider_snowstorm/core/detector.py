@@ -34,6 +34,7 @@ from airflow_provider_snowstorm.core.decomposition import (
     _shift,
     causal_decompose,
     history_needed,
+    warm_up_days,
 )
 from airflow_provider_snowstorm.core.schema import (
     ANOMALY_SCORE,
@@ -49,6 +50,7 @@ from airflow_provider_snowstorm.core.schema import (
 )
 from airflow_provider_snowstorm.core.thresholds import (
     DAYS_PER_MONTH,
+    MIN_EXCESSES,
     budget_to_risk,
     excursion_thresholds,
     tail_thresholds,
@@ -72,8 +74,12 @@ class DetectorInputError(ValueError):
 
 
 def min_history_days(period: int) -> int:
-    """Fewest training rows: three periods (the decomposition's warm-up, then scores for the threshold)."""
-    return 3 * period
+    """Fewest training rows: the decomposition's warm-up, then ``MIN_EXCESSES`` scores for the threshold.
+
+    Three periods of weekly data (21 days); just over two of a long period (583 rows of 5-minute data with a daily
+    period), so that the first 15% of two weeks of 5-minute data is enough.
+    """
+    return warm_up_days(period) + MIN_EXCESSES
 
 
 def _package_version(name: str) -> str:
@@ -550,7 +556,7 @@ class DecomposeIsolationForest(BaseEstimator):
             raise DetectorInputError(
                 f"training history has {len(history)} {_unit(step)}(s) ({_format_time(history.index[0], step)} to "
                 f"{_format_time(history.index[-1], step)}); a period of {self.period} rows needs at least "
-                f"{needed} (three periods)"
+                f"{needed} (the decomposition's warm-up of {warm_up_days(self.period)}, then {MIN_EXCESSES} scored)"
             )
         return history, step
 

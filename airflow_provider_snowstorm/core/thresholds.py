@@ -38,9 +38,11 @@ PRIOR_EXCESSES = 200
 # At least this many excesses per series define the initial threshold u (a lower quantile with little history).
 MIN_EXCESSES = 8
 TAIL_SHARE = 0.1
+FULL_TAIL_SCORES = round(MIN_EXCESSES / TAIL_SHARE)
 # Widening of a threshold estimated from few excesses: times 1 + WIDEN / sqrt(excesses).
 WIDEN = 0.5
-# A threshold is at most this many times the largest training score of its series.
+# A threshold is at most this many times the largest training score of its series (more with fewer scores than
+# FULL_TAIL_SCORES, the fewest whose top TAIL_SHARE holds MIN_EXCESSES rows).
 MAX_EXTRAPOLATION = 1.5
 # No threshold is lower: three robust standard deviations.
 MIN_THRESHOLD = 3.0
@@ -93,7 +95,10 @@ def tail_thresholds(
     probability ``risk``, never below ``min_threshold``.
 
     NaN scores (the decomposition's warm-up) are ignored; a series without a single finite score gets the prior
-    threshold of a series with ``MIN_EXCESSES`` scores.
+    threshold of a series with ``MIN_EXCESSES`` scores. A series with fewer than ``FULL_TAIL_SCORES`` scores (a short
+    history, whose tail has fewer than ``MIN_EXCESSES`` rows at ``TAIL_SHARE``) may extrapolate further than
+    ``MAX_EXTRAPOLATION`` times its largest score, by the square root of what it lacks: the largest of a few scores
+    understates the tail, and short spans should get wider thresholds, not narrower ones.
     """
     scores = np.asarray(training_scores, dtype=np.float64)
     if scores.ndim == 1:
@@ -129,7 +134,8 @@ def tail_thresholds(
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: series without scores
         largest = np.nanmax(filled, axis=0)
-    threshold = np.where(np.isfinite(largest), np.minimum(threshold, MAX_EXTRAPOLATION * largest), threshold)
+    reach = MAX_EXTRAPOLATION * np.sqrt(np.maximum(1.0, FULL_TAIL_SCORES / np.maximum(n, 1.0)))
+    threshold = np.where(np.isfinite(largest), np.minimum(threshold, reach * largest), threshold)
     return np.maximum(np.where(np.isfinite(threshold), threshold, min_threshold), min_threshold)
 
 

@@ -281,6 +281,19 @@ def test_hourly_data_with_three_days_of_history_fits_and_flags_a_runaway() -> No
     assert len(flagged) <= 8
 
 
+def test_two_weeks_of_five_minute_data_train_on_their_first_15_percent() -> None:
+    """The minimum history is the warm-up and eight scored rows: 583 five-minute rows, fewer than 15% of 4,032."""
+    index = pd.date_range("2025-03-03", periods=4032, freq="5min")
+    rng = np.random.default_rng(5)
+    cycle = 100.0 + 30.0 * np.sin(2 * np.pi * np.arange(len(index)) / 288)
+    frame = pd.DataFrame({"cpu": cycle + rng.normal(0, 3, len(index))}, index=index)
+    assert min_history_days(288) == 583 <= round(0.15 * len(index))
+    model = DecomposeIsolationForest(period=288, random_state=0).fit(frame.iloc[:605])
+    assert np.isfinite(model.threshold_).all()
+    with pytest.raises(DetectorInputError, match=r"needs at least 583 \(the decomposition's warm-up of 575"):
+        DecomposeIsolationForest(period=288).fit(frame.iloc[:582])
+
+
 def test_rows_off_the_frequency_grid_are_named() -> None:
     index = pd.date_range("2025-03-03", periods=100, freq="h").delete(50)
     frame = pd.DataFrame({"wh": np.ones(99)}, index=index)

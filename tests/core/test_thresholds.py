@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from airflow_provider_snowstorm.core.thresholds import (
+    FULL_TAIL_SCORES,
     MAX_EXTRAPOLATION,
     budget_to_risk,
     excursion_peaks,
@@ -34,6 +35,20 @@ def test_a_deep_extrapolation_stays_within_reach_of_the_training_scores(
     assert binds.any()
     assert bounded[binds] == pytest.approx(MAX_EXTRAPOLATION * largest[binds])
     assert bounded[~binds] == pytest.approx(unbounded[~binds])
+
+
+def test_a_short_span_may_extrapolate_further_than_a_long_one() -> None:
+    """The largest of twenty scores understates the tail: its bound grows by sqrt(FULL_TAIL_SCORES / 20) = 2."""
+    rng = np.random.default_rng(3)
+    scores = np.abs(rng.standard_t(4, (2000, 1)))
+    risk = budget_to_risk(0.1, rows_per_day=1)
+    short = scores[:20]
+    widened = tail_thresholds(short, risk)[0]
+    assert MAX_EXTRAPOLATION * short.max() < widened <= 2 * MAX_EXTRAPOLATION * short.max() + 1e-9
+    assert (
+        tail_thresholds(scores[:FULL_TAIL_SCORES], risk)[0]
+        <= MAX_EXTRAPOLATION * scores[:FULL_TAIL_SCORES].max()
+    )
 
 
 def test_heavier_tails_get_higher_thresholds() -> None:
