@@ -141,10 +141,12 @@ def short_span(data: LabelledSet, span: str) -> LabelledSet:
     """``data`` with the training span ``span`` (one of ``SHORT_SPANS``)."""
     from airflow_provider_snowstorm.core.detector import min_history_days
 
-    rows = {SHORT_SPANS[0]: round(0.15 * len(data.values)), SHORT_SPANS[1]: min_history_days(data.period)}[
-        span
-    ]
-    return data.with_training_rows(rows)
+    if span not in SHORT_SPANS:
+        raise ValueError(f"unknown span {span!r}; known: {SHORT_SPANS}")
+    first_share = span == SHORT_SPANS[0]
+    return data.with_training_rows(
+        round(0.15 * len(data.values)) if first_share else min_history_days(data.period)
+    )
 
 
 def scored_labels(data: LabelledSet) -> pd.DataFrame:

@@ -180,12 +180,11 @@ def excursion_thresholds(
     Declustered peaks over threshold (Coles, *An Introduction to Statistical Modeling of Extreme Values*, ch. 5):
     the training span's excursions, less its ``incidents`` highest (they may be real), are its normal excursions;
     their rate per month and a generalised Pareto fit to their heights give the level exceeded at the budgeted
-    rate. A series needs ``min_excursions`` normal ones for the fit; with fewer, but more than the budget allows, the
-    level is the highest of them (a short span that shows normal excursions beyond the budget's rate has no grounds
-    for a lower threshold).
-    The fitted level is at most ``MAX_EXTRAPOLATION`` times its largest training score. The row-wise tail fit takes
-    a span's highest scores for incidents; a series that crosses its threshold every few days (a short span with
-    natural bursts) is showing normal excursions, and this says how high they go.
+    rate, at most ``MAX_EXTRAPOLATION`` times the largest training score. A series needs ``min_excursions`` normal
+    ones for the fit; with fewer, but more than the budget allows, the level is the highest of them (a short span
+    that shows normal excursions beyond the budget's rate has no grounds for a lower threshold). The row-wise tail
+    fit takes a span's highest scores for incidents; a series that crosses its threshold every few days (a short span
+    with natural bursts) is showing normal excursions, and this says how high they go.
     """
     scores = np.asarray(training_scores, dtype=np.float64)
     normal = excursion_peaks(scores, gap)[incidents:]
