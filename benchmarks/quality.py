@@ -486,9 +486,9 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
         "## Short training spans: our defaults fit on less history",
         "",
         "The same defaults fit on the first 15% of each series (how sub-daily data are judged) and on the "
-        "detector's minimum (`min_history_days`: its warm-up and eight scored rows; 21 days of daily data, 55 hours "
-        "of hourly and 583 rows of 5-minute data); the rest is scored. With a short span the thresholds rest on few "
-        "training scores; the false alarms show how well they still keep the budget.",
+        "detector's minimum (`min_history_days`: its warm-up and eight scored rows; 'Training rows' says how many); "
+        "the rest is scored. With a short span the thresholds rest on few training scores; the false alarms show how "
+        "well they still keep the budget.",
         "",
     ]
     span_rows = []

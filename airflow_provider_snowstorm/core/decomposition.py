@@ -180,9 +180,14 @@ def _shift(values: np.ndarray, lag: int) -> np.ndarray:
     return out
 
 
+def _lags(values: np.ndarray, step: int, count: int) -> list[np.ndarray]:
+    """``[values shifted by step, by 2 step, ..., by count step]``: the same season position in past periods."""
+    return [_shift(values, k * step) for k in range(1, count + 1)]
+
+
 def _median_of_lags(values: np.ndarray, step: int, count: int) -> np.ndarray:
     """``out[t] = nanmedian(values[t - step], values[t - 2 step], ..., values[t - count step])``."""
-    lagged = [_shift(values, k * step) for k in range(1, count + 1)]
+    lagged = _lags(values, step, count)
     out = _network_median(lagged)
     # Where some lags are missing (the warm-up rows), fall back to the median of those that exist.
     rows = np.unique(np.nonzero(~np.isfinite(out))[0])
@@ -308,7 +313,7 @@ def position_zscore(values: np.ndarray, period: int, periods: int) -> np.ndarray
     makes it a useful second opinion on the decomposition's residual. A zero standard deviation (a flat charge)
     gives an infinite z-score, so the decomposition's floored scale decides there.
     """
-    lagged = [_shift(values, k * period) for k in range(1, periods + 1)]
+    lagged = _lags(values, period, periods)
     count = np.sum([np.isfinite(lag) for lag in lagged], axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nansum(lagged, axis=0) / count
@@ -377,7 +382,7 @@ def _decompose_block(
         # An hour that was exactly the same in each of the last ``seasonal_periods`` days (a warehouse suspended
         # every night) has no noise of its own: the floor is its scale, so spend at that hour stands out. Not for
         # daily data, where a weekday that was zero eight weeks running is sporadic use, not a schedule.
-        lagged = [_shift(values, lag * period) for lag in range(1, seasonal_periods + 1)]
+        lagged = _lags(values, period, seasonal_periods)
         with np.errstate(invalid="ignore"):
             scheduled = np.logical_and.reduce([lag == lagged[0] for lag in lagged[1:]])
         scale = np.where(scheduled & np.isfinite(scale), floor, scale)
