@@ -340,7 +340,7 @@ def _typical(lagged: list[np.ndarray]) -> np.ndarray:
 
 
 def _decompose_block(
-    values: np.ndarray, config: DecompositionConfig, first_row: int, rows_per_day: int
+    values: np.ndarray, config: DecompositionConfig, first_row: int, rows_per_day: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     period, seasonal_periods, baseline_lag = config.period, config.seasonal_periods, config.baseline_lag
     rebase_after, rebase_z = config.rebase_after, config.rebase_z
@@ -378,10 +378,11 @@ def _decompose_block(
     position = _MAD_TO_SIGMA * _median_of_lags(np.abs(residual), period, seasonal_periods)
     scale = np.fmax(np.where(np.isfinite(scale), position, np.nan), scale)
     floor = np.maximum(config.scale_floor * np.abs(level), max(config.min_scale, np.finfo(np.float64).tiny))
-    if rows_per_day != 1:
+    if rows_per_day > 1:
         # An hour that was exactly the same in each of the last ``seasonal_periods`` days (a warehouse suspended
         # every night) has no noise of its own: the floor is its scale, so spend at that hour stands out. Not for
-        # daily data, where a weekday that was zero eight weeks running is sporadic use, not a schedule.
+        # daily (or weekly) data, where a weekday that was zero eight weeks running is sporadic use, not a
+        # schedule.
         lagged = _lags(values, period, seasonal_periods)
         with np.errstate(invalid="ignore"):
             scheduled = np.logical_and.reduce([lag == lagged[0] for lag in lagged[1:]])
@@ -446,7 +447,7 @@ def causal_decompose(
     config: DecompositionConfig | None = None,
     *,
     first_row: int = 0,
-    rows_per_day: int = 1,
+    rows_per_day: float = 1.0,
     **parameters: float,
 ) -> CausalDecomposition:
     """Decompose each column of ``values`` (days x series), using for day ``t`` only days before ``t``.
@@ -455,7 +456,8 @@ def causal_decompose(
     (``period=24``, ``monthly_periods=0``) override them. ``first_row`` is the number of the first row counted in the
     index's frequency since 1970-01-01 (the day number for daily data); it anchors the scale updates and, for daily
     data (``rows_per_day`` 1), the calendar months of the day-of-month adjustment, which is skipped at other
-    frequencies.
+    frequencies. Sub-daily data (``rows_per_day`` above 1: 24 for hourly rows) get the scheduled-position rule;
+    weekly data (1/7) neither.
     """
     config = replace(config or DecompositionConfig(), **parameters)
     values = np.asarray(values, dtype=np.float64)

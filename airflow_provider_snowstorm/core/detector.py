@@ -89,6 +89,13 @@ def _package_version(name: str) -> str:
         return "unknown"
 
 
+def rows_per_day(step: pd.Timedelta) -> float:
+    """Rows in a day at this step (24 for hourly rows, 1/7 for weekly ones): what decides the calendar rules (the
+    day-of-month adjustment is for daily rows, the scheduled-position rule for sub-daily ones), the per-row risk
+    and the alarm gap."""
+    return _ONE_DAY / step
+
+
 def _unit(step: pd.Timedelta) -> str:
     return "day" if step == _ONE_DAY else "row"
 
@@ -137,16 +144,32 @@ def busy_levels(values: np.ndarray, quantile: float = 0.9) -> np.ndarray:
     return levels
 
 
+def _freq_step(freq: str | pd.Timedelta) -> pd.Timedelta:
+    """The step of a fixed frequency ("D", "h", "5min", "W"), or an error naming it."""
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+        # Weeks anchored on a weekday ("W", "W-MON") are seven days apart, however pandas files them.
+        return pd.Timedelta(weeks=offset.n) if isinstance(offset, pd.offsets.Week) else pd.Timedelta(offset)
+    except (TypeError, ValueError) as error:
+        raise DetectorInputError(
+            f"freq {freq!r} is not a fixed frequency such as 'D', 'h' or 'W' (months and years vary in length)"
+        ) from error
+
+
+def _freq_string(step: pd.Timedelta) -> str:
+    """``step`` as a frequency string: "D", "h", "5min", and "7D" for weeks (not pandas' "168h")."""
+    if step > _ONE_DAY and step % _ONE_DAY == pd.Timedelta(0):
+        return f"{step // _ONE_DAY}D"
+    return pd.tseries.frequencies.to_offset(step).freqstr
+
+
 def _index_step(index: pd.DatetimeIndex, freq: str | pd.Timedelta | None, what: str) -> pd.Timedelta:
-    """The fixed step between rows: ``freq`` if given, else one day for dates, else the smallest gap."""
+    """The fixed step between rows: ``freq`` if given, else the smallest gap (one day for a single date)."""
     if freq is not None:
-        try:
-            return pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
-        except (TypeError, ValueError) as error:
-            raise DetectorInputError(f"freq {freq!r} is not a fixed frequency such as 'D' or 'h'") from error
-    if (index == index.normalize()).all():
-        return _ONE_DAY
+        return _freq_step(freq)
     if len(index) < 2:
+        if (index == index.normalize()).all():
+            return _ONE_DAY
         raise DetectorInputError(f"{what} has a single timestamp: give freq to say how far apart rows are")
     return pd.Timedelta(np.diff(index.to_numpy()).min())
 
@@ -321,7 +344,8 @@ class DecomposeIsolationForest(BaseEstimator):
     seasonality:
         ``"multiplicative"`` (the pattern scales with the level, as costs do) or ``"additive"``.
     freq:
-        The index's frequency (``"D"``, ``"h"``, ...); ``None`` infers it (dates without a time of day are daily).
+        The index's fixed frequency (``"D"``, ``"h"``, ``"W"``, ...); ``None`` infers it as the smallest gap between
+        rows (so dates a week apart are weekly data, and daily data with missing days are named as such).
     alarm_gap:
         Rows an alarm stays open after its last anomalous row: further anomalous rows in the same direction within
         it continue the alarm (marked ``continuing``) instead of raising new ones, so one incident whose rows dip
@@ -483,15 +507,23 @@ class DecomposeIsolationForest(BaseEstimator):
         incident's anomalous rows come with gaps, and none for daily data."""
         if self.alarm_gap is not None:
             return self.alarm_gap
-        rows_per_day = _ONE_DAY // step
-        return rows_per_day // 4 if rows_per_day > 1 else 0
+        return int(rows_per_day(step) // 4) if rows_per_day(step) > 1 else 0
 
     @property
     def _baseline_lag(self) -> int:
         return self.baseline_lag if self.baseline_lag is not None else 2 * self.period
 
-    def _decomposition_config(self) -> DecompositionConfig:
-        """The decomposition's parameters, from this estimator's (``scale_window`` and ``baseline_lag`` resolved)."""
+    def _expected_step(self) -> pd.Timedelta:
+        """The step of the rows: the training data's once fitted, else ``freq``'s, else a day (cost data)."""
+        if hasattr(self, "step_seconds_"):
+            return self.step_
+        return _freq_step(self.freq) if self.freq is not None else _ONE_DAY
+
+    def _decomposition_config(self, step: pd.Timedelta) -> DecompositionConfig:
+        """The decomposition's parameters for rows ``step`` apart, from this estimator's (``scale_window`` and
+        ``baseline_lag`` resolved; the calendar adjustments only for daily rows, so other frequencies read no months
+        of history for them)."""
+        daily = rows_per_day(step) == 1
         return DecompositionConfig(
             period=self.period,
             seasonal_periods=self.seasonal_periods,
@@ -502,26 +534,27 @@ class DecomposeIsolationForest(BaseEstimator):
             baseline_lag=self._baseline_lag,
             rebase_after=self.rebase_after,
             rebase_z=self.rebase_z,
-            monthly_periods=self.monthly_periods,
+            monthly_periods=self.monthly_periods if daily else 0,
             monthly_z=self.monthly_z,
-            quarterly_periods=self.quarterly_periods,
+            quarterly_periods=self.quarterly_periods if daily else 0,
             multiplicative=self.seasonality == "multiplicative",
             position_periods=self.position_periods,
         )
 
     @property
     def required_history_days(self) -> int:
-        """Rows before a scored row that fully determine its score: what scoring after a gap must be given."""
-        return history_needed(self._decomposition_config()) + self.burst_rows - 1
+        """Rows before a scored row that fully determine its score: what scoring after a gap must be given (rows of
+        the training data's step once fitted; before, of ``freq``'s, by default days)."""
+        return history_needed(self._decomposition_config(self._expected_step())) + self.burst_rows - 1
 
     # -- fitting ---------------------------------------------------------------------------------------------------
 
     def _decompose(self, frame: pd.DataFrame, step: pd.Timedelta) -> CausalDecomposition:
         return causal_decompose(
             frame.to_numpy(),
-            self._decomposition_config(),
+            self._decomposition_config(step),
             first_row=int((frame.index[0] - _EPOCH) // step),
-            rows_per_day=1 if step == _ONE_DAY else 0,
+            rows_per_day=rows_per_day(step),
         )
 
     def _features(self, decomposition: CausalDecomposition) -> tuple[np.ndarray, np.ndarray | None]:
@@ -626,10 +659,10 @@ class DecomposeIsolationForest(BaseEstimator):
     def _calibrated(self, calibration: np.ndarray, rows: int, step: pd.Timedelta) -> np.ndarray:
         """Each series' threshold for ``alarm_budget`` from its training scores (NaN: rows that do not count): the
         row-wise tail fit, raised to what the span's normal excursions need (``training_incidents_per_month``)."""
-        threshold = tail_thresholds(calibration, budget_to_risk(self.alarm_budget, _ONE_DAY / step))
+        threshold = tail_thresholds(calibration, budget_to_risk(self.alarm_budget, rows_per_day(step)))
         if self.training_incidents_per_month is None:
             return threshold
-        months = rows * (step / _ONE_DAY) / DAYS_PER_MONTH
+        months = rows / rows_per_day(step) / DAYS_PER_MONTH
         excursions = excursion_thresholds(
             calibration,
             self._alarm_gap_rows(step),
@@ -797,7 +830,7 @@ class DecomposeIsolationForest(BaseEstimator):
             },
             "drop_thresholds": {name: float(value) for name, value in self.drop_thresholds.items()},
             "period": int(self.period),
-            "freq": pd.tseries.frequencies.to_offset(self.step_).freqstr,
+            "freq": _freq_string(self.step_),
             "training_start": self.training_start_,
             "training_end": self.training_end_,
             "n_training_days": int(self.n_training_days_),

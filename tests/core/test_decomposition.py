@@ -97,9 +97,9 @@ def test_history_needed_reproduces_sub_daily_scheduled_hours() -> None:
     values[1000:1010] += 20.0  # a night the warehouse was left running
     config = DecompositionConfig(period=24, scale_window=192, baseline_lag=48, monthly_periods=0)
     needed = history_needed(config)
-    full = causal_decompose(values, config, rows_per_day=0)
+    full = causal_decompose(values, config, rows_per_day=24)
     for cut in (1000, 1100):
-        tail = causal_decompose(values[cut - needed :], config, first_row=cut - needed, rows_per_day=0)
+        tail = causal_decompose(values[cut - needed :], config, first_row=cut - needed, rows_per_day=24)
         np.testing.assert_array_equal(tail.zscore[needed:], full.zscore[cut:])
 
 
@@ -108,15 +108,16 @@ def test_spend_in_an_hour_suspended_every_night_is_scaled_by_the_floor_alone() -
     night = 20 * 24 + 3
     values[night] = 2.0  # a tenth of a busy hour, at 3:00, zero on each of the last eight nights
     hourly = causal_decompose(
-        values, period=24, scale_window=192, baseline_lag=48, monthly_periods=0, rows_per_day=0
+        values, period=24, scale_window=192, baseline_lag=48, monthly_periods=0, rows_per_day=24
     )
     assert hourly.scale[night, 0] < hourly.scale[night - 12, 0] / 5  # far below a busy hour's noise
     assert hourly.zscore[night, 0] > 20
-    # Daily data: eight zero Mondays are sporadic use, not a schedule, so the floor is not the scale there.
-    daily = causal_decompose(
-        values, period=24, scale_window=192, baseline_lag=48, monthly_periods=0, rows_per_day=1
-    )
-    assert daily.scale[night, 0] > hourly.scale[night, 0]
+    # Daily (or weekly) data: eight zero Mondays are sporadic use, not a schedule, so the floor is not the scale.
+    for rows_per_day in (1, 1 / 7):
+        daily = causal_decompose(
+            values, period=24, scale_window=192, baseline_lag=48, monthly_periods=0, rows_per_day=rows_per_day
+        )
+        assert daily.scale[night, 0] > hourly.scale[night, 0]
 
 
 def test_position_zscore_compares_a_row_with_the_same_season_position_before_it() -> None:

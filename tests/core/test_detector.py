@@ -294,6 +294,22 @@ def test_two_weeks_of_five_minute_data_train_on_their_first_15_percent() -> None
         DecomposeIsolationForest(period=288).fit(frame.iloc[:582])
 
 
+def test_weekly_data_are_inferred_from_their_dates_and_read_no_months_of_history() -> None:
+    index = pd.date_range("2023-01-02", periods=120, freq="W-MON")
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame({"spend": 700.0 * rng.lognormal(0, 0.05, len(index))}, index=index)
+    frame.iloc[110, 0] *= 3.0
+    model = DecomposeIsolationForest(period=4, random_state=0).fit(frame.iloc[:80])
+    assert model.metadata["freq"] == "7D"
+    # The day-of-month adjustment is for daily rows: weekly models need not carry 96 weeks more for it.
+    assert model.required_history_days == DecomposeIsolationForest(period=4).required_history_days - (
+        31 * 3 + 3
+    )
+    assert model.required_history_days == DecomposeIsolationForest(period=4, freq="W").required_history_days
+    result = model.detect(frame.iloc[80:])
+    assert list(result.loc[result["is_anomaly"], "usage_date"]) == [index[110]]
+
+
 def test_rows_off_the_frequency_grid_are_named() -> None:
     index = pd.date_range("2025-03-03", periods=100, freq="h").delete(50)
     frame = pd.DataFrame({"wh": np.ones(99)}, index=index)
