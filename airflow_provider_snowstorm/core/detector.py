@@ -192,10 +192,21 @@ def validate_series_frame(
     if len(set(names)) != len(names):
         repeated = sorted({name for name in names if names.count(name) > 1})
         raise DetectorInputError(f"{what} has repeated series columns {repeated}")
-    try:
-        index = pd.DatetimeIndex(pd.to_datetime(frame.index))
-    except (TypeError, ValueError) as error:
-        raise DetectorInputError(f"{what} must be indexed by date or time: {error}") from error
+    if pd.api.types.is_numeric_dtype(frame.index.dtype):
+        # Row numbers, not times (pandas would read them as nanoseconds): with freq, row i is i steps after 1970.
+        if freq is None:
+            raise DetectorInputError(
+                f"{what} is indexed by numbers ({frame.index[0]!r} to {frame.index[-1]!r}), not dates or times: "
+                "index it by timestamp, or give freq (such as '5min') to say how far apart its rows are"
+            )
+        if not pd.api.types.is_integer_dtype(frame.index.dtype):
+            raise DetectorInputError(f"{what} is indexed by non-integer numbers: index it by timestamp")
+        index = pd.DatetimeIndex(_EPOCH + frame.index.to_numpy() * _freq_step(freq))
+    else:
+        try:
+            index = pd.DatetimeIndex(pd.to_datetime(frame.index))
+        except (TypeError, ValueError) as error:
+            raise DetectorInputError(f"{what} must be indexed by date or time: {error}") from error
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
     duplicated = index[index.duplicated()]
@@ -205,6 +216,8 @@ def validate_series_frame(
         )
     data = frame.set_axis(index, axis=0).set_axis(names, axis=1).sort_index()
     step = _index_step(data.index, freq, what)
+    if step < pd.Timedelta(seconds=1):
+        raise DetectorInputError(f"{what} has rows {step} apart: the finest step is one second")
     offset = (data.index - data.index[0]) % step
     if (offset != pd.Timedelta(0)).any():
         bad = data.index[offset != pd.Timedelta(0)]

@@ -310,6 +310,26 @@ def test_weekly_data_are_inferred_from_their_dates_and_read_no_months_of_history
     assert list(result.loc[result["is_anomaly"], "usage_date"]) == [index[110]]
 
 
+def test_rows_numbered_instead_of_timed_need_freq_to_say_how_far_apart_they_are() -> None:
+    values = np.random.default_rng(7).lognormal(3, 0.1, (200, 1))
+    values[150] *= 4
+    numbered = pd.DataFrame(values, columns=["cpu"])
+    with pytest.raises(DetectorInputError, match=r"indexed by numbers \(0 to 199\).*give freq"):
+        DecomposeIsolationForest(period=24).fit(numbered)
+    timed = numbered.set_axis(pd.date_range("1970-01-01", periods=200, freq="h"))
+    by_number = DecomposeIsolationForest(period=24, freq="h").fit(numbered.iloc[:100])
+    by_time = DecomposeIsolationForest(period=24).fit(timed.iloc[:100])
+    # Row i is i steps after 1970-01-01: the same model and, scored from row 100 on, the same results.
+    np.testing.assert_array_equal(by_number.threshold_, by_time.threshold_)
+    pd.testing.assert_frame_equal(by_number.detect(numbered.iloc[100:]), by_time.detect(timed.iloc[100:]))
+
+
+def test_rows_under_a_second_apart_are_refused() -> None:
+    index = pd.date_range("2025-03-03", periods=100, freq="500ms")
+    with pytest.raises(DetectorInputError, match="500000 apart: the finest step is one second"):
+        DecomposeIsolationForest(period=4).fit(pd.DataFrame({"x": np.ones(100)}, index=index))
+
+
 def test_rows_off_the_frequency_grid_are_named() -> None:
     index = pd.date_range("2025-03-03", periods=100, freq="h").delete(50)
     frame = pd.DataFrame({"wh": np.ones(99)}, index=index)
