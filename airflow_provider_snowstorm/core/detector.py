@@ -56,7 +56,13 @@ from airflow_provider_snowstorm.core.thresholds import (
     tail_thresholds,
 )
 
-__all__ = ["DecomposeIsolationForest", "DetectorInputError", "busy_levels", "min_history_days"]
+__all__ = [
+    "MIN_DEVIATION_PER_DAY",
+    "DecomposeIsolationForest",
+    "DetectorInputError",
+    "busy_levels",
+    "min_history_days",
+]
 
 Direction = Literal["both", "up", "down"]
 # z-scores beyond this are all "extremely anomalous"; clipping keeps them finite in the forest's float32 features.
@@ -67,6 +73,8 @@ _ONE_DAY = pd.Timedelta(days=1)
 # raises their score by at most this share, so a rare combination ranks higher but scores never tie.
 _FOREST_GATE = 2.0
 _FOREST_BOOST = 0.5
+# The default materiality floor, in the series' units a day (``min_deviation=None``): a row's share of it.
+MIN_DEVIATION_PER_DAY = 1.0
 
 
 class DetectorInputError(ValueError):
@@ -322,8 +330,11 @@ class DecomposeIsolationForest(BaseEstimator):
     direction:
         ``"both"``, ``"up"`` (spikes only) or ``"down"`` (drops only) may be flagged and score.
     min_deviation, min_relative_deviation:
-        Materiality: a row is flagged only if ``|value - expected|`` is at least this amount and this share of the
-        expected value, like the impact filters of cloud cost anomaly services. A deviation of zero never is.
+        Materiality: a row is flagged only if ``|value - expected|`` is at least this amount (in the series' units,
+        per row) and this share of the expected value, like the impact filters of cloud cost anomaly services. A
+        deviation of zero never is. ``None`` (the default) means ``MIN_DEVIATION_PER_DAY`` (1.0) a day: 1.0 for
+        daily rows, 1/24 for hourly ones, 7.0 for weekly ones, so a deviation that lasts a day is material at any
+        frequency (an hourly one of 1.0 would be 24 a day, and hid every incident of a small hourly series).
     min_deviation_share:
         Makes ``min_deviation`` relative to each series' own size: a series' floor is the smaller of
         ``min_deviation`` and this share of its usual busy level (the 90th percentile of its positive training
@@ -406,7 +417,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "scale_floor": [Interval(Real, 0, 1, closed="both")],
         "min_scale": [Interval(Real, 0, None, closed="left")],
         "direction": [StrOptions({"both", "up", "down"})],
-        "min_deviation": [Interval(Real, 0, None, closed="left")],
+        "min_deviation": [None, Interval(Real, 0, None, closed="left")],
         "min_relative_deviation": [Interval(Real, 0, None, closed="left")],
         "min_deviation_share": [None, Interval(Real, 0, None, closed="neither")],
         "burst_rows": [Interval(Integral, 1, None, closed="left")],
@@ -445,7 +456,7 @@ class DecomposeIsolationForest(BaseEstimator):
         scale_floor: float = 0.02,
         min_scale: float = 0.01,
         direction: Direction = "both",
-        min_deviation: float = 1.0,
+        min_deviation: float | None = None,
         min_relative_deviation: float = 0.05,
         min_deviation_share: float | None = None,
         burst_rows: int = 3,
@@ -795,9 +806,12 @@ class DecomposeIsolationForest(BaseEstimator):
 
     def _min_deviations(self, columns: list[int]) -> np.ndarray | float:
         """The materiality floor of each scored series (``min_deviation``, lowered by ``min_deviation_share``)."""
+        floor = self.min_deviation
+        if floor is None:
+            floor = MIN_DEVIATION_PER_DAY / rows_per_day(self.step_)
         if self.min_deviation_share is None or self.busy_level_ is None:
-            return self.min_deviation
-        return np.minimum(self.min_deviation, self.min_deviation_share * self.busy_level_[columns])
+            return floor
+        return np.minimum(floor, self.min_deviation_share * self.busy_level_[columns])
 
     def score_samples(self, X: pd.DataFrame) -> pd.DataFrame:
         """Anomaly score per row and series: the deviation's severity in robust standard deviations (higher is

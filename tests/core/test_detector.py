@@ -396,6 +396,25 @@ def test_materiality_filter_ignores_small_deviations(costs: pd.DataFrame) -> Non
     assert not relative.detect(new_days)["is_anomaly"].any()
 
 
+def test_the_default_materiality_floor_is_one_unit_a_day_at_any_frequency() -> None:
+    """A small hourly warehouse (0.5 credits a busy hour) left running overnight at 0.3 an hour: 1.0 an hour would
+    hide it; the default floor, 1.0 a day, is 1/24 an hour."""
+    index = pd.date_range("2025-03-03", periods=24 * 30, freq="h")
+    rng = np.random.default_rng(3)
+    busy = (index.hour >= 8) & (index.hour < 18)
+    frame = pd.DataFrame({"xs": np.where(busy, 0.5 * rng.lognormal(0, 0.1, len(index)), 0.0)}, index=index)
+    frame.iloc[24 * 25 + 20 : 24 * 26 + 6, 0] = 0.3
+    default = DecomposeIsolationForest(period=24, random_state=0).fit(frame.iloc[: 24 * 14])
+    per_hour = DecomposeIsolationForest(period=24, min_deviation=1.0, random_state=0).fit(
+        frame.iloc[: 24 * 14]
+    )
+    assert default._min_deviations([0]) == pytest.approx(1 / 24)
+    assert default.predict(frame.iloc[24 * 14 :]).iloc[24 * 11 + 20 :, 0].eq(-1).any()
+    assert not per_hour.predict(frame.iloc[24 * 14 :]).eq(-1).any().any()
+    daily = DecomposeIsolationForest().fit(frame.resample("D").sum())
+    assert daily._min_deviations([0]) == 1.0
+
+
 def test_unknown_series_is_named(model: DecomposeIsolationForest, costs: pd.DataFrame) -> None:
     with pytest.raises(DetectorInputError, match="series_9"):
         model.detect(costs.iloc[TRAIN_DAYS:].rename(columns={"series_0": "series_9"}))
