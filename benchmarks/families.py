@@ -116,7 +116,7 @@ class _Plan:
     train_rate: float = 1.0  # ... and in the training span
     warm_rows: int = 28  # no incident in the very first rows
     additive_shift: bool = False  # level shifts add a new usage stream instead of scaling the series
-    active_only: bool = False  # spikes, bursts and drops start on rows with positive expected value
+    active_only: bool = False  # incidents other than runaways start on rows with positive expected value
     drop_outage_share: float = 0.4
     floor: np.ndarray | None = field(default=None)  # spikes lift the value to at least this before adding
     scales: tuple[float, float] = (SUBTLE, HUGE)  # noise scales of a magnitude, drawn log-uniform
@@ -188,7 +188,7 @@ def _inject(
                 kind = "burst"
             else:
                 start = int(evening[0])
-        if plan.active_only and kind in ("spike", "burst", "drop"):
+        if plan.active_only and kind in ("spike", "burst", "drop", "level_shift"):
             window = np.arange(start, slot_end - _longest(plan))
             active = window[base[window] > 0]
             if active.size == 0:
@@ -222,7 +222,9 @@ def _inject(
             values[span] += level * rng.lognormal(0.0, 0.1, length)
         else:  # level_shift from ``start`` to the end of the series
             after = slice(start, rows)
-            relative = _magnitude(rng, sigma[start], base[start], plan) / max(base[start], 1e-9)
+            # In noise scales of the level, or of the noise where the level is 0 (a weekday-only series' Saturday):
+            # dividing by a zero level made steps of 1e10 and more.
+            relative = _magnitude(rng, sigma[start], base[start], plan) / max(base[start], sigma[start], 1e-9)
             if plan.additive_shift:
                 step = relative * max(base[start], sigma[start])
                 values[after] += step * rng.lognormal(-0.02, 0.2, rows - start)

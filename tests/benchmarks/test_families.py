@@ -111,6 +111,15 @@ def test_level_shifts_label_only_their_first_days(family: tuple[str, LabelledSet
     assert (lengths <= SHIFT_LABEL_ROWS[data.period]).all()
 
 
+def test_a_level_shift_on_a_day_without_usage_is_sized_in_noise_scales() -> None:
+    """Weekday-only sporadic series have no expected usage on Saturdays: a level shift starting there was sized
+    relative to a level of 0 and grew the series to 1e10 and more (4 of these 60 series)."""
+    values = FAMILIES["intermittent"](2026, 60).values.to_numpy()
+    before = values[:28]  # no incident starts in a series' first 28 rows
+    usual = np.array([np.quantile(column[column > 0], 0.9) for column in before.T])
+    assert (values.max(axis=0) < 10_000 * usual).all()
+
+
 def test_label_mask_marks_exactly_the_labelled_rows() -> None:
     data = FAMILIES["lognormal_weekly"](2, 4)
     mask = data.label_mask()
