@@ -245,8 +245,7 @@ with DAG(
 
     @task.short_circuit
     def drifted(check: dict[str, Any]) -> bool:
-        """Continue to the retraining trigger only when something drifted past its limits."""
-        print(check["reason"])
+        """Continue to the retraining trigger only when something drifted past its limits (the monitor logs why)."""
         return bool(check["drifted"]) and bool(check["cost_models"])
 
     retrain = TriggerDagRunOperator(

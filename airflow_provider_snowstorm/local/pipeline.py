@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -86,6 +88,11 @@ def wandb_connection(setup: LocalSetup) -> str:
     return json.dumps({"conn_type": "wandb", "extra": extra})
 
 
+LOGGING_LEVEL_VARIABLE = "AIRFLOW__LOGGING__LOGGING_LEVEL"
+# PyJWT warns on every token signed with an HMAC key shorter than the hash (64 bytes for Airflow's HS512).
+JWT_SECRET_BYTES = 64
+
+
 def airflow_settings(setup: LocalSetup) -> dict[str, str]:
     return {
         "AIRFLOW_HOME": str(setup.airflow_home),
@@ -95,7 +102,7 @@ def airflow_settings(setup: LocalSetup) -> dict[str, str]:
         "AIRFLOW_CONN_WANDB_DEFAULT": wandb_connection(setup),
         "SNOWSTORM_REPORT_PATH": str(setup.reports),
         # Task logs stay in Airflow's log folder; the terminal gets the runner's summary (override to see them).
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
+        LOGGING_LEVEL_VARIABLE: os.environ.get(LOGGING_LEVEL_VARIABLE, "WARNING"),
         "WANDB_SILENT": "true",
         "MPLBACKEND": "Agg",
     }
@@ -106,12 +113,49 @@ SLACK_CONNECTION_VARIABLE = "AIRFLOW_CONN_SLACK_API_DEFAULT"
 DEFAULT_UI_PORT = 8080
 
 
+def dag_settings() -> dict[str, str]:
+    """The example DAGs' settings of this run, written to ``env.sh`` too so that the UI's runs match it: the series
+    level (``--series-level``), and no Slack unless a Slack connection is configured (the report goes to its file,
+    without a "connection not defined" warning on every run)."""
+    settings = {"SNOWSTORM_SERIES_LEVEL": os.environ.get("SNOWSTORM_SERIES_LEVEL", "organization")}
+    if SLACK_CONNECTION_VARIABLE not in os.environ:
+        settings["SNOWSTORM_SLACK_CONN_ID"] = ""
+    return settings
+
+
 QUIET_WARNING = "ignore:Using `httpx` with `starlette.testclient` is deprecated"
 
 
 def venv_bin() -> Path:
     """The folder of the interpreter running this (the venv's ``bin``), not resolved through its symlinks."""
     return Path(os.path.abspath(sys.executable)).parent
+
+
+def shell_settings(setup: LocalSetup) -> dict[str, str]:
+    """What ``env.sh`` gives a fresh shell: this run's Airflow and DAG settings, but Airflow's own log level, so
+    that the UI's task logs and ``airflow dags test`` show what they did (the quiet level is this run's terminal's)."""
+    settings = {key: value for key, value in airflow_settings(setup).items() if key != LOGGING_LEVEL_VARIABLE}
+    # The UI's scheduler and a CLI command beside it write the same SQLite file: they wait for each other.
+    settings["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = (
+        "airflow_provider_snowstorm.local.sqlite.CONNECT_ARGS"
+    )
+    return {**settings, **dag_settings()}
+
+
+def strengthen_jwt_secret(config: Path) -> bool:
+    """Give ``[api_auth] jwt_secret`` in Airflow's ``airflow.cfg`` at least ``JWT_SECRET_BYTES``; True if it changed.
+
+    Airflow 3.3 generates a 24-character secret, and PyJWT then warns ("The HMAC key is 24 bytes long ...") on
+    every token the API server signs: eleven times in the UI's first five minutes. The secret stays where Airflow
+    keeps it, replaced once by a longer random one.
+    """
+    text = config.read_text()
+    found = re.search(r"^jwt_secret = (.*)$", text, flags=re.MULTILINE)
+    if found is None or len(found.group(1).strip().encode()) >= JWT_SECRET_BYTES:
+        return False
+    secret = secrets.token_urlsafe(JWT_SECRET_BYTES)
+    config.write_text(text[: found.start(1)] + secret + text[found.end(1) :])
+    return True
 
 
 def write_env_file(setup: LocalSetup, environment: Mapping[str, str]) -> None:
@@ -426,10 +470,11 @@ def run(setup: LocalSetup) -> int:
     shutil.rmtree(setup.model_store, ignore_errors=True)
     handle = start_emulator(setup.home, timeout=90.0)
     os.environ.update(airflow_environment(handle))
-    write_env_file(setup, {**airflow_settings(setup), **airflow_environment(handle)})
+    write_env_file(setup, {**shell_settings(setup), **airflow_environment(handle)})
     print(f"  Snowflake emulation: {handle.url}", flush=True)
 
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    strengthen_jwt_secret(setup.airflow_home / "airflow.cfg")
     from airflow.sdk import BaseHook
 
     usage = generate_organization_usage(DEMO_START, DEMO_DAYS, accounts=DEMO_ACCOUNTS, seed=DEMO_SEED)
@@ -538,9 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "run the local pipeline in a fresh process: Airflow was imported before its set-up"
         )
     os.environ.update(airflow_settings(setup))
-    if SLACK_CONNECTION_VARIABLE not in os.environ:
-        # No Slack here: the report goes to its file, without a "connection not defined" warning on every run.
-        os.environ["SNOWSTORM_SLACK_CONN_ID"] = ""
+    os.environ.update(dag_settings())
     return run(setup)
 
 

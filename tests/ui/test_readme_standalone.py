@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +31,7 @@ import httpx
 import pytest
 
 from airflow_provider_snowstorm.example_pipeline import MODEL_CONFIGURATIONS
+from airflow_provider_snowstorm.local.pipeline import BACKFILL_DAYS, DEMO_RUN_DAY, SETTLE_DAYS
 from tests.ui.conftest import _api_token, _free_port, _signal_group
 from tests.ui.test_wandb_link_ui import CHROMIUM, CHROMIUM_ARGS, local_run_page
 
@@ -306,6 +308,58 @@ def test_every_example_dag_runs_by_hand_by_asset_and_by_schedule(standalone: Sta
     run = airflow.wait_run(OWN_DAG_ID, lambda run: run["dag_run_id"] == own, "the manual run")
     labels = {ti["rendered_map_index"] for ti in airflow.task_instances(run) if ti["task_id"] == "score"}
     assert labels == COST_MODELS, f"{OWN_DAG_ID}.score map indexes are labelled {labels}"
+
+
+def readme_backfill_command() -> str:
+    """The README's command that backfills the prediction DAG under the scheduler."""
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+    lines = [line for block in blocks for line in block.splitlines() if "airflow backfill create" in line]
+    assert len(lines) == 1, f"expected one README command with `airflow backfill create`, found {lines}"
+    return lines[0]
+
+
+def test_readme_backfill_command_runs_its_runs_under_the_scheduler(standalone: Standalone) -> None:
+    """Verbatim from a fresh shell beside `airflow standalone`: 28 backfill runs, and they run (a paused DAG's
+    backfill runs stay queued: the command must unpause it)."""
+    airflow = standalone
+    port = airflow.base_url.rsplit(":", 1)[1]
+
+    def backfills() -> list[dict[str, Any]]:
+        return airflow.api("GET", "/api/v2/backfills", params={"dag_id": "snowstorm_prediction"})["backfills"]
+
+    before = {row["id"] for row in backfills()}
+    # As a newcomer finds it: the example DAGs start paused (the test above unpaused this one).
+    airflow.api("PATCH", "/api/v2/dags/snowstorm_prediction", json={"is_paused": True})
+    started = datetime.now(UTC)
+    done = subprocess.run(
+        ["bash", "-c", readme_backfill_command()],
+        cwd=airflow.workdir,
+        env=clean_env(airflow.workdir, SNOWSTORM_UI_PORT=port),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+    created = [row for row in backfills() if row["id"] not in before]
+    assert len(created) == 1, created
+    # The main job's days: the settled ones before its run day.
+    last = DEMO_RUN_DAY - timedelta(days=SETTLE_DAYS)
+    first = last - timedelta(days=BACKFILL_DAYS - 1)
+    span = (created[0]["from_date"][:10], created[0]["to_date"][:10])
+    assert span == (first.isoformat(), last.isoformat()), created
+
+    def started_now(run: dict[str, Any]) -> bool:
+        return (
+            run["run_type"] == "backfill"
+            and bool(run["start_date"])
+            and (datetime.fromisoformat(run["start_date"].replace("Z", "+00:00")) > started)
+        )
+
+    # The main job backfilled the same days in process: the runs are reprocessed, and run again now.
+    airflow.wait_run("snowstorm_prediction", started_now, "a backfill run of the README's command")
 
 
 def check_wandb_button_in_chromium(airflow: Standalone, run: dict[str, Any]) -> None:
