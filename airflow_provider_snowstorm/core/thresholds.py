@@ -77,6 +77,13 @@ def _quantile_fit(excesses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(np.isfinite(shape), shape, 0.0), np.where(np.isfinite(median), median, 0.0)
 
 
+def _largest(scores: np.ndarray) -> np.ndarray:
+    """Each column's largest finite score (NaN for a column without one)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: series without scores
+        return np.nanmax(np.where(np.isfinite(scores), scores, np.nan), axis=0)
+
+
 def _median_to_scale(median: np.ndarray, shape: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         factor = np.where(np.abs(shape) > 1e-6, (2.0**shape - 1.0) / shape, np.log(2.0))
@@ -131,9 +138,7 @@ def tail_thresholds(
     threshold = u + scale * growth
     # Few excesses: the tail is uncertain, so widen (by WIDEN / sqrt(excesses)) instead of trusting a thin estimate.
     threshold *= 1.0 + WIDEN / np.sqrt(np.maximum(counts, 1.0))
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: series without scores
-        largest = np.nanmax(filled, axis=0)
+    largest = _largest(filled)
     reach = MAX_EXTRAPOLATION * np.sqrt(np.maximum(1.0, FULL_TAIL_SCORES / np.maximum(n, 1.0)))
     threshold = np.where(np.isfinite(largest), np.minimum(threshold, reach * largest), threshold)
     return np.maximum(np.where(np.isfinite(threshold), threshold, min_threshold), min_threshold)
@@ -198,10 +203,7 @@ def excursion_thresholds(
     with np.errstate(divide="ignore", invalid="ignore"):
         share = alarm_budget / (counts / max(months, 1e-9))  # of normal excursions allowed above the level
         level = MIN_THRESHOLD + scale * (share ** (-shape) - 1.0) / shape
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: series without scores
-        largest = np.nanmax(np.where(np.isfinite(scores), scores, np.nan), axis=0)
-    level = np.minimum(level, MAX_EXTRAPOLATION * largest)
+    level = np.minimum(level, MAX_EXTRAPOLATION * _largest(scores))
     more_than_budget = share < 1.0
     fitted = (counts >= min_excursions) & more_than_budget & np.isfinite(level)
     return np.where(fitted, level, np.where((counts < min_excursions) & more_than_budget, highest, 0.0))

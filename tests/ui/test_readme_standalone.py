@@ -52,13 +52,18 @@ RUN_TIMEOUT_S = 420.0
 POLL_S = 2.0
 
 
-def readme_ui_command() -> str:
-    """The README's command that starts the Airflow UI, without its trailing comment."""
+def readme_command(containing: str) -> str:
+    """The one command line of the README's bash blocks that contains ``containing``, without its trailing comment."""
     text = (REPO / "README.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
-    lines = [line for block in blocks for line in block.splitlines() if "airflow standalone" in line]
-    assert len(lines) == 1, f"expected one README line that starts `airflow standalone`, found {lines}"
+    lines = [line for block in blocks for line in block.splitlines() if containing in line]
+    assert len(lines) == 1, f"expected one README command with `{containing}`, found {lines}"
     return lines[0].split("  #", 1)[0].strip()
+
+
+def readme_ui_command() -> str:
+    """The README's command that starts the Airflow UI."""
+    return readme_command("airflow standalone")
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
@@ -327,15 +332,6 @@ def test_every_example_dag_runs_by_hand_by_asset_and_by_schedule(standalone: Sta
     assert labels == COST_MODELS, f"{OWN_DAG_ID}.score map indexes are labelled {labels}"
 
 
-def readme_backfill_command() -> str:
-    """The README's command that backfills the prediction DAG under the scheduler."""
-    text = (REPO / "README.md").read_text()
-    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
-    lines = [line for block in blocks for line in block.splitlines() if "airflow backfill create" in line]
-    assert len(lines) == 1, f"expected one README command with `airflow backfill create`, found {lines}"
-    return lines[0]
-
-
 def test_readme_backfill_command_runs_its_runs_under_the_scheduler(standalone: Standalone) -> None:
     """Verbatim from a fresh shell with the UI stopped, as the README says (beside the scheduler SQLite may be
     "locked"): one backfill of the main job's days, whose runs the restarted UI's scheduler runs (a paused DAG's
@@ -351,7 +347,7 @@ def test_readme_backfill_command_runs_its_runs_under_the_scheduler(standalone: S
     airflow.shutdown()
     started = datetime.now(UTC)
     done = subprocess.run(
-        ["bash", "-c", readme_backfill_command()],
+        ["bash", "-c", readme_command("airflow backfill create")],
         cwd=airflow.workdir,
         env=clean_env(airflow.workdir),
         capture_output=True,
