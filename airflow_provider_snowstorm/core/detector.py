@@ -48,6 +48,16 @@ from airflow_provider_snowstorm.core.schema import (
     THRESHOLD,
     VALUE,
 )
+from airflow_provider_snowstorm.core.series_frame import (
+    EPOCH,
+    ONE_DAY,
+    DetectorInputError,
+    format_time,
+    freq_step,
+    freq_string,
+    row_unit,
+    validate_series_frame,
+)
 from airflow_provider_snowstorm.core.thresholds import (
     DAYS_PER_MONTH,
     MIN_EXCESSES,
@@ -67,18 +77,12 @@ __all__ = [
 Direction = Literal["both", "up", "down"]
 # z-scores beyond this are all "extremely anomalous"; clipping keeps them finite in the forest's float32 features.
 _Z_CLIP = 1e6
-_EPOCH = pd.Timestamp("1970-01-01")
-_ONE_DAY = pd.Timedelta(days=1)
 # The forest scores only rows whose severity reaches this (below it no calibrated threshold is ever crossed) and
 # raises their score by at most this share, so a rare combination ranks higher but scores never tie.
 _FOREST_GATE = 2.0
 _FOREST_BOOST = 0.5
 # The default materiality floor, in the series' units a day (``min_deviation=None``): a row's share of it.
 MIN_DEVIATION_PER_DAY = 1.0
-
-
-class DetectorInputError(ValueError):
-    """A frame the detector cannot fit or score; the message says what is wrong and where."""
 
 
 def min_history_days(period: int) -> int:
@@ -101,15 +105,7 @@ def rows_per_day(step: pd.Timedelta) -> float:
     """Rows in a day at this step (24 for hourly rows, 1/7 for weekly ones): what decides the calendar rules (the
     day-of-month adjustment is for daily rows, the scheduled-position rule for sub-daily ones), the per-row risk
     and the alarm gap."""
-    return _ONE_DAY / step
-
-
-def _unit(step: pd.Timedelta) -> str:
-    return "day" if step == _ONE_DAY else "row"
-
-
-def _format_time(stamp: pd.Timestamp, step: pd.Timedelta) -> str:
-    return stamp.date().isoformat() if step >= _ONE_DAY else stamp.isoformat()
+    return ONE_DAY / step
 
 
 def alarm_episodes(
@@ -150,115 +146,6 @@ def busy_levels(values: np.ndarray, quantile: float = 0.9) -> np.ndarray:
         if positive.size:
             levels[column] = float(np.quantile(positive, quantile))
     return levels
-
-
-def _freq_step(freq: str | pd.Timedelta) -> pd.Timedelta:
-    """The step of a fixed frequency ("D", "h", "5min", "W"), or an error naming it."""
-    try:
-        offset = pd.tseries.frequencies.to_offset(freq)
-        # Weeks anchored on a weekday ("W", "W-MON") are seven days apart, however pandas files them.
-        return pd.Timedelta(weeks=offset.n) if isinstance(offset, pd.offsets.Week) else pd.Timedelta(offset)
-    except (TypeError, ValueError) as error:
-        raise DetectorInputError(
-            f"freq {freq!r} is not a fixed frequency such as 'D', 'h' or 'W' (months and years vary in length)"
-        ) from error
-
-
-def _freq_string(step: pd.Timedelta) -> str:
-    """``step`` as a frequency string: "D", "h", "5min", and "7D" for weeks (not pandas' "168h")."""
-    if step > _ONE_DAY and step % _ONE_DAY == pd.Timedelta(0):
-        return f"{step // _ONE_DAY}D"
-    return pd.tseries.frequencies.to_offset(step).freqstr
-
-
-def _index_step(index: pd.DatetimeIndex, freq: str | pd.Timedelta | None, what: str) -> pd.Timedelta:
-    """The fixed step between rows: ``freq`` if given, else the smallest gap (one day for a single date)."""
-    if freq is not None:
-        return _freq_step(freq)
-    if len(index) < 2:
-        if (index == index.normalize()).all():
-            return _ONE_DAY
-        raise DetectorInputError(f"{what} has a single timestamp: give freq to say how far apart rows are")
-    return pd.Timedelta(np.diff(index.to_numpy()).min())
-
-
-def validate_series_frame(
-    frame: pd.DataFrame, *, what: str, freq: str | pd.Timedelta | None = None
-) -> pd.DataFrame:
-    """A float64 copy of ``frame`` with a regular time index (its ``freq`` set), or a ``DetectorInputError`` naming
-    the fault and where it is."""
-    if not isinstance(frame, pd.DataFrame):
-        if isinstance(frame, pd.Series):
-            frame = frame.to_frame()
-        else:
-            raise DetectorInputError(
-                f"{what} must be a pandas DataFrame of series, got {type(frame).__name__}"
-            )
-    if frame.empty or frame.shape[1] == 0:
-        raise DetectorInputError(f"{what} is empty: it needs at least one series column and one row")
-    names = [str(column) for column in frame.columns]
-    if len(set(names)) != len(names):
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        raise DetectorInputError(f"{what} has repeated series columns {repeated}")
-    if pd.api.types.is_numeric_dtype(frame.index.dtype):
-        # Row numbers, not times (pandas would read them as nanoseconds): with freq, row i is i steps after 1970.
-        if freq is None:
-            raise DetectorInputError(
-                f"{what} is indexed by numbers ({frame.index[0]!r} to {frame.index[-1]!r}), not dates or times: "
-                "index it by timestamp, or give freq (such as '5min') to say how far apart its rows are"
-            )
-        if not pd.api.types.is_integer_dtype(frame.index.dtype):
-            raise DetectorInputError(f"{what} is indexed by non-integer numbers: index it by timestamp")
-        index = pd.DatetimeIndex(_EPOCH + frame.index.to_numpy() * _freq_step(freq))
-    else:
-        try:
-            index = pd.DatetimeIndex(pd.to_datetime(frame.index))
-        except (TypeError, ValueError) as error:
-            raise DetectorInputError(f"{what} must be indexed by date or time: {error}") from error
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    duplicated = index[index.duplicated()]
-    if len(duplicated):
-        raise DetectorInputError(
-            f"{what} has duplicate dates or times {[str(t) for t in duplicated.unique()[:5]]}"
-        )
-    data = frame.set_axis(index, axis=0).set_axis(names, axis=1).sort_index()
-    step = _index_step(data.index, freq, what)
-    if step < pd.Timedelta(seconds=1):
-        raise DetectorInputError(f"{what} has rows {step} apart: the finest step is one second")
-    offset = (data.index - data.index[0]) % step
-    if (offset != pd.Timedelta(0)).any():
-        bad = data.index[offset != pd.Timedelta(0)]
-        raise DetectorInputError(
-            f"{what} has rows off its {step} grid, such as {[str(t) for t in bad[:5]]}: one row per period"
-        )
-    full = pd.date_range(data.index[0], data.index[-1], freq=step)
-    gaps = full.difference(data.index)
-    if len(gaps):
-        raise DetectorInputError(
-            f"{what} skips {len(gaps)} {_unit(step)}(s) such as {[_format_time(t, step) for t in gaps[:5]]}: "
-            "make missing rows explicit (build_usage_features zero-fills missing days)"
-        )
-    data.index = pd.DatetimeIndex(data.index, freq=step, name=DATE)
-    try:
-        data = data.astype("float64")
-    except (TypeError, ValueError):
-        numeric = data.apply(pd.to_numeric, errors="coerce")
-        rows, columns = np.nonzero((numeric.isna() & data.notna()).to_numpy())
-        raise DetectorInputError(
-            f"{what} has non-numeric values, first {data.iat[rows[0], columns[0]]!r} in series "
-            f"{names[columns[0]]!r} on {_format_time(data.index[rows[0]], step)}"
-        ) from None
-    values = data.to_numpy()
-    for problem, mask in (("NaN or infinite", ~np.isfinite(values)), ("negative", values < 0)):
-        if mask.any():
-            rows, columns = np.nonzero(mask)
-            where = sorted({names[c] for c in columns})[:5]
-            first = _format_time(data.index[rows.min()], step)
-            raise DetectorInputError(
-                f"{what} has {int(mask.sum())} {problem} value(s) in series {where} (first on {first})"
-            )
-    return data
 
 
 def _long_format(result: dict[str, Any]) -> pd.DataFrame:
@@ -541,7 +428,7 @@ class DecomposeIsolationForest(BaseEstimator):
         """The step of the rows: the training data's once fitted, else ``freq``'s, else a day (cost data)."""
         if hasattr(self, "step_seconds_"):
             return self.step_
-        return _freq_step(self.freq) if self.freq is not None else _ONE_DAY
+        return freq_step(self.freq) if self.freq is not None else ONE_DAY
 
     def _decomposition_config(self, step: pd.Timedelta) -> DecompositionConfig:
         """The decomposition's parameters for rows ``step`` apart, from this estimator's (``scale_window`` and
@@ -577,7 +464,7 @@ class DecomposeIsolationForest(BaseEstimator):
         return causal_decompose(
             frame.to_numpy(),
             self._decomposition_config(step),
-            first_row=int((frame.index[0] - _EPOCH) // step),
+            first_row=int((frame.index[0] - EPOCH) // step),
             rows_per_day=rows_per_day(step),
         )
 
@@ -611,8 +498,8 @@ class DecomposeIsolationForest(BaseEstimator):
         needed = min_history_days(self.period)
         if len(history) < needed:
             raise DetectorInputError(
-                f"training history has {len(history)} {_unit(step)}(s) ({_format_time(history.index[0], step)} to "
-                f"{_format_time(history.index[-1], step)}); a period of {self.period} rows needs at least "
+                f"training history has {len(history)} {row_unit(step)}(s) ({format_time(history.index[0], step)} to "
+                f"{format_time(history.index[-1], step)}); a period of {self.period} rows needs at least "
                 f"{needed} (the decomposition's warm-up of {warm_up_days(self.period)}, then {MIN_EXCESSES} scored)"
             )
         return history, step
@@ -670,8 +557,8 @@ class DecomposeIsolationForest(BaseEstimator):
         self.n_features_in_ = len(self.series_)
         self.step_seconds_ = int(step.total_seconds())
         self.history_ = values[-self.required_history_days :].copy()
-        self.history_end_ = _format_time(history.index[-1], step)
-        self.training_start_ = _format_time(history.index[0], step)
+        self.history_end_ = format_time(history.index[-1], step)
+        self.training_start_ = format_time(history.index[0], step)
         self.training_end_ = self.history_end_
         self.n_training_days_ = len(history)
         self.versions_ = {
@@ -745,21 +632,21 @@ class DecomposeIsolationForest(BaseEstimator):
             )
         columns = [position[name] for name in frame.columns]
         first_scored = frame.index[0] if start is None else pd.Timestamp(start)
-        if step >= _ONE_DAY:
+        if step >= ONE_DAY:
             first_scored = first_scored.normalize()
         if first_scored > frame.index[-1]:
             raise DetectorInputError(
-                f"start {_format_time(first_scored, step)} is after the last row of the frame "
-                f"({_format_time(frame.index[-1], step)})"
+                f"start {format_time(first_scored, step)} is after the last row of the frame "
+                f"({format_time(frame.index[-1], step)})"
             )
         combined = self._with_history(frame, columns)
         history_before = (combined.index < first_scored).sum()
         gap_after_training = combined.index[0] > pd.Timestamp(self.history_end_) + step
         if gap_after_training and history_before < self.required_history_days:
             raise DetectorInputError(
-                f"scoring from {_format_time(first_scored, step)} needs the {self.required_history_days} "
-                f"{_unit(step)}s before it: the model's training ended on {self.history_end_} and the frame starts on "
-                f"{_format_time(combined.index[0], step)}; include more history in the frame"
+                f"scoring from {format_time(first_scored, step)} needs the {self.required_history_days} "
+                f"{row_unit(step)}s before it: the model's training ended on {self.history_end_} and the frame "
+                f"starts on {format_time(combined.index[0], step)}; include more history in the frame"
             )
         decomposition = self._decompose(combined, step)
         keep = combined.index >= max(first_scored, frame.index[0])
@@ -857,7 +744,7 @@ class DecomposeIsolationForest(BaseEstimator):
             },
             "drop_thresholds": {name: float(value) for name, value in self.drop_thresholds.items()},
             "period": int(self.period),
-            "freq": _freq_string(self.step_),
+            "freq": freq_string(self.step_),
             "training_start": self.training_start_,
             "training_end": self.training_end_,
             "n_training_days": int(self.n_training_days_),
