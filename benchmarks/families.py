@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from airflow_provider_snowstorm.core.detector import rows_per_day
+
 __all__ = [
     "DAILY_DAYS",
     "FAMILIES",
@@ -84,7 +86,7 @@ class LabelledSet:
 
     @property
     def rows_per_day(self) -> float:
-        return pd.Timedelta(days=1) / (self.values.index[1] - self.values.index[0])
+        return rows_per_day(self.values.index[1] - self.values.index[0])
 
     def label_mask(self) -> np.ndarray:
         """Boolean (rows x series): True on labelled rows."""
