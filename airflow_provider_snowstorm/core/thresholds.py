@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy.special import ndtri
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -27,6 +28,7 @@ __all__ = [
     "budget_to_risk",
     "excursion_peaks",
     "excursion_thresholds",
+    "risk_floor",
     "tail_thresholds",
 ]
 
@@ -44,7 +46,7 @@ WIDEN = 0.5
 # A threshold is at most this many times the largest training score of its series (more with fewer scores than
 # FULL_TAIL_SCORES, the fewest whose top TAIL_SHARE holds MIN_EXCESSES rows).
 MAX_EXTRAPOLATION = 1.5
-# No threshold is lower: three robust standard deviations.
+# No threshold is lower: three robust standard deviations (and see ``risk_floor``).
 MIN_THRESHOLD = 3.0
 # Normal excursions a training span needs before their heights bound the threshold (``excursion_thresholds``).
 MIN_EXCURSIONS = 5
@@ -56,6 +58,18 @@ def budget_to_risk(alarm_budget: float, rows_per_day: float) -> float:
     Consecutive flags make one alarm, so this is conservative when normal excursions last several rows.
     """
     return float(alarm_budget) / (DAYS_PER_MONTH * float(rows_per_day))
+
+
+def risk_floor(risk: float, min_threshold: float = MIN_THRESHOLD) -> float:
+    """The lowest threshold for a per-row ``risk``: ``min_threshold``, or the score a Gaussian series exceeds with
+    that probability (its two-sided quantile) where that is higher.
+
+    Robust z-scores have tails at least as heavy as a Gaussian's, so no calibrated threshold should fall below this.
+    For daily rows at the default budget it is 2.9, under the three deviations; for hourly rows 3.8 and for 5-minute
+    rows 4.4. A 5-minute series whose training span was calm (its largest score under 2) got 3, which even Gaussian
+    noise crosses about 24 times a month at that frequency.
+    """
+    return max(float(min_threshold), float(-ndtri(risk / 2.0)))
 
 
 _SHAPE_GRID = np.linspace(-0.5, 1.0, 301)
@@ -99,7 +113,7 @@ def tail_thresholds(
     prior_excesses: int = PRIOR_EXCESSES,
 ) -> np.ndarray:
     """Per series (columns of ``training_scores``, rows x series): the score exceeded by a normal row with
-    probability ``risk``, never below ``min_threshold``.
+    probability ``risk``, never below ``risk_floor(risk, min_threshold)``.
 
     NaN scores (the decomposition's warm-up) are ignored; a series without a single finite score gets the prior
     threshold of a series with ``MIN_EXCESSES`` scores. A series with fewer than ``FULL_TAIL_SCORES`` scores (a short
@@ -141,7 +155,8 @@ def tail_thresholds(
     largest = _largest(filled)
     reach = MAX_EXTRAPOLATION * np.sqrt(np.maximum(1.0, FULL_TAIL_SCORES / np.maximum(n, 1.0)))
     threshold = np.where(np.isfinite(largest), np.minimum(threshold, reach * largest), threshold)
-    return np.maximum(np.where(np.isfinite(threshold), threshold, min_threshold), min_threshold)
+    floor = risk_floor(risk, min_threshold)
+    return np.maximum(np.where(np.isfinite(threshold), threshold, floor), floor)
 
 
 def excursion_peaks(training_scores: np.ndarray, gap: int) -> np.ndarray:

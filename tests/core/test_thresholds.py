@@ -12,6 +12,7 @@ from airflow_provider_snowstorm.core.thresholds import (
     budget_to_risk,
     excursion_peaks,
     excursion_thresholds,
+    risk_floor,
     tail_thresholds,
 )
 
@@ -64,6 +65,19 @@ def test_a_series_without_scores_gets_the_floor() -> None:
     assert tail_thresholds(scores, 0.01)[0] == 3.0
     with pytest.raises(ValueError, match="risk"):
         tail_thresholds(scores, 0.0)
+
+
+def test_no_threshold_is_below_the_gaussian_quantile_of_its_risk() -> None:
+    """A calm training span (scores under 2) at the per-row risk of 5-minute rows got the floor of 3 deviations,
+    which Gaussian noise crosses about 24 times a month at that frequency; the floor is now its quantile, 4.39."""
+    rng = np.random.default_rng(2)
+    calm = np.abs(rng.normal(0.0, 0.5, (2000, 1))).clip(max=1.9)
+    risk = budget_to_risk(0.1, rows_per_day=288)
+    assert risk_floor(risk) == pytest.approx(4.389, abs=1e-3)
+    assert tail_thresholds(calm, risk)[0] == pytest.approx(risk_floor(risk))
+    # Daily rows at the default budget keep the floor of three deviations.
+    assert risk_floor(budget_to_risk(0.1, rows_per_day=1)) == 3.0
+    assert tail_thresholds(calm, budget_to_risk(0.1, rows_per_day=1))[0] == 3.0
 
 
 @pytest.mark.parametrize(
