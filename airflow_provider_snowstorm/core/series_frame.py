@@ -39,10 +39,12 @@ class DetectorInputError(ValueError):
 
 
 def row_unit(step: pd.Timedelta) -> str:
+    """What a row is called in messages: a "day" of daily data, else a "row"."""
     return "day" if step == ONE_DAY else "row"
 
 
 def format_time(stamp: pd.Timestamp, step: pd.Timedelta) -> str:
+    """``stamp`` in messages: its date for daily (or coarser) rows, else date and time."""
     return stamp.date().isoformat() if step >= ONE_DAY else stamp.isoformat()
 
 
