@@ -1,3 +1,6 @@
+"""Input frames (``core.series_frame``): what the detector refuses, and ``to_grid`` for metrics and costs whose rows
+are missing or off their grid."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +13,7 @@ from airflow_provider_snowstorm.core.series_frame import DetectorInputError, to_
 
 @pytest.fixture
 def jittered_metric() -> pd.DataFrame:
-    """Two days of a 5-minute gauge sampled up to 40 s late, with an hour of samples missing."""
+    """Four days of a 5-minute gauge sampled up to 40 s late, with an hour of samples missing."""
     rng = np.random.default_rng(0)
     grid = pd.date_range("2025-03-03", periods=4 * 288, freq="5min")
     late = pd.to_timedelta(rng.integers(0, 40, grid.size), unit="s")
