@@ -191,11 +191,12 @@ def to_grid(
     """``frame``'s series on a fixed grid of ``freq``, ready for the detector: what monitoring exports with missing
     samples or jittered timestamps need, and what the detector will not guess for them.
 
-    A row belongs to the slot it falls in (slots start at midnight, so hourly slots are clock hours). Rows in one
+    A row belongs to the slot it falls in (slots start at midnight, so hourly slots are clock hours; time-zone-aware
+    stamps are put in UTC first, as the detector does). Rows in one
     slot are combined by ``aggregate``: ``"sum"`` for costs and counts (the credits billed within the hour),
     ``"mean"`` for gauges (CPU, latency). Slots without a value get ``fill``: ``"zero"`` (a cost with no row had
     no usage) or ``"interpolate"`` (linear in time between the nearest values before and after). ``freq`` defaults
-    to the median gap between rows in whole days, hours, minutes or seconds (the coarsest within 5%).
+    to the (lower) median gap between rows in whole days, hours, minutes or seconds (the coarsest within 5%).
     """
     if aggregate not in get_args(Aggregate):
         raise DetectorInputError(f"aggregate must be one of {list(get_args(Aggregate))}, got {aggregate!r}")
@@ -211,7 +212,8 @@ def to_grid(
             raise DetectorInputError(
                 f"{what} has a single timestamp: give freq to say how far apart rows are"
             )
-        step = _round_step(pd.Timedelta(np.median(gaps)))
+        # The lower median: at least half the gaps are one step, whether samples are jittered or some are missing.
+        step = _round_step(pd.Timedelta(np.quantile(gaps, 0.5, method="lower")))
     if step < pd.Timedelta(seconds=1):
         raise DetectorInputError(f"{what} has rows {step} apart: the finest step is one second")
     slots = _as_float(data, what, step).resample(step, origin="start_day")

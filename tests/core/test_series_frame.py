@@ -51,6 +51,18 @@ def test_costs_are_summed_per_slot_and_missing_hours_are_zero() -> None:
     assert list(gridded.index.hour) == [0, 1, 2, 3]
 
 
+def test_the_step_is_inferred_across_missing_rows() -> None:
+    """Weekly rows with a week missing: the gaps are 7 and 14 days, and the step is 7 days, not their mean."""
+    weekly = pd.Series(
+        [1.0, 2.0, 4.0], index=pd.to_datetime(["2025-01-01", "2025-01-08", "2025-01-22"]), name="w"
+    )
+
+    gridded = to_grid(weekly, aggregate="mean", fill="interpolate")
+
+    assert gridded.index.freq == pd.Timedelta(days=7)
+    assert gridded["w"].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
 def test_a_series_without_a_value_to_interpolate_from_is_named() -> None:
     index = pd.date_range("2025-03-03", periods=10, freq="h")
     frame = pd.DataFrame({"full": np.ones(10), "late": [np.nan, np.nan] + [1.0] * 8}, index=index)
