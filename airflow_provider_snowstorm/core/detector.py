@@ -418,7 +418,8 @@ class DecomposeIsolationForest(BaseEstimator):
         incident's anomalous rows come with gaps, and none for daily data."""
         if self.alarm_gap is not None:
             return self.alarm_gap
-        return int(rows_per_day(step) // 4) if rows_per_day(step) > 1 else 0
+        per_day = rows_per_day(step)
+        return int(per_day // 4) if per_day > 1 else 0
 
     @property
     def _baseline_lag(self) -> int:

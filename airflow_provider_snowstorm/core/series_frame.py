@@ -67,15 +67,31 @@ def freq_string(step: pd.Timedelta) -> str:
     return pd.tseries.frequencies.to_offset(step).freqstr
 
 
-def _index_step(index: pd.DatetimeIndex, freq: str | pd.Timedelta | None, what: str) -> pd.Timedelta:
-    """The fixed step between rows: ``freq`` if given, else the smallest gap (one day for a single date)."""
+def _index_step(
+    index: pd.DatetimeIndex, freq: str | pd.Timedelta | None, what: str, *, jittered: bool = False
+) -> pd.Timedelta:
+    """The fixed step between rows, at least a second: ``freq`` if given, else the smallest gap (one day for a single
+    date). ``jittered`` (``to_grid``'s rows, late or missing): the lower median gap instead, in whole units
+    (``_round_step``), since at least half the gaps are one step either way."""
     if freq is not None:
-        return freq_step(freq)
-    if len(index) < 2:
-        if (index == index.normalize()).all():
-            return ONE_DAY
-        raise DetectorInputError(f"{what} has a single timestamp: give freq to say how far apart rows are")
-    return pd.Timedelta(np.diff(index.to_numpy()).min())
+        step = freq_step(freq)
+    else:
+        stamps = index.unique()
+        if len(stamps) < 2:
+            if jittered or not (stamps == stamps.normalize()).all():
+                raise DetectorInputError(
+                    f"{what} has a single timestamp: give freq to say how far apart rows are"
+                )
+            step = ONE_DAY
+        else:
+            gaps = np.diff(stamps.to_numpy())
+            step = (
+                _round_step(pd.Timedelta(np.quantile(gaps, 0.5, method="lower"))) if jittered else gaps.min()
+            )
+    step = pd.Timedelta(step)
+    if step < pd.Timedelta(seconds=1):
+        raise DetectorInputError(f"{what} has rows {step} apart: the finest step is one second")
+    return step
 
 
 Aggregate = Literal["sum", "mean"]
@@ -141,8 +157,6 @@ def validate_series_frame(
             f"{what} has duplicate dates or times {[str(t) for t in duplicated.unique()[:5]]}"
         )
     step = _index_step(data.index, freq, what)
-    if step < pd.Timedelta(seconds=1):
-        raise DetectorInputError(f"{what} has rows {step} apart: the finest step is one second")
     offset = (data.index - data.index[0]) % step
     if (offset != pd.Timedelta(0)).any():
         bad = data.index[offset != pd.Timedelta(0)]
@@ -204,18 +218,7 @@ def to_grid(
         raise DetectorInputError(f"fill must be one of {list(get_args(Fill))}, got {fill!r}")
     what = "frame to put on a grid"
     data = _time_indexed(frame, what, freq)
-    if freq is not None:
-        step = freq_step(freq)
-    else:
-        gaps = np.diff(data.index.unique().to_numpy())
-        if not gaps.size:
-            raise DetectorInputError(
-                f"{what} has a single timestamp: give freq to say how far apart rows are"
-            )
-        # The lower median: at least half the gaps are one step, whether samples are jittered or some are missing.
-        step = _round_step(pd.Timedelta(np.quantile(gaps, 0.5, method="lower")))
-    if step < pd.Timedelta(seconds=1):
-        raise DetectorInputError(f"{what} has rows {step} apart: the finest step is one second")
+    step = _index_step(data.index, freq, what, jittered=True)
     slots = _as_float(data, what, step).resample(step, origin="start_day")
     gridded = slots.sum(min_count=1) if aggregate == "sum" else slots.mean()
     gridded = (
