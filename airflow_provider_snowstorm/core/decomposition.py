@@ -27,7 +27,8 @@ runs), whose own variation widens that day's scale; and ``continuing`` flags for
 already been reported, so it alarms once.
 
 With ``position_periods`` it also gives the same-position z-score (``position_zscore``): the value against the mean
-and standard deviation of the same weekday (hour) in past periods, the detector's second opinion.
+and standard deviation of the same weekday (hour) in past periods, the detector's second opinion. With ``outages``,
+the runs of zero rows where a value above zero was expected get ``outage_zscore`` (``core.outages``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from airflow_provider_snowstorm.core.outages import outage_reach, zero_run_zscore
 
 __all__ = ["CausalDecomposition", "DecompositionConfig", "causal_decompose", "history_needed", "warm_up_days"]
 
@@ -58,6 +61,9 @@ class CausalDecomposition:
     # The value's z-score against the same season position in the last ``position_periods`` periods (NaN where
     # fewer than two are known, or with ``position_periods`` 0): a second, independent baseline.
     position_zscore: np.ndarray
+    # How unlikely the run of zero rows ending at the row is (``core.outages``), on rows expected above zero; 0
+    # elsewhere and with ``outages`` off.
+    outage_zscore: np.ndarray
 
 
 def scale_min_count(period: int) -> int:
@@ -80,6 +86,8 @@ class DecompositionConfig:
     ``quarterly_periods`` of 0 turn off the lagged baseline, the level-shift rebase and the monthly and quarterly
     calendar adjustments; ``multiplicative`` False makes the seasonality additive. ``position_periods`` above 0 also
     computes ``position_zscore``, the value against the same season position in that many past periods.
+    ``outages`` computes ``outage_zscore`` (runs of zero rows against the same positions in ``seasonal_periods``
+    past periods).
     """
 
     period: int = 7
@@ -96,6 +104,7 @@ class DecompositionConfig:
     quarterly_periods: int = 0
     multiplicative: bool = True
     position_periods: int = 0
+    outages: bool = False
 
 
 def history_needed(config: DecompositionConfig) -> int:
@@ -111,6 +120,7 @@ def history_needed(config: DecompositionConfig) -> int:
     base = max(
         scale_reach + expected_reach + max(config.baseline_lag, config.rebase_after),
         config.position_periods * period,
+        outage_reach(period, seasonal_periods, config.scale_window) if config.outages else 0,
     )
     # The same calendar position ``monthly_periods`` months (``quarterly_periods`` quarters) back is at most 31 days
     # per month away, and the same business day before the month's end up to three days more.
@@ -341,7 +351,7 @@ def _typical(lagged: list[np.ndarray]) -> np.ndarray:
 
 def _decompose_block(
     values: np.ndarray, config: DecompositionConfig, first_row: int, rows_per_day: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     period, seasonal_periods, baseline_lag = config.period, config.seasonal_periods, config.baseline_lag
     rebase_after, rebase_z = config.rebase_after, config.rebase_z
     monthly_periods, monthly_z = config.monthly_periods, config.monthly_z
@@ -439,7 +449,12 @@ def _decompose_block(
         same_position = position_zscore(values, period, config.position_periods)
     else:
         same_position = np.full(values.shape, np.nan)
-    return values - adapted, adapted, scale, continuing, same_position
+    expected = values - adapted
+    outage = np.zeros(values.shape)
+    if config.outages:
+        runs = zero_run_zscore(values, period=period, periods=seasonal_periods, window=config.scale_window)
+        outage = np.where(expected > 0, runs, 0.0)
+    return expected, adapted, scale, continuing, same_position, outage
 
 
 def causal_decompose(
@@ -472,6 +487,7 @@ def causal_decompose(
     scale = np.empty_like(values)
     continuing = np.empty(values.shape, dtype=bool)
     same_position = np.empty_like(values)
+    outage = np.empty_like(values)
     for first in range(0, values.shape[1], _SERIES_PER_BLOCK):
         block = slice(first, first + _SERIES_PER_BLOCK)
         (
@@ -480,6 +496,7 @@ def causal_decompose(
             scale[:, block],
             continuing[:, block],
             same_position[:, block],
+            outage[:, block],
         ) = _decompose_block(values[:, block], config, first_row, rows_per_day)
     with np.errstate(invalid="ignore", divide="ignore"):
         zscore = residual / scale
@@ -490,4 +507,5 @@ def causal_decompose(
         zscore=zscore,
         continuing=continuing,
         position_zscore=same_position,
+        outage_zscore=outage,
     )

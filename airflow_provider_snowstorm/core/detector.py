@@ -278,6 +278,12 @@ class DecomposeIsolationForest(BaseEstimator):
         Periods of the second opinion: a row's z-score against the same weekday (hour) in this many past periods.
         A row scores the smaller of that and the decomposition's z-score, and 0 where they disagree on the
         direction, so a row must be unusual for both baselines. 0 scores the decomposition alone.
+    outages:
+        A run of zero rows where a value above zero was expected (spend that stopped) also scores by how unlikely
+        the series' own history makes it: the Gaussian quantile of the run's probability, each row's estimated from
+        the same position in the last ``seasonal_periods`` periods (``core.outages``). On a noisy series an outage
+        is only a few scales below the level, so neither z-score sees it; a series often zero at those positions
+        (sporadic use, idle nights) gets little from it. ``False`` scores zeros like any other drop.
 
     The defaults were chosen by leave-one-family-out on the quality benchmark (``python -m benchmarks.quality``).
     """
@@ -293,6 +299,7 @@ class DecomposeIsolationForest(BaseEstimator):
     calibrate_drops: bool = False
     drop_threshold_: np.ndarray | None = None
     quarterly_periods: int = 0
+    outages: bool = False
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "period": [Interval(Integral, 2, None, closed="left")],
@@ -329,6 +336,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "position_periods": [Interval(Integral, 0, None, closed="left")],
         "training_incidents_per_month": [None, Interval(Real, 0, None, closed="left")],
         "calibrate_drops": ["boolean"],
+        "outages": ["boolean"],
     }
 
     def __init__(
@@ -364,6 +372,7 @@ class DecomposeIsolationForest(BaseEstimator):
         position_periods: int = 8,
         training_incidents_per_month: float | None = 1.0,
         calibrate_drops: bool = True,
+        outages: bool = True,
     ) -> None:
         self.period = period
         self.alarm_budget = alarm_budget
@@ -395,6 +404,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.position_periods = position_periods
         self.training_incidents_per_month = training_incidents_per_month
         self.calibrate_drops = calibrate_drops
+        self.outages = outages
 
     # -- parameters ------------------------------------------------------------------------------------------------
 
@@ -451,6 +461,7 @@ class DecomposeIsolationForest(BaseEstimator):
             quarterly_periods=self.quarterly_periods if daily else 0,
             multiplicative=self.seasonality == "multiplicative",
             position_periods=self.position_periods,
+            outages=self.outages,
         )
 
     @property
@@ -473,11 +484,12 @@ class DecomposeIsolationForest(BaseEstimator):
         """Severity (rows x series) and, for ``scorer="forest"``, the forest's features (rows x series x 3)."""
         zscore = np.clip(_consensus(decomposition.zscore, decomposition.position_zscore), -_Z_CLIP, _Z_CLIP)
         burst = _burst_zscore(zscore, self.burst_rows)
+        outage = decomposition.outage_zscore
         sign = {"both": None, "up": 1.0, "down": -1.0}[self.direction]
         if sign is None:
-            severity = np.fmax(np.abs(zscore), np.abs(burst))
+            severity = np.fmax(np.fmax(np.abs(zscore), np.abs(burst)), np.abs(outage))
         else:
-            severity = np.clip(np.fmax(sign * zscore, sign * burst), 0.0, None)
+            severity = np.clip(np.fmax(np.fmax(sign * zscore, sign * burst), sign * outage), 0.0, None)
         # The warm-up has no score (NaN): a 0 there would also calibrate the threshold as a calm row.
         severity = np.where(np.isfinite(zscore), severity, np.nan)
         if self.scorer != "forest":

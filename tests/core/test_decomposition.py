@@ -76,12 +76,14 @@ def test_history_needed_is_enough_to_reproduce_the_full_computation(quarterly_pe
     quarter_end = month_end & np.isin(index.astype("datetime64[M]").astype(int) % 12, (2, 5, 8, 11))
     values[month_end] *= 3.0
     values[quarter_end] *= 2.0
-    config = DecompositionConfig(position_periods=8, quarterly_periods=quarterly_periods)
+    values[396:405, 0] = 0.0  # an outage across the cuts
+    config = DecompositionConfig(position_periods=8, quarterly_periods=quarterly_periods, outages=True)
     needed = history_needed(config)
     full = causal_decompose(values, config, first_row=19_000)
+    assert (full.outage_zscore[398:404, 0] < -5).all()
     for cut in (400, 403, 406):
         tail = causal_decompose(values[cut - needed :], config, first_row=19_000 + cut - needed)
-        for name in ("zscore", "continuing", "position_zscore"):
+        for name in ("zscore", "continuing", "position_zscore", "outage_zscore"):
             np.testing.assert_array_equal(getattr(tail, name)[needed:], getattr(full, name)[cut:])
 
 

@@ -238,6 +238,39 @@ def test_drops_have_a_threshold_of_their_own() -> None:
     assert own.metadata["drop_thresholds"] == own.drop_thresholds.to_dict()
 
 
+def test_an_outage_on_a_noisy_series_is_found_by_its_run_of_zeros() -> None:
+    """Gamma noise with a CV of 0.5: four days of zero spend are two scales below the level, inside the noise for
+    both z-scores, but a run of zeros on series that are never zero is not."""
+    rng = np.random.default_rng(5)
+    days, series = 400, 20
+    frame = pd.DataFrame(
+        100 * rng.gamma(4.0, 0.25, (days, series)),
+        index=pd.date_range("2024-01-01", periods=days, freq="D"),
+        columns=[f"s{i}" for i in range(series)],
+    )
+    training, new_days = frame.iloc[:250], frame.iloc[250:].copy()
+    starts = [20 + 5 * column for column in range(series)]
+    outage = np.zeros(new_days.shape, dtype=bool)
+    for column, start in enumerate(starts):
+        new_days.iloc[start : start + 4, column] = 0.0
+        outage[start : start + 4, column] = True
+
+    def flags(model: DecomposeIsolationForest) -> np.ndarray:
+        return (model.predict(new_days) == -1).to_numpy()
+
+    def found(flagged: np.ndarray) -> int:
+        return sum(bool(flagged[start : start + 4, column].any()) for column, start in enumerate(starts))
+
+    model = DecomposeIsolationForest(random_state=0).fit(training)
+    with_runs = flags(model)
+    without = flags(DecomposeIsolationForest(outages=False, random_state=0).fit(training))
+    assert found(with_runs) >= 18
+    assert found(without) <= 5
+    assert (with_runs & ~outage).sum() <= (without & ~outage).sum() + 2
+    scores = model.score_samples(new_days).to_numpy()
+    assert (scores[starts[0] + 1 : starts[0] + 4, 0] > scores[starts[0], 0]).all()  # each zero day adds to it
+
+
 def test_scores_keep_ranking_beyond_the_training_range(
     model: DecomposeIsolationForest, costs: pd.DataFrame
 ) -> None:
