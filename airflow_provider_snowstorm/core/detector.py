@@ -17,6 +17,7 @@ days can be scored on their own right after the training span.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from numbers import Integral, Real
 from typing import Any, ClassVar, Literal
@@ -564,6 +565,7 @@ class DecomposeIsolationForest(BaseEstimator):
                 # Never above the shared threshold: a thin lower tail lowers it, a few training rows cannot raise it.
                 own = self._calibrated(drops, len(history), step)
                 self.drop_threshold_ = np.minimum(own, self.threshold_)
+                self.threshold_ = self._rise_thresholds(decomposition, len(history), step)
         self.busy_level_ = busy_levels(values)
         self.series_ = list(history.columns)
         self.feature_names_in_ = np.asarray(self.series_, dtype=object)
@@ -579,6 +581,18 @@ class DecomposeIsolationForest(BaseEstimator):
             for package in ("airflow-provider-snowstorm", "scikit-learn", "numpy", "pandas")
         }
         return decomposition, scores
+
+    def _rise_thresholds(
+        self, decomposition: CausalDecomposition, rows: int, step: pd.Timedelta
+    ) -> np.ndarray:
+        """The shared threshold calibrated without the outage score, for rises when drops have their own: a run of
+        zeros is evidence of a drop only (a warehouse idle on the weekends its daily period does not know, the first
+        weeks of a new series), and must not hide spikes."""
+        if not decomposition.outage_zscore.any():
+            return self.threshold_
+        plain = replace(decomposition, outage_zscore=np.zeros_like(decomposition.outage_zscore))
+        scores = self._score(*self._features(plain))
+        return self._calibrated(np.where(plain.continuing, np.nan, scores), rows, step)
 
     def _calibrated(self, calibration: np.ndarray, rows: int, step: pd.Timedelta) -> np.ndarray:
         """Each series' threshold for ``alarm_budget`` from its training scores (NaN: rows that do not count): the

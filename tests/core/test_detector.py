@@ -248,7 +248,8 @@ def test_an_outage_on_a_noisy_series_is_found_by_its_run_of_zeros() -> None:
         index=pd.date_range("2024-01-01", periods=days, freq="D"),
         columns=[f"s{i}" for i in range(series)],
     )
-    training, new_days = frame.iloc[:250], frame.iloc[250:].copy()
+    training, new_days = frame.iloc[:250].copy(), frame.iloc[250:].copy()
+    training.iloc[100:103, :5] = 0.0  # an outage in the training span too
     starts = [20 + 5 * column for column in range(series)]
     outage = np.zeros(new_days.shape, dtype=bool)
     for column, start in enumerate(starts):
@@ -262,8 +263,10 @@ def test_an_outage_on_a_noisy_series_is_found_by_its_run_of_zeros() -> None:
         return sum(bool(flagged[start : start + 4, column].any()) for column, start in enumerate(starts))
 
     model = DecomposeIsolationForest(random_state=0).fit(training)
-    with_runs = flags(model)
-    without = flags(DecomposeIsolationForest(outages=False, random_state=0).fit(training))
+    plain = DecomposeIsolationForest(outages=False, random_state=0).fit(training)
+    # A run of zeros is evidence of a drop only: the threshold of rises is the one without the outage score.
+    assert model.thresholds.equals(plain.thresholds)
+    with_runs, without = flags(model), flags(plain)
     assert found(with_runs) >= 18
     assert found(without) <= 5
     assert (with_runs & ~outage).sum() <= (without & ~outage).sum() + 2
