@@ -17,7 +17,6 @@ days can be scored on their own right after the training span.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from numbers import Integral, Real
 from typing import Any, ClassVar, Literal
@@ -485,12 +484,11 @@ class DecomposeIsolationForest(BaseEstimator):
         """Severity (rows x series) and, for ``scorer="forest"``, the forest's features (rows x series x 3)."""
         zscore = np.clip(_consensus(decomposition.zscore, decomposition.position_zscore), -_Z_CLIP, _Z_CLIP)
         burst = _burst_zscore(zscore, self.burst_rows)
-        outage = decomposition.outage_zscore
         sign = {"both": None, "up": 1.0, "down": -1.0}[self.direction]
         if sign is None:
-            severity = np.fmax(np.fmax(np.abs(zscore), np.abs(burst)), np.abs(outage))
+            severity = np.fmax(np.abs(zscore), np.abs(burst))
         else:
-            severity = np.clip(np.fmax(np.fmax(sign * zscore, sign * burst), sign * outage), 0.0, None)
+            severity = np.clip(np.fmax(sign * zscore, sign * burst), 0.0, None)
         # The warm-up has no score (NaN): a 0 there would also calibrate the threshold as a calm row.
         severity = np.where(np.isfinite(zscore), severity, np.nan)
         if self.scorer != "forest":
@@ -534,6 +532,12 @@ class DecomposeIsolationForest(BaseEstimator):
             return severity
         return severity * self._forest_boost(severity, features)
 
+    def _with_outages(self, scores: np.ndarray, decomposition: CausalDecomposition) -> np.ndarray:
+        """``scores``, or the outage score where that is higher (drops only, so not with ``direction="up"``)."""
+        if self.direction == "up":
+            return scores
+        return np.where(np.isfinite(scores), np.fmax(scores, -decomposition.outage_zscore), np.nan)
+
     def _fit(self, history: pd.DataFrame, step: pd.Timedelta) -> tuple[CausalDecomposition, np.ndarray]:
         """Fit on a validated history; return its decomposition and anomaly scores for ``fit_detect``."""
         values = history.to_numpy()
@@ -551,21 +555,28 @@ class DecomposeIsolationForest(BaseEstimator):
             ).fit(sample)
             self.isolation_forest_ = forest
             self.forest_quantiles_ = np.quantile(-forest.score_samples(sample), np.linspace(0.0, 1.0, 201))
-        scores = self._score(severity, features)
+        plain = self._score(severity, features)
+        scores = self._with_outages(plain, decomposition)
         if self.threshold_cutoff is not None:
             self.threshold_ = np.full(values.shape[1], float(self.threshold_cutoff))
             self.drop_threshold_ = self.threshold_
         else:
             # Rows that continue a reported shift are never flagged, so they do not calibrate the threshold either.
             calibration = np.where(decomposition.continuing, np.nan, scores)
-            self.threshold_ = self._calibrated(calibration, len(history), step)
-            self.drop_threshold_ = self.threshold_
             if self.calibrate_drops and self.direction == "both":
+                # Rises: without the outage score, evidence of a drop only (a warehouse idle on the weekends its
+                # daily period does not know), which must not hide spikes.
+                rises = np.where(decomposition.continuing, np.nan, plain)
+                self.threshold_ = self._calibrated(rises, len(history), step)
                 drops = np.where(decomposition.residual < 0, calibration, np.nan)
                 # Never above the shared threshold: a thin lower tail lowers it, a few training rows cannot raise it.
                 own = self._calibrated(drops, len(history), step)
-                self.drop_threshold_ = np.minimum(own, self.threshold_)
-                self.threshold_ = self._rise_thresholds(decomposition, len(history), step)
+                self.drop_threshold_ = np.minimum(
+                    own, self._shared_thresholds(calibration, decomposition, step)
+                )
+            else:
+                self.threshold_ = self._calibrated(calibration, len(history), step)
+                self.drop_threshold_ = self.threshold_
         self.busy_level_ = busy_levels(values)
         self.series_ = list(history.columns)
         self.feature_names_in_ = np.asarray(self.series_, dtype=object)
@@ -582,17 +593,16 @@ class DecomposeIsolationForest(BaseEstimator):
         }
         return decomposition, scores
 
-    def _rise_thresholds(
-        self, decomposition: CausalDecomposition, rows: int, step: pd.Timedelta
+    def _shared_thresholds(
+        self, calibration: np.ndarray, decomposition: CausalDecomposition, step: pd.Timedelta
     ) -> np.ndarray:
-        """The shared threshold calibrated without the outage score, for rises when drops have their own: a run of
-        zeros is evidence of a drop only (a warehouse idle on the weekends its daily period does not know, the first
-        weeks of a new series), and must not hide spikes."""
-        if not decomposition.outage_zscore.any():
-            return self.threshold_
-        plain = replace(decomposition, outage_zscore=np.zeros_like(decomposition.outage_zscore))
-        scores = self._score(*self._features(plain))
-        return self._calibrated(np.where(plain.continuing, np.nan, scores), rows, step)
+        """The threshold of all training scores, outage scores included: the rises' threshold for the series without
+        a run of zeros, calibrated again (pooled among themselves) for the series with one."""
+        shared = self.threshold_.copy()
+        columns = np.flatnonzero(decomposition.outage_zscore.any(axis=0))
+        if columns.size:
+            shared[columns] = self._calibrated(calibration[:, columns], len(calibration), step)
+        return shared
 
     def _calibrated(self, calibration: np.ndarray, rows: int, step: pd.Timedelta) -> np.ndarray:
         """Each series' threshold for ``alarm_budget`` from its training scores (NaN: rows that do not count): the
@@ -678,7 +688,7 @@ class DecomposeIsolationForest(BaseEstimator):
         decomposition = self._decompose(combined, step)
         keep = combined.index >= max(first_scored, frame.index[0])
         # History rows are scored too: an alarm open at the window's start continues into it (alarm_gap).
-        scores = self._score(*self._features(decomposition))
+        scores = self._with_outages(self._score(*self._features(decomposition)), decomposition)
         return self._assemble(combined, decomposition, keep, scores, columns)
 
     def _assemble(
