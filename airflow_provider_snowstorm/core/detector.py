@@ -299,6 +299,7 @@ class DecomposeIsolationForest(BaseEstimator):
     calibrate_drops: bool = False
     drop_threshold_: np.ndarray | None = None
     quarterly_periods: int = 0
+    # ... and models saved before ``outages`` scored a run of zeros as any other drop.
     outages: bool = False
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {

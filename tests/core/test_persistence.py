@@ -78,17 +78,19 @@ def test_a_model_saved_before_alarm_gap_existed_still_scores(tmp_path) -> None:
     assert len(loaded.detect(frame, start=frame.index[-14])) == 14 * frame.shape[1]
 
 
-def test_a_model_saved_before_the_second_opinion_drop_thresholds_and_quarterly_runs_scores_as_trained(
+def test_a_model_saved_before_the_second_opinion_drop_thresholds_quarterly_runs_and_outages_scores_as_trained(
     tmp_path,
 ) -> None:
     from tests.core.conftest import weekly_costs
 
     frame = weekly_costs(150)
+    frame.iloc[-10:-6, 0] = 0.0  # an outage, which a model without the outage score scores as any drop
     as_trained = {
         "position_periods": 0,
         "training_incidents_per_month": None,
         "calibrate_drops": False,
         "quarterly_periods": 0,
+        "outages": False,
     }
     detector = DecomposeIsolationForest(random_state=0, **as_trained).fit(frame.iloc[:-14])
     expected = detector.detect(frame, start=frame.index[-14])
