@@ -15,7 +15,9 @@ For day ``t`` with period ``p``:
   centred full-period median (only windows that ended before ``t``);
 - expected ``E[t] = (L[t] + trend) * S[t]`` (multiplicative, the default: a cost's weekly pattern scales with its
   level) or ``L[t] + trend + S[t]`` (additive), residual ``R[t] = x[t] - E[t]``;
-- scale: ``1.4826 * MAD`` of the residuals of the ``scale_window`` days before the latest period boundary
+- scale: ``1.4826 * MAD`` of the residuals of the ``scale_window`` days before the latest period boundary (with
+  ``relative_scale`` and multiplicative seasonality, of the residuals relative to their expected values, times
+  ``E[t]``, wherever those days hold no zero value)
   (floored at ``scale_floor`` times the level, and that floor alone at a sub-daily position whose value was exactly
   the same in each of the last ``seasonal_periods`` periods: a suspended warehouse's night), and the robust z-score
   ``R[t] / scale[t]``.
@@ -87,7 +89,7 @@ class DecompositionConfig:
     calendar adjustments; ``multiplicative`` False makes the seasonality additive. ``position_periods`` above 0 also
     computes ``position_zscore``, the value against the same season position in that many past periods.
     ``outages`` computes ``outage_zscore`` (runs of zero rows against the same positions in ``seasonal_periods``
-    past periods).
+    past periods). ``relative_scale`` (with ``multiplicative``) scales residuals relative to their expected values.
     """
 
     period: int = 7
@@ -105,6 +107,7 @@ class DecompositionConfig:
     multiplicative: bool = True
     position_periods: int = 0
     outages: bool = False
+    relative_scale: bool = False
 
 
 def history_needed(config: DecompositionConfig) -> int:
@@ -277,6 +280,48 @@ def _anchored_mad(
     return out
 
 
+def _residual_scale(
+    values: np.ndarray,
+    expected: np.ndarray,
+    residual: np.ndarray,
+    config: DecompositionConfig,
+    first_row: int,
+) -> np.ndarray:
+    """The residuals' scale at each row (``_anchored_mad``). With ``relative_scale`` and multiplicative seasonality,
+    noise grows with the cost as the pattern does, so the scale is ``E[t]`` times the MAD of the residuals relative
+    to their expected values: a weekly job's noise no longer widens the quiet days' scale, nor a quiet day's narrow
+    the job's. Where the rows the scale reads hold a zero value (sporadic use, idle hours), a relative residual means
+    little and the scale stays the MAD of the residuals themselves."""
+    period, window = config.period, config.scale_window
+    min_count = scale_min_count(period)
+    if not (config.relative_scale and config.multiplicative):
+        return _anchored_mad(residual, window, period, first_row, min_count=min_count)
+    # An anchored scale reads ``window`` rows before an anchor up to ``period - 1`` rows back: zeros among all of them.
+    counted = np.zeros((values.shape[0] + 1, values.shape[1]))
+    np.cumsum(values == 0, axis=0, out=counted[1:])
+    end = np.arange(values.shape[0])
+    zero_free = (counted[end] - counted[np.maximum(end - window - period + 1, 0)]) == 0
+    scale = np.full(values.shape, np.nan)
+    relative_columns = np.flatnonzero(zero_free.any(axis=0))
+    if relative_columns.size:
+        taken = expected[:, relative_columns]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            relative = np.where(taken > 0, residual[:, relative_columns] / taken, 0.0)
+        relative = np.where(np.isfinite(residual[:, relative_columns]), relative, np.nan)
+        scale[:, relative_columns] = taken * _anchored_mad(
+            relative, window, period, first_row, min_count=min_count
+        )
+    absolute_columns = np.flatnonzero(~zero_free.all(axis=0))
+    if absolute_columns.size:
+        absolute = _anchored_mad(
+            residual[:, absolute_columns], window, period, first_row, min_count=min_count
+        )
+        scale[:, absolute_columns] = np.where(
+            zero_free[:, absolute_columns], scale[:, absolute_columns], absolute
+        )
+    return scale
+
+
 def _calendar_alignments(days: int, first_day: int, months: int, every: int = 1) -> list[np.ndarray]:
     """For each way a monthly job can be scheduled, ``rows[m, t]``: the row with the same calendar position as row
     ``t`` in the month ``(m + 1) * every`` months before it, or -1 if there is none (``every=3``: quarterly jobs).
@@ -382,7 +427,7 @@ def _decompose_block(
 
     expected = baseline(level + trend * lag_to_centre)
     residual = values - expected
-    scale = _anchored_mad(residual, config.scale_window, period, first_row, min_count=scale_min_count(period))
+    scale = _residual_scale(values, expected, residual, config, first_row)
     # Noise often depends on the season's position (busy hours and idle nights, weekdays and weekends): the scale
     # is at least the typical |residual| of the same position in the last ``seasonal_periods`` periods.
     position = _MAD_TO_SIGMA * _median_of_lags(np.abs(residual), period, seasonal_periods)

@@ -284,6 +284,11 @@ class DecomposeIsolationForest(BaseEstimator):
         the same position in the last ``seasonal_periods`` periods (``core.outages``). On a noisy series an outage
         is only a few scales below the level, so neither z-score sees it; a series often zero at those positions
         (sporadic use, idle nights) gets little from it. ``False`` scores zeros like any other drop.
+    relative_scale:
+        With multiplicative seasonality, noise grows with the cost as the pattern does: the scale is the expected
+        value times the spread of the residuals relative to their expected values, so a weekly job's noise does not
+        widen the quiet days' scale. Where the rows the scale reads hold a zero value (sporadic use, idle hours) it
+        stays the spread of the residuals themselves. ``False`` always uses the latter.
 
     The defaults were chosen by leave-one-family-out on the quality benchmark (``python -m benchmarks.quality``).
     """
@@ -299,8 +304,10 @@ class DecomposeIsolationForest(BaseEstimator):
     calibrate_drops: bool = False
     drop_threshold_: np.ndarray | None = None
     quarterly_periods: int = 0
-    # ... and models saved before ``outages`` scored a run of zeros as any other drop.
+    # ... and models saved before ``outages`` (``relative_scale``) scored a run of zeros as any other drop (scaled
+    # residuals in the series' units).
     outages: bool = False
+    relative_scale: bool = False
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "period": [Interval(Integral, 2, None, closed="left")],
@@ -338,6 +345,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "training_incidents_per_month": [None, Interval(Real, 0, None, closed="left")],
         "calibrate_drops": ["boolean"],
         "outages": ["boolean"],
+        "relative_scale": ["boolean"],
     }
 
     def __init__(
@@ -374,6 +382,7 @@ class DecomposeIsolationForest(BaseEstimator):
         training_incidents_per_month: float | None = 1.0,
         calibrate_drops: bool = True,
         outages: bool = True,
+        relative_scale: bool = True,
     ) -> None:
         self.period = period
         self.alarm_budget = alarm_budget
@@ -406,6 +415,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.training_incidents_per_month = training_incidents_per_month
         self.calibrate_drops = calibrate_drops
         self.outages = outages
+        self.relative_scale = relative_scale
 
     # -- parameters ------------------------------------------------------------------------------------------------
 
@@ -463,6 +473,7 @@ class DecomposeIsolationForest(BaseEstimator):
             multiplicative=self.seasonality == "multiplicative",
             position_periods=self.position_periods,
             outages=self.outages,
+            relative_scale=self.relative_scale,
         )
 
     @property

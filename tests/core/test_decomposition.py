@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -77,7 +79,9 @@ def test_history_needed_is_enough_to_reproduce_the_full_computation(quarterly_pe
     values[month_end] *= 3.0
     values[quarter_end] *= 2.0
     values[396:405, 0] = 0.0  # an outage across the cuts
-    config = DecompositionConfig(position_periods=8, quarterly_periods=quarterly_periods, outages=True)
+    config = DecompositionConfig(
+        position_periods=8, quarterly_periods=quarterly_periods, outages=True, relative_scale=True
+    )
     needed = history_needed(config)
     full = causal_decompose(values, config, first_row=19_000)
     assert (full.outage_zscore[398:404, 0] < -5).all()
@@ -120,6 +124,37 @@ def test_spend_in_an_hour_suspended_every_night_is_scaled_by_the_floor_alone() -
             values, period=24, scale_window=192, baseline_lag=48, monthly_periods=0, rows_per_day=rows_per_day
         )
         assert daily.scale[night, 0] > hourly.scale[night, 0]
+
+
+def _weekly_job(days: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A steady 15 a day (5% noise) plus a job of 55 on Tuesdays and Thursdays (10% noise); and the job days."""
+    rng = np.random.default_rng(seed)
+    job = np.isin(np.arange(days) % 7, (1, 3))
+    values = 15 * rng.lognormal(0, 0.05, days) + job * 55 * rng.lognormal(0, 0.1, days)
+    return values[:, None], job
+
+
+def test_a_relative_scale_follows_the_expected_value_unless_a_zero_is_within_its_reach() -> None:
+    values, job = _weekly_job(300, 6)
+    config = DecompositionConfig(relative_scale=True)
+    relative = causal_decompose(values, config, first_row=19_723)
+    absolute = causal_decompose(values, replace(config, relative_scale=False), first_row=19_723)
+    quiet = ~job[100:]
+    # The job days' noise no longer widens the quiet days' scale.
+    assert np.median(relative.scale[100:, 0][quiet]) < 0.9 * np.median(absolute.scale[100:, 0][quiet])
+    # A zero value: while the scale reads it (a window and a period), the scale is the residuals' own.
+    values[150] = 0.0
+    reach = config.scale_window + config.period - 1
+    relative = causal_decompose(values, config, first_row=19_723)
+    absolute = causal_decompose(values, replace(config, relative_scale=False), first_row=19_723)
+    np.testing.assert_array_equal(relative.scale[151 : 151 + reach], absolute.scale[151 : 151 + reach])
+    assert not np.array_equal(relative.scale[151 + reach :], absolute.scale[151 + reach :])
+    # Additive seasonality has additive noise.
+    additive = replace(config, multiplicative=False)
+    np.testing.assert_array_equal(
+        causal_decompose(values, additive, first_row=19_723).scale,
+        causal_decompose(values, replace(additive, relative_scale=False), first_row=19_723).scale,
+    )
 
 
 def test_position_zscore_compares_a_row_with_the_same_season_position_before_it() -> None:

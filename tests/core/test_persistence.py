@@ -91,6 +91,7 @@ def test_a_model_saved_before_the_second_opinion_drop_thresholds_quarterly_runs_
         "calibrate_drops": False,
         "quarterly_periods": 0,
         "outages": False,
+        "relative_scale": False,
     }
     detector = DecomposeIsolationForest(random_state=0, **as_trained).fit(frame.iloc[:-14])
     expected = detector.detect(frame, start=frame.index[-14])
