@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from airflow_provider_snowstorm.core.outages import outage_reach, zero_run_zscore
+from airflow_provider_snowstorm.core.outages import outage_reach, trailing_count, zero_run_zscore
 
 __all__ = ["CausalDecomposition", "DecompositionConfig", "causal_decompose", "history_needed", "warm_up_days"]
 
@@ -297,10 +297,7 @@ def _residual_scale(
     if not (config.relative_scale and config.multiplicative):
         return _anchored_mad(residual, window, period, first_row, min_count=min_count)
     # An anchored scale reads ``window`` rows before an anchor up to ``period - 1`` rows back: zeros among all of them.
-    counted = np.zeros((values.shape[0] + 1, values.shape[1]))
-    np.cumsum(values == 0, axis=0, out=counted[1:])
-    end = np.arange(values.shape[0])
-    zero_free = (counted[end] - counted[np.maximum(end - window - period + 1, 0)]) == 0
+    zero_free = trailing_count(values == 0, window + period - 1) == 0
     scale = np.full(values.shape, np.nan)
     relative_columns = np.flatnonzero(zero_free.any(axis=0))
     if relative_columns.size:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri_exp
 
-__all__ = ["outage_reach", "zero_run_zscore"]
+__all__ = ["outage_reach", "trailing_count", "zero_run_zscore"]
 
 
 def outage_reach(period: int, periods: int, window: int) -> int:
@@ -20,7 +20,7 @@ def outage_reach(period: int, periods: int, window: int) -> int:
     return period - 1 + max(period * periods + 1, window)
 
 
-def _trailing_count(mask: np.ndarray, window: int) -> np.ndarray:
+def trailing_count(mask: np.ndarray, window: int) -> np.ndarray:
     """How many of the ``window`` rows before each row (not the row itself) are set in ``mask``."""
     cumulative = np.zeros((mask.shape[0] + 1, mask.shape[1]))
     np.cumsum(mask, axis=0, out=cumulative[1:])
@@ -58,7 +58,7 @@ def zero_run_zscore(values: np.ndarray, *, period: int, periods: int, window: in
     known, zero = known[:, columns], zero[:, columns]
     follows_zero = np.zeros_like(zero)
     follows_zero[1:] = zero[:-1]
-    prior = (_trailing_count(zero, window) + 0.5) / (_trailing_count(known, window) + 1.0)
+    prior = (trailing_count(zero, window) + 0.5) / (trailing_count(known, window) + 1.0)
     starts = (_same_position_count(zero, period, periods) + prior) / (
         _same_position_count(known, period, periods) + 1.0
     )
