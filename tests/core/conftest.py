@@ -18,6 +18,16 @@ def weekly_costs(days: int, series: int = 2, seed: int = 0, start: str = "2025-0
     return pd.DataFrame(values, index=index, columns=[f"series_{i}" for i in range(series)])
 
 
+def weekly_job(days: int, series: int = 1, seed: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """A steady 15 a day (5% noise) plus a job of 55 on Tuesdays and Thursdays (10% noise), rows x series; and the
+    job days."""
+    rng = np.random.default_rng(seed)
+    job = np.isin(np.arange(days) % 7, (1, 3))
+    noise = rng.lognormal(0, 0.05, (days, series))
+    values = 15 * noise + job[:, None] * 55 * rng.lognormal(0, 0.1, (days, series))
+    return values, job
+
+
 @pytest.fixture
 def costs() -> pd.DataFrame:
     """150 days of two series."""

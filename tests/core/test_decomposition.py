@@ -14,6 +14,7 @@ from airflow_provider_snowstorm.core.decomposition import (
     position_zscore,
     warm_up_days,
 )
+from tests.core.conftest import weekly_job
 
 
 @pytest.mark.parametrize("size", range(1, 17))
@@ -126,16 +127,8 @@ def test_spend_in_an_hour_suspended_every_night_is_scaled_by_the_floor_alone() -
         assert daily.scale[night, 0] > hourly.scale[night, 0]
 
 
-def _weekly_job(days: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A steady 15 a day (5% noise) plus a job of 55 on Tuesdays and Thursdays (10% noise); and the job days."""
-    rng = np.random.default_rng(seed)
-    job = np.isin(np.arange(days) % 7, (1, 3))
-    values = 15 * rng.lognormal(0, 0.05, days) + job * 55 * rng.lognormal(0, 0.1, days)
-    return values[:, None], job
-
-
 def test_a_relative_scale_follows_the_expected_value_unless_a_zero_is_within_its_reach() -> None:
-    values, job = _weekly_job(300, 6)
+    values, job = weekly_job(300)
     config = DecompositionConfig(relative_scale=True)
     relative = causal_decompose(values, config, first_row=19_723)
     absolute = causal_decompose(values, replace(config, relative_scale=False), first_row=19_723)

@@ -12,7 +12,7 @@ from airflow_provider_snowstorm.core.detector import (
     min_history_days,
 )
 from airflow_provider_snowstorm.core.schema import PREDICTION_COLUMNS
-from tests.core.conftest import weekly_costs
+from tests.core.conftest import weekly_costs, weekly_job
 
 TRAIN_DAYS = 120
 
@@ -277,12 +277,9 @@ def test_an_outage_on_a_noisy_series_is_found_by_its_run_of_zeros() -> None:
 def test_a_weekly_job_s_noise_neither_alarms_nor_hides_a_quiet_day_s_spike() -> None:
     """A steady load plus a job on two weekdays with twice its relative noise: scaled relative to the expected
     value, the job days' noise is not an anomaly and a 1.5x quiet day is found."""
-    rng = np.random.default_rng(6)
     days, series = 400, 20
-    job = np.isin(np.arange(days) % 7, (1, 3))[:, None]
-    values = 15 * rng.lognormal(0, 0.05, (days, series)) + job * 55 * rng.lognormal(0, 0.1, (days, series))
     frame = pd.DataFrame(
-        values,
+        weekly_job(days, series)[0],
         index=pd.date_range("2024-01-01", periods=days, freq="D"),
         columns=[f"s{i}" for i in range(series)],
     )
