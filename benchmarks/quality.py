@@ -57,6 +57,7 @@ OURS_CANDIDATES: dict[str, dict[str, Any]] = {
     "one threshold for rises and drops (calibrate_drops=False)": {"calibrate_drops": False},
     "zeros scored as any drop (outages=False)": {"outages": False},
     "scale in the series' units (relative_scale=False)": {"relative_scale": False},
+    "median absolute deviation on sporadic series (sporadic_scale=False)": {"sporadic_scale": False},
     "fixed cut |z| > 5 (no calibration)": {"threshold_cutoff": 5.0},
     "no alarm episodes (alarm_gap=0)": {"alarm_gap": 0},
 }
@@ -69,6 +70,7 @@ ABLATION = (
     "one threshold for rises and drops (calibrate_drops=False)",
     "zeros scored as any drop (outages=False)",
     "scale in the series' units (relative_scale=False)",
+    "median absolute deviation on sporadic series (sporadic_scale=False)",
     "fixed cut |z| > 5 (no calibration)",
     "no alarm episodes (alarm_gap=0)",
 )
@@ -84,8 +86,8 @@ ABLATION = (
 # threshold and episodes; it drops one score, not a requirement) and the decomposition without the same-position
 # second opinion (``position_periods=0``), the tail fit without the excursions' floor
 # (``training_incidents_per_month=None``), one threshold for both directions (``calibrate_drops=False``), zeros
-# scored as any other drop (``outages=False``) and the scale in the series' units (``relative_scale=False``): each is
-# how the detector shipped before.
+# scored as any other drop (``outages=False``), the scale in the series' units (``relative_scale=False``) and the
+# median absolute deviation of mostly idle rows (``sporadic_scale=False``): each is how the detector shipped before.
 ABLATION_ONLY = (
     "fixed cut |z| > 5 (no calibration)",
     "no alarm episodes (alarm_gap=0)",

@@ -90,6 +90,7 @@ class DecompositionConfig:
     computes ``position_zscore``, the value against the same season position in that many past periods.
     ``outages`` computes ``outage_zscore`` (runs of zero rows against the same positions in ``seasonal_periods``
     past periods). ``relative_scale`` (with ``multiplicative``) scales residuals relative to their expected values.
+    ``sporadic_scale`` takes the mean absolute deviation for the scale where most rows it reads are zero.
     """
 
     period: int = 7
@@ -108,6 +109,7 @@ class DecompositionConfig:
     position_periods: int = 0
     outages: bool = False
     relative_scale: bool = False
+    sporadic_scale: bool = False
 
 
 def history_needed(config: DecompositionConfig) -> int:
@@ -223,12 +225,15 @@ def _nanmedian_first_axis(stacked: np.ndarray) -> np.ndarray:
     return np.where(count > 0, (low + high) / 2, np.nan)
 
 
-def _mad(windows: np.ndarray) -> np.ndarray:
+def _mad(windows: np.ndarray, zeros: np.ndarray | None = None) -> np.ndarray:
     """``1.4826 * MAD`` along the last axis, in float32 (a scale needs no more precision).
 
     Where more than half the residuals are equal (an intermittent series: mostly zero days) the MAD is 0 and says
     nothing about the days that do move; the mean absolute deviation (times 1.2533, its normal-consistent factor)
-    takes its place. ``np.partition`` on the two middle ranks instead of ``np.median`` skips a NaN check and a copy.
+    takes its place. So it does where more than half the rows are ``zeros`` (rows whose value is 0, given alongside):
+    their residuals differ by the expected value's small variations, so the MAD is not 0, but it measures only the
+    idle rows, and an ordinary active day is dozens of such scales out. ``np.partition`` on the two middle ranks
+    instead of ``np.median`` skips a NaN check and a copy.
     """
     size = windows.shape[-1]
     middle = [(size - 1) // 2, size // 2]
@@ -237,11 +242,19 @@ def _mad(windows: np.ndarray) -> np.ndarray:
     absolute = np.abs(ranked - centre)
     deviations = np.partition(absolute, middle, axis=-1)
     mad = _MAD_TO_SIGMA * deviations[..., middle].mean(axis=-1, dtype=np.float64)
-    return np.where(mad > 0, mad, _MEAN_AD_TO_SIGMA * absolute.mean(axis=-1, dtype=np.float64))
+    usable = mad > 0
+    if zeros is not None:
+        usable &= 2 * zeros.sum(axis=-1) <= windows.shape[-1]
+    return np.where(usable, mad, _MEAN_AD_TO_SIGMA * absolute.mean(axis=-1, dtype=np.float64))
 
 
 def _anchored_mad(
-    residual: np.ndarray, window: int, period: int, first_row: int, min_count: int
+    residual: np.ndarray,
+    window: int,
+    period: int,
+    first_row: int,
+    min_count: int,
+    zeros: np.ndarray | None = None,
 ) -> np.ndarray:
     """``1.4826 * MAD`` of the residuals of the ``window`` rows before each row's anchor.
 
@@ -250,7 +263,8 @@ def _anchored_mad(
     costs ``period`` times less, and anchoring on the calendar keeps a row's scale independent of where the array
     starts. Until a full window of residuals exists (the warm-up of a short history), an anchor uses the residuals
     there are (at least ``min_count``), and rows before the first anchor use those before them, so a model can
-    start right after the warm-up.
+    start right after the warm-up. ``zeros`` (rows x series: the rows whose value is 0) go to ``_mad`` with each
+    window.
     """
     days = residual.shape[0]
     out = np.full(residual.shape, np.nan)
@@ -260,23 +274,34 @@ def _anchored_mad(
         return out
     first_finite = int(np.argmax(finite_rows))
     by_series = np.ascontiguousarray(residual.T)
+    by_zeros = None if zeros is None else np.ascontiguousarray(zeros.T)
+
+    def windows_at(starts: np.ndarray) -> np.ndarray:
+        taken = sliding_window_view(by_series, window, axis=1)[:, starts]
+        if by_zeros is None:
+            return _mad(taken)
+        return _mad(taken, sliding_window_view(by_zeros, window, axis=1)[:, starts])
+
+    def since_first(row: int) -> np.ndarray:
+        cut = slice(first_finite, row)
+        return _mad(by_series[:, cut], None if by_zeros is None else by_zeros[:, cut])
+
     anchors = np.arange((-first_row) % period, days, period)
     anchors = anchors[anchors - first_finite >= min_count]
     if anchors.size:
         at_anchor = np.empty((anchors.size, residual.shape[1]))
         complete = anchors - window >= first_finite
         if complete.any():
-            windows = sliding_window_view(by_series, window, axis=1)[:, anchors[complete] - window]
-            at_anchor[complete] = _mad(windows).T
+            at_anchor[complete] = windows_at(anchors[complete] - window).T
         for position in np.flatnonzero(~complete):
-            at_anchor[position] = _mad(by_series[:, first_finite : anchors[position]])
+            at_anchor[position] = since_first(anchors[position])
         latest_anchor = np.searchsorted(anchors, np.arange(days), side="right") - 1
         has_anchor = latest_anchor >= 0
         out[has_anchor] = at_anchor[latest_anchor[has_anchor]]
     # Rows before the first anchor with enough residuals use those before them, so a short history starts early.
     first_anchor = int(anchors[0]) if anchors.size else days
     for row in range(first_finite + min_count, first_anchor):
-        out[row] = _mad(by_series[:, first_finite:row])
+        out[row] = since_first(row)
     return out
 
 
@@ -294,8 +319,9 @@ def _residual_scale(
     little and the scale stays the MAD of the residuals themselves."""
     period, window = config.period, config.scale_window
     min_count = scale_min_count(period)
+    zeros = values == 0 if config.sporadic_scale else None
     if not (config.relative_scale and config.multiplicative):
-        return _anchored_mad(residual, window, period, first_row, min_count=min_count)
+        return _anchored_mad(residual, window, period, first_row, min_count=min_count, zeros=zeros)
     # An anchored scale reads ``window`` rows before an anchor up to ``period - 1`` rows back: zeros among all of them.
     zero_free = trailing_count(values == 0, window + period - 1) == 0
     scale = np.full(values.shape, np.nan)
@@ -311,7 +337,12 @@ def _residual_scale(
     absolute_columns = np.flatnonzero(~zero_free.all(axis=0))
     if absolute_columns.size:
         absolute = _anchored_mad(
-            residual[:, absolute_columns], window, period, first_row, min_count=min_count
+            residual[:, absolute_columns],
+            window,
+            period,
+            first_row,
+            min_count=min_count,
+            zeros=None if zeros is None else zeros[:, absolute_columns],
         )
         scale[:, absolute_columns] = np.where(
             zero_free[:, absolute_columns], scale[:, absolute_columns], absolute

@@ -289,6 +289,10 @@ class DecomposeIsolationForest(BaseEstimator):
         value times the spread of the residuals relative to their expected values, so a weekly job's noise does not
         widen the quiet days' scale. Where the rows the scale reads hold a zero value (sporadic use, idle hours) it
         stays the spread of the residuals themselves. ``False`` always uses the latter.
+    sporadic_scale:
+        Where more than half the rows the scale reads are zero (sporadic use, idle hours), their median absolute
+        deviation measures the idle rows alone, and an ordinary active day reads as dozens of scales out: the scale
+        is then the mean absolute deviation of all of them. ``False`` keeps the median one unless it is 0.
 
     The defaults were chosen by leave-one-family-out on the quality benchmark (``python -m benchmarks.quality``).
     """
@@ -304,10 +308,11 @@ class DecomposeIsolationForest(BaseEstimator):
     calibrate_drops: bool = False
     drop_threshold_: np.ndarray | None = None
     quarterly_periods: int = 0
-    # ... and models saved before ``outages`` (``relative_scale``) scored a run of zeros as any other drop (scaled
-    # residuals in the series' units).
+    # ... and models saved before ``outages`` (``relative_scale``, ``sporadic_scale``) scored a run of zeros as any
+    # other drop (scaled residuals in the series' units; with the median absolute deviation unless it was 0).
     outages: bool = False
     relative_scale: bool = False
+    sporadic_scale: bool = False
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "period": [Interval(Integral, 2, None, closed="left")],
@@ -346,6 +351,7 @@ class DecomposeIsolationForest(BaseEstimator):
         "calibrate_drops": ["boolean"],
         "outages": ["boolean"],
         "relative_scale": ["boolean"],
+        "sporadic_scale": ["boolean"],
     }
 
     def __init__(
@@ -383,6 +389,7 @@ class DecomposeIsolationForest(BaseEstimator):
         calibrate_drops: bool = True,
         outages: bool = True,
         relative_scale: bool = True,
+        sporadic_scale: bool = True,
     ) -> None:
         self.period = period
         self.alarm_budget = alarm_budget
@@ -416,6 +423,7 @@ class DecomposeIsolationForest(BaseEstimator):
         self.calibrate_drops = calibrate_drops
         self.outages = outages
         self.relative_scale = relative_scale
+        self.sporadic_scale = sporadic_scale
 
     # -- parameters ------------------------------------------------------------------------------------------------
 
@@ -474,6 +482,7 @@ class DecomposeIsolationForest(BaseEstimator):
             position_periods=self.position_periods,
             outages=self.outages,
             relative_scale=self.relative_scale,
+            sporadic_scale=self.sporadic_scale,
         )
 
     @property

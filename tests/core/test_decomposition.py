@@ -80,8 +80,13 @@ def test_history_needed_is_enough_to_reproduce_the_full_computation(quarterly_pe
     values[month_end] *= 3.0
     values[quarter_end] *= 2.0
     values[396:405, 0] = 0.0  # an outage across the cuts
+    values[rng.random(500) < 0.6, 1] = 0.0  # sporadic use
     config = DecompositionConfig(
-        position_periods=8, quarterly_periods=quarterly_periods, outages=True, relative_scale=True
+        position_periods=8,
+        quarterly_periods=quarterly_periods,
+        outages=True,
+        relative_scale=True,
+        sporadic_scale=True,
     )
     needed = history_needed(config)
     full = causal_decompose(values, config, first_row=19_000)
@@ -147,6 +152,25 @@ def test_a_relative_scale_follows_the_expected_value_unless_a_zero_is_within_its
     np.testing.assert_array_equal(
         causal_decompose(values, additive, first_row=19_723).scale,
         causal_decompose(values, replace(additive, relative_scale=False), first_row=19_723).scale,
+    )
+
+
+def test_a_sporadic_series_is_scaled_by_its_mean_absolute_deviation() -> None:
+    rng = np.random.default_rng(3)
+    active = rng.random(300) < 0.2  # used on a fifth of the days, 500 a day give or take half
+    values = (active * 500 * rng.lognormal(0, 0.5, 300))[:, None]
+    config = DecompositionConfig(min_scale=0.01, sporadic_scale=True)
+    sporadic = causal_decompose(values, config, first_row=19_723)
+    median = causal_decompose(values, replace(config, sporadic_scale=False), first_row=19_723)
+    used = np.flatnonzero(active[100:]) + 100
+    # The median absolute deviation of mostly idle days put an ordinary day of use well over 100 scales out.
+    assert np.max(median.zscore[used, 0]) > 100
+    assert np.max(sporadic.zscore[used, 0]) < 10
+    # A series idle on fewer than half the days keeps the median absolute deviation.
+    busy = np.where(active, 0.0, 500 * rng.lognormal(0, 0.5, 300))[:, None]
+    np.testing.assert_array_equal(
+        causal_decompose(busy, config, first_row=19_723).scale,
+        causal_decompose(busy, replace(config, sporadic_scale=False), first_row=19_723).scale,
     )
 
 

@@ -298,6 +298,27 @@ def test_a_weekly_job_s_noise_neither_alarms_nor_hides_a_quiet_day_s_spike() -> 
     assert (relative & ~spikes).sum() < (absolute & ~spikes).sum()
 
 
+def test_ordinary_days_of_sporadic_use_do_not_alarm() -> None:
+    """Series used on about a fifth of the days: scaled by the median absolute deviation of mostly idle days, an
+    ordinary day of use could be a hundred scales out and alarm; by their mean absolute deviation it does not."""
+    rng = np.random.default_rng(5)
+    days, series = 400, 20
+    frame = pd.DataFrame(
+        (rng.random((days, series)) < 0.2) * 500 * rng.lognormal(0, 0.5, (days, series)),
+        index=pd.date_range("2024-01-01", periods=days, freq="D"),
+        columns=[f"s{i}" for i in range(series)],
+    )
+    training, new_days = frame.iloc[:250], frame.iloc[250:]
+
+    def alarms(sporadic_scale: bool) -> int:
+        model = DecomposeIsolationForest(sporadic_scale=sporadic_scale, random_state=0).fit(training)
+        return int((model.predict(new_days) == -1).to_numpy().sum())
+
+    # The budget: 0.1 false alarms a month for 20 series over 150 days, about 10.
+    assert alarms(True) <= 15
+    assert alarms(False) > 30
+
+
 def test_scores_keep_ranking_beyond_the_training_range(
     model: DecomposeIsolationForest, costs: pd.DataFrame
 ) -> None:

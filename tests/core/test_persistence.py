@@ -85,6 +85,8 @@ def test_a_model_saved_before_the_second_opinion_drop_thresholds_quarterly_runs_
 
     frame = weekly_costs(150)
     frame.iloc[-10:-6, 0] = 0.0  # an outage, which a model without the outage score scores as any drop
+    # Sporadic use, which it scales by the median absolute deviation:
+    frame.iloc[frame.index.day % 3 != 0, 1] = 0.0
     as_trained = {
         "position_periods": 0,
         "training_incidents_per_month": None,
@@ -92,6 +94,7 @@ def test_a_model_saved_before_the_second_opinion_drop_thresholds_quarterly_runs_
         "quarterly_periods": 0,
         "outages": False,
         "relative_scale": False,
+        "sporadic_scale": False,
     }
     detector = DecomposeIsolationForest(random_state=0, **as_trained).fit(frame.iloc[:-14])
     expected = detector.detect(frame, start=frame.index[-14])
