@@ -8,9 +8,10 @@ threshold, light-tailed ones a lower one.
 
 A series rarely has enough excesses for a stable shape, so the shape is shrunk towards the estimate pooled over
 all series of the model, itself shrunk towards a heavy-tailed prior; with few training scores the threshold is
-widened rather than refused. The extrapolation is bounded: a threshold is never more than ``MAX_EXTRAPOLATION``
-times the largest training score. Sub-daily data asks for risks a thousand times smaller than one row in its training
-span, where the prior's heavy tail alone would put thresholds at 50-100 robust deviations, far above anything seen.
+widened rather than refused, and shrunk towards the threshold of all series' scores pooled. The extrapolation is
+bounded: a threshold is never more than ``MAX_EXTRAPOLATION`` times the largest training score. Sub-daily data asks
+for risks a thousand times smaller than one row in its training span, where the prior's heavy tail alone would put
+thresholds at 50-100 robust deviations, far above anything seen.
 """
 
 from __future__ import annotations
@@ -119,7 +120,9 @@ def tail_thresholds(
     threshold of a series with ``MIN_EXCESSES`` scores. A series with fewer than ``FULL_TAIL_SCORES`` scores (a short
     history, whose tail has fewer than ``MIN_EXCESSES`` rows at ``TAIL_SHARE``) may extrapolate further than
     ``MAX_EXTRAPOLATION`` times its largest score, by the square root of what it lacks: the largest of a few scores
-    understates the tail, and short spans should get wider thresholds, not narrower ones.
+    understates the tail, and short spans should get wider thresholds, not narrower ones. With several series, such
+    a threshold is also shrunk towards the one of all series' scores pooled, by the share of ``FULL_TAIL_SCORES`` it
+    lacks (geometrically): eight scores say little about a series' tail, the model's other series say more.
     """
     scores = np.asarray(training_scores, dtype=np.float64)
     if scores.ndim == 1:
@@ -156,7 +159,20 @@ def tail_thresholds(
     reach = MAX_EXTRAPOLATION * np.sqrt(np.maximum(1.0, FULL_TAIL_SCORES / np.maximum(n, 1.0)))
     threshold = np.where(np.isfinite(largest), np.minimum(threshold, reach * largest), threshold)
     floor = risk_floor(risk, min_threshold)
-    return np.maximum(np.where(np.isfinite(threshold), threshold, floor), floor)
+    threshold = np.maximum(np.where(np.isfinite(threshold), threshold, floor), floor)
+    own = np.minimum(n / FULL_TAIL_SCORES, 1.0)
+    if scores.shape[1] > 1 and (own < 1.0).any():
+        # Fewer scores than a tail needs: shrink (in logs) towards the threshold of every series' scores pooled, in
+        # proportion to what the series lacks, so a short span borrows the model's other series' tails.
+        pooled = tail_thresholds(
+            filled[finite][:, None],
+            risk,
+            min_threshold=min_threshold,
+            prior_shape=prior_shape,
+            prior_excesses=prior_excesses,
+        )[0]
+        threshold = np.exp(own * np.log(threshold) + (1.0 - own) * np.log(pooled))
+    return threshold
 
 
 def excursion_peaks(training_scores: np.ndarray, gap: int) -> np.ndarray:

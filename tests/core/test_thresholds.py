@@ -60,11 +60,28 @@ def test_heavier_tails_get_higher_thresholds() -> None:
     assert 3.0 <= low < high
 
 
-def test_a_series_without_scores_gets_the_floor() -> None:
+def test_a_series_without_scores_gets_the_floor_or_the_other_series_threshold() -> None:
+    assert tail_thresholds(np.full((50, 1), np.nan), 0.01)[0] == 3.0
     scores = np.column_stack([np.full(50, np.nan), np.linspace(0, 5, 50)])
-    assert tail_thresholds(scores, 0.01)[0] == 3.0
+    assert tail_thresholds(scores, 0.01)[0] == pytest.approx(tail_thresholds(scores[:, 1:], 0.01)[0])
     with pytest.raises(ValueError, match="risk"):
         tail_thresholds(scores, 0.0)
+
+
+def test_a_series_with_few_scores_borrows_the_other_series_tails() -> None:
+    """Twenty calm scores say little about a tail: among heavy-tailed series, the threshold moves most of the way
+    towards theirs (by the 60 of FULL_TAIL_SCORES it lacks)."""
+    rng = np.random.default_rng(5)
+    heavy = np.abs(rng.standard_t(3, (500, 4)))
+    calm = np.full((500, 1), np.nan)
+    calm[:20, 0] = np.abs(rng.standard_normal(20))
+    risk = budget_to_risk(0.1, rows_per_day=1)
+    alone = tail_thresholds(calm, risk)[0]
+    together = tail_thresholds(np.column_stack([calm, heavy]), risk)
+    pooled = tail_thresholds(np.column_stack([calm, heavy]).reshape(-1, 1), risk)[0]
+    assert alone < together[0] < pooled
+    own = 20 / FULL_TAIL_SCORES
+    assert together[0] == pytest.approx(alone**own * pooled ** (1 - own))
 
 
 def test_no_threshold_is_below_the_gaussian_quantile_of_its_risk() -> None:
