@@ -571,7 +571,8 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
         "",
         "The shipped defaults against the same pipeline with one part changed: the Isolation Forest boost added, "
         "the burst score removed (a plain |z| ranking), runs of zeros scored as any other drop, the scale in the "
-        "series' units instead of relative to the expected value, the calibrated threshold replaced by a fixed cut.",
+        "series' units instead of relative to the expected value, the median absolute deviation kept on sporadic "
+        "series, the calibrated threshold replaced by a fixed cut.",
         "",
     ]
     ablation_rows = []
