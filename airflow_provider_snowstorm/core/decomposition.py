@@ -277,10 +277,8 @@ def _anchored_mad(
     by_zeros = None if zeros is None else np.ascontiguousarray(zeros.T)
 
     def windows_at(starts: np.ndarray) -> np.ndarray:
-        taken = sliding_window_view(by_series, window, axis=1)[:, starts]
-        if by_zeros is None:
-            return _mad(taken)
-        return _mad(taken, sliding_window_view(by_zeros, window, axis=1)[:, starts])
+        zeros_at = None if by_zeros is None else sliding_window_view(by_zeros, window, axis=1)[:, starts]
+        return _mad(sliding_window_view(by_series, window, axis=1)[:, starts], zeros_at)
 
     def since_first(row: int) -> np.ndarray:
         cut = slice(first_finite, row)
