@@ -516,6 +516,9 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
     defaults = table[OURS][next(iter(OURS_CANDIDATES))]
     shipped = [row(family, defaults[family], label="Family") for family in families]
     shipped.append(row("**pooled**", _pooled(defaults, families), label="Family"))
+    daily = [run.name for run in runs if run.data.rows_per_day == 1]
+    if 1 < len(daily) < len(families):
+        shipped.append(row("**pooled, daily families**", _pooled(defaults, daily), label="Family"))
     out += [markdown(shipped), ""]
 
     out += [
@@ -596,6 +599,13 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
         "",
         markdown([row(d, _pooled(lofo[d], families)) for d in lofo]),
     ]
+    if 1 < len(daily) < len(families):
+        out += [
+            "",
+            f"The {len(daily)} daily families alone, pooled (a set of mixed daily usage types, ranked together):",
+            "",
+            markdown([row(d, _pooled(lofo[d], daily)) for d in lofo]),
+        ]
     out += ["", "## Worst family beside pooled (leave-one-family-out)", ""]
     worst_rows = []
     for detector, per_family in lofo.items():

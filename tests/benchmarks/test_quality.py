@@ -83,7 +83,9 @@ def test_quick_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     quality.main(["--quick"])  # about 20 s on 2 idle cores
     output = capsys.readouterr().out
     assert "## As shipped" in output
+    assert "| **pooled, daily families** | defaults | " in output
     assert "## Pooled over held-out families" in output
+    assert "daily families alone, pooled" in output
     assert "## Worst family beside pooled" in output
     for name in FAMILIES:
         assert f"### {name}" in output
