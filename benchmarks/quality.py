@@ -516,8 +516,10 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
     defaults = table[OURS][next(iter(OURS_CANDIDATES))]
     shipped = [row(family, defaults[family], label="Family") for family in families]
     shipped.append(row("**pooled**", _pooled(defaults, families), label="Family"))
+    # The daily families on their own, when they are some of several (a set of mixed daily usage types).
     daily = [run.name for run in runs if run.data.rows_per_day == 1]
-    if 1 < len(daily) < len(families):
+    daily = daily if 1 < len(daily) < len(families) else []
+    if daily:
         shipped.append(row("**pooled, daily families**", _pooled(defaults, daily), label="Family"))
     out += [markdown(shipped), ""]
 
@@ -599,7 +601,7 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
         "",
         markdown([row(d, _pooled(lofo[d], families)) for d in lofo]),
     ]
-    if 1 < len(daily) < len(families):
+    if daily:
         out += [
             "",
             f"The {len(daily)} daily families alone, pooled (a set of mixed daily usage types, ranked together):",

@@ -317,11 +317,12 @@ def _residual_scale(
     little and the scale stays the MAD of the residuals themselves."""
     period, window = config.period, config.scale_window
     min_count = scale_min_count(period)
-    zeros = values == 0 if config.sporadic_scale else None
+    is_zero = values == 0
+    zeros = is_zero if config.sporadic_scale else None
     if not (config.relative_scale and config.multiplicative):
         return _anchored_mad(residual, window, period, first_row, min_count=min_count, zeros=zeros)
     # An anchored scale reads ``window`` rows before an anchor up to ``period - 1`` rows back: zeros among all of them.
-    zero_free = trailing_count(values == 0, window + period - 1) == 0
+    zero_free = trailing_count(is_zero, window + period - 1) == 0
     scale = np.full(values.shape, np.nan)
     relative_columns = np.flatnonzero(zero_free.any(axis=0))
     if relative_columns.size:
