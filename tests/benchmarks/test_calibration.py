@@ -56,8 +56,8 @@ def test_heavy_tailed_noise_alarms_more_than_gaussian_noise() -> None:
 
 def test_report_marks_what_exceeds_twice_the_budget() -> None:
     results = [
-        Calibration("daily", "gaussian", 0.05, 0.1, 3.0, 1.0),
-        Calibration("hourly", "student_t5", 1.2, 0.1, 5.0, 1.0),
+        Calibration("daily", "gaussian", 0.05, 0.1, 3.0),
+        Calibration("hourly", "student_t5", 1.2, 0.1, 5.0),
     ]
     text = report(results)
     assert "| daily | gaussian | 0.050 | 0.5x | 3.00 |" in text
