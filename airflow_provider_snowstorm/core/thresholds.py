@@ -7,8 +7,10 @@ al., "Anomaly detection in streams with extreme value theory", KDD 2017). Heavy-
 threshold, light-tailed ones a lower one.
 
 A series rarely has enough excesses for a stable shape, so the shape is shrunk towards the estimate pooled over
-all series of the model, itself shrunk towards a heavy-tailed prior; with few training scores the threshold is
-widened rather than refused, and shrunk towards the threshold of all series' scores pooled. The extrapolation is
+all series of the model, itself shrunk towards a heavy-tailed prior, and is never lighter than exponential
+(``MIN_SHAPE``: a tail that looks bounded above a span's 90% quantile is no ground for extrapolating far beyond the
+span); with few training scores the threshold is widened rather than refused, and shrunk towards the threshold of
+all series' scores pooled. The extrapolation is
 bounded: a threshold is never more than ``MAX_EXTRAPOLATION`` times the largest training score. Sub-daily data asks
 for risks a thousand times smaller than one row in its training span, where the prior's heavy tail alone would put
 thresholds at 50-100 robust deviations, far above anything seen.
@@ -38,6 +40,11 @@ DAYS_PER_MONTH = 30.44
 # excesses it weighs like: a series needs more excesses than this before its own shape dominates.
 PRIOR_SHAPE = 0.35
 PRIOR_EXCESSES = 200
+# The shapes a tail is extrapolated with. Never below 0: a negative shape bounds the scores, which nothing bounds,
+# and above a span's 90% quantile even a Student-t tail fits one (at sub-daily risks, a row in thousands, an hourly
+# Student-t(5) series then alarmed 11 times its budget: ``benchmarks.calibration``).
+MIN_SHAPE = 0.0
+MAX_SHAPE = 0.75
 # At least this many excesses per series define the initial threshold u (a lower quantile with little history).
 MIN_EXCESSES = 8
 TAIL_SHARE = 0.1
@@ -99,6 +106,12 @@ def _largest(scores: np.ndarray) -> np.ndarray:
         return np.nanmax(np.where(np.isfinite(scores), scores, np.nan), axis=0)
 
 
+def _growth(ratio: np.ndarray | float, shape: np.ndarray) -> np.ndarray:
+    """A GPD's quantile at exceedance ``ratio`` (of its excesses) in units of its scale; exponential at shape 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.abs(shape) > 1e-6, (ratio ** (-shape) - 1.0) / shape, -np.log(ratio))
+
+
 def _median_to_scale(median: np.ndarray, shape: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         factor = np.where(np.abs(shape) > 1e-6, (2.0**shape - 1.0) / shape, np.log(2.0))
@@ -146,13 +159,12 @@ def tail_thresholds(
     own_shape, median_excess = _quantile_fit(excesses)
     own_shape = np.clip(own_shape, -0.5, 1.0)
     pooled = (np.sum(counts * own_shape) + prior_excesses * prior_shape) / (counts.sum() + prior_excesses)
-    shape = np.clip((counts * own_shape + prior_excesses * pooled) / (counts + prior_excesses), -0.25, 0.75)
+    shape = np.clip(
+        (counts * own_shape + prior_excesses * pooled) / (counts + prior_excesses), MIN_SHAPE, MAX_SHAPE
+    )
     scale = np.where(counts > 0, _median_to_scale(median_excess, shape), 0.0)
     tail = np.maximum(counts, 1.0) / np.maximum(n, 1.0)  # share of rows above u
-    ratio = np.minimum(risk / tail, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        growth = np.where(np.abs(shape) > 1e-6, (ratio ** (-shape) - 1.0) / shape, -np.log(ratio))
-    threshold = u + scale * growth
+    threshold = u + scale * _growth(np.minimum(risk / tail, 1.0), shape)
     # Few excesses: the tail is uncertain, so widen (by WIDEN / sqrt(excesses)) instead of trusting a thin estimate.
     threshold *= 1.0 + WIDEN / np.sqrt(np.maximum(counts, 1.0))
     largest = _largest(filled)
@@ -229,11 +241,11 @@ def excursion_thresholds(
     highest = np.nan_to_num(normal[0], nan=0.0)
     counts = np.isfinite(normal).sum(axis=0)
     shape, median_excess = _quantile_fit(normal - MIN_THRESHOLD)
-    shape = np.clip(shape, 1e-6, 0.75)
+    shape = np.clip(shape, MIN_SHAPE, MAX_SHAPE)
     scale = _median_to_scale(median_excess, shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = alarm_budget / (counts / max(months, 1e-9))  # of normal excursions allowed above the level
-        level = MIN_THRESHOLD + scale * (share ** (-shape) - 1.0) / shape
+        level = MIN_THRESHOLD + scale * _growth(share, shape)
     level = np.minimum(level, MAX_EXTRAPOLATION * _largest(scores))
     more_than_budget = share < 1.0
     fitted = (counts >= min_excursions) & more_than_budget & np.isfinite(level)

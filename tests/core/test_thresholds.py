@@ -60,6 +60,20 @@ def test_heavier_tails_get_higher_thresholds() -> None:
     assert 3.0 <= low < high
 
 
+def test_a_tail_that_looks_bounded_is_extrapolated_as_an_exponential_one() -> None:
+    """Uniform scores fit a negative shape above their 90% quantile; the threshold extrapolates with shape 0
+    (``MIN_SHAPE``) instead, exactly u + median excess / ln 2 * ln(tail share / risk), widened for its excesses."""
+    scores = np.random.default_rng(4).uniform(0.0, 5.0, (2000, 1))
+    risk = 1e-3
+    u = np.quantile(scores, 0.9)
+    excesses = scores[scores > u] - u
+    exponential = (u + np.median(excesses) / np.log(2.0) * np.log(excesses.size / scores.size / risk)) * (
+        1.0 + 0.5 / np.sqrt(excesses.size)
+    )
+    assert exponential < MAX_EXTRAPOLATION * scores.max()  # the bound does not decide here
+    assert tail_thresholds(scores, risk)[0] == pytest.approx(exponential, rel=1e-12)
+
+
 def test_a_series_without_scores_gets_the_floor_or_the_other_series_threshold() -> None:
     assert tail_thresholds(np.full((50, 1), np.nan), 0.01)[0] == 3.0
     scores = np.column_stack([np.full(50, np.nan), np.linspace(0, 5, 50)])
