@@ -40,7 +40,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from airflow_provider_snowstorm.core.outages import outage_reach, trailing_count, zero_run_zscore
+from airflow_provider_snowstorm.core.lookback import lags, shift, trailing_count
+from airflow_provider_snowstorm.core.outages import outage_reach, zero_run_zscore
 
 __all__ = ["CausalDecomposition", "DecompositionConfig", "causal_decompose", "history_needed", "warm_up_days"]
 
@@ -187,22 +188,9 @@ def _trailing_level(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def _shift(values: np.ndarray, lag: int) -> np.ndarray:
-    """``out[t] = values[t - lag]``, NaN where that is before the first day."""
-    out = np.full(values.shape, np.nan)
-    if lag < values.shape[0]:
-        out[lag:] = values[: values.shape[0] - lag]
-    return out
-
-
-def _lags(values: np.ndarray, step: int, count: int) -> list[np.ndarray]:
-    """``[values shifted by step, by 2 step, ..., by count step]``: the same season position in past periods."""
-    return [_shift(values, k * step) for k in range(1, count + 1)]
-
-
 def _median_of_lags(values: np.ndarray, step: int, count: int) -> np.ndarray:
     """``out[t] = nanmedian(values[t - step], values[t - 2 step], ..., values[t - count step])``."""
-    lagged = _lags(values, step, count)
+    lagged = lags(values, step, count)
     out = _network_median(lagged)
     # Where some lags are missing (the warm-up rows), fall back to the median of those that exist.
     rows = np.unique(np.nonzero(~np.isfinite(out))[0])
@@ -395,7 +383,7 @@ def position_zscore(values: np.ndarray, period: int, periods: int) -> np.ndarray
     makes it a useful second opinion on the decomposition's residual. A zero standard deviation (a flat charge)
     gives an infinite z-score, so the decomposition's floored scale decides there.
     """
-    lagged = _lags(values, period, periods)
+    lagged = lags(values, period, periods)
     count = np.sum([np.isfinite(lag) for lag in lagged], axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nansum(lagged, axis=0) / count
@@ -428,8 +416,8 @@ def _decompose_block(
     rebase_after, rebase_z = config.rebase_after, config.rebase_z
     monthly_periods, monthly_z = config.monthly_periods, config.monthly_z
     full_period_median = _trailing_level(values, period)  # window ends at t (inclusive)
-    level = _shift(full_period_median, 1)  # window x[t-p : t]
-    trend = _median_of_lags(level - _shift(level, period), period, config.trend_periods) / period
+    level = shift(full_period_median, 1)  # window x[t-p : t]
+    trend = _median_of_lags(level - shift(level, period), period, config.trend_periods) / period
     trend = np.where(np.isfinite(trend), trend, 0.0)
     lag_to_centre = (period + 1) / 2
     # Centred full-period median of day j ends at j + p - 1 - (p - 1) // 2: known at t when that is before t.
@@ -465,7 +453,7 @@ def _decompose_block(
         # every night) has no noise of its own: the floor is its scale, so spend at that hour stands out. Not for
         # daily (or weekly) data, where a weekday that was zero eight weeks running is sporadic use, not a
         # schedule.
-        lagged = _lags(values, period, seasonal_periods)
+        lagged = lags(values, period, seasonal_periods)
         with np.errstate(invalid="ignore"):
             scheduled = np.logical_and.reduce([lag == lagged[0] for lag in lagged[1:]])
         scale = np.where(scheduled & np.isfinite(scale), floor, scale)
@@ -476,14 +464,14 @@ def _decompose_block(
         # the new normal (a level shift already reported), not a new incident.
         with np.errstate(invalid="ignore", divide="ignore"):
             zscore = residual / scale
-            recent_z = [_shift(zscore, lag) for lag in range(1, rebase_after + 1)]
+            recent_z = [shift(zscore, lag) for lag in range(1, rebase_after + 1)]
             up = np.logical_and.reduce([z > rebase_z for z in recent_z]) & (residual > 0)
             down = np.logical_and.reduce([z < -rebase_z for z in recent_z]) & (residual < 0)
         continuing = up | down
     adapted = residual.copy()
     if baseline_lag > 0:
         # The baseline as it was ``baseline_lag`` days ago: the end of a burst returns to it, so is not a drop.
-        earlier = _shift(level, baseline_lag) + _shift(trend, baseline_lag) * (lag_to_centre + baseline_lag)
+        earlier = shift(level, baseline_lag) + shift(trend, baseline_lag) * (lag_to_centre + baseline_lag)
         adapted = _same_sign_minimum(adapted, values - baseline(earlier))
     quarterly_periods = config.quarterly_periods
     if (monthly_periods > 0 or quarterly_periods > 0) and rows_per_day == 1:

@@ -31,11 +31,11 @@ from sklearn.utils.validation import check_is_fitted
 from airflow_provider_snowstorm.core.decomposition import (
     CausalDecomposition,
     DecompositionConfig,
-    _shift,
     causal_decompose,
     history_needed,
     warm_up_days,
 )
+from airflow_provider_snowstorm.core.lookback import shift
 from airflow_provider_snowstorm.core.schema import (
     ANOMALY_SCORE,
     CONTINUING,
@@ -167,7 +167,7 @@ def _burst_zscore(zscore: np.ndarray, rows: int) -> np.ndarray:
     """
     if rows <= 1:
         return np.zeros_like(zscore)
-    lagged = [zscore] + [_shift(zscore, lag) for lag in range(1, rows)]
+    lagged = [zscore] + [shift(zscore, lag) for lag in range(1, rows)]
     with np.errstate(invalid="ignore"):
         low = np.minimum.reduce(lagged)
         high = np.maximum.reduce(lagged)

@@ -11,29 +11,15 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri_exp
 
-__all__ = ["outage_reach", "trailing_count", "zero_run_zscore"]
+from airflow_provider_snowstorm.core.lookback import same_position_count, trailing_count
+
+__all__ = ["outage_reach", "zero_run_zscore"]
 
 
 def outage_reach(period: int, periods: int, window: int) -> int:
     """Rows before a row that fully determine its ``zero_run_zscore``: the longest run scored (a period), each run
     row's look-back over ``periods`` past periods (and the row before) or the ``window``."""
     return period - 1 + max(period * periods + 1, window)
-
-
-def trailing_count(mask: np.ndarray, window: int) -> np.ndarray:
-    """How many of the ``window`` rows before each row (not the row itself) are set in ``mask``."""
-    cumulative = np.zeros((mask.shape[0] + 1, mask.shape[1]))
-    np.cumsum(mask, axis=0, out=cumulative[1:])
-    end = np.arange(mask.shape[0])
-    return cumulative[end] - cumulative[np.maximum(end - window, 0)]
-
-
-def _same_position_count(mask: np.ndarray, period: int, periods: int) -> np.ndarray:
-    """How many of the rows ``period, 2 * period, ..., periods * period`` rows before each row are set."""
-    count = np.zeros(mask.shape)
-    for lag in range(period, min(period * periods, mask.shape[0] - 1) + 1, period):
-        count[lag:] += mask[:-lag]
-    return count
 
 
 def zero_run_zscore(values: np.ndarray, *, period: int, periods: int, window: int) -> np.ndarray:
@@ -59,11 +45,11 @@ def zero_run_zscore(values: np.ndarray, *, period: int, periods: int, window: in
     follows_zero = np.zeros_like(zero)
     follows_zero[1:] = zero[:-1]
     prior = (trailing_count(zero, window) + 0.5) / (trailing_count(known, window) + 1.0)
-    starts = (_same_position_count(zero, period, periods) + prior) / (
-        _same_position_count(known, period, periods) + 1.0
+    starts = (same_position_count(zero, period, periods) + prior) / (
+        same_position_count(known, period, periods) + 1.0
     )
-    continues = (_same_position_count(zero & follows_zero, period, periods) + starts) / (
-        _same_position_count(follows_zero, period, periods) + 1.0
+    continues = (same_position_count(zero & follows_zero, period, periods) + starts) / (
+        same_position_count(follows_zero, period, periods) + 1.0
     )
     log_probability = np.where(zero, np.log(np.where(follows_zero, continues, starts)), 0.0)
     # The run's log-probability over its last ``period`` rows, summed in the same order whatever came before, so
