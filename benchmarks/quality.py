@@ -462,10 +462,15 @@ def row(name: str, result: Evaluation, label: str = "Detector") -> dict[str, Any
     }
 
 
+def markdown_cell(value: Any) -> str:
+    """``value`` as a Markdown table cell: a ``|`` inside it (the ``|z|`` settings) is escaped so columns hold."""
+    return str(value).replace("|", "\\|")
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     header = list(dict.fromkeys(key for line in rows for key in line))
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(line.get(key, "")) for key in header) + " |" for line in rows]
+    lines += ["| " + " | ".join(markdown_cell(line.get(key, "")) for key in header) + " |" for line in rows]
     return "\n".join(lines)
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -94,7 +96,10 @@ def test_quick_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     # One label column: the variant's name says what it changes.
     assert header.startswith("| Variant | Event precision |")
     for option in quality.ABLATION:
-        assert f"| {option} | " in ablation
+        assert f"| {quality.markdown_cell(option)} | " in ablation
+    # Settings such as "plain |z|" keep the table's columns: every row has the header's number of cells.
+    table = [line for line in ablation.splitlines() if line.startswith("|")]
+    assert {len(re.split(r"(?<!\\)\|", line)) for line in table} == {len(re.split(r"(?<!\\)\|", header))}
     spans = output.split("## Short training spans")[1].split("\n## ")[0]
     for name in FAMILIES:
         for span in ("40% (the protocol above)", *quality.SHORT_SPANS):
