@@ -10,10 +10,10 @@ A series rarely has enough excesses for a stable shape, so the shape is shrunk t
 all series of the model, itself shrunk towards a heavy-tailed prior, and is never lighter than exponential
 (``MIN_SHAPE``: a tail that looks bounded above a span's 90% quantile is no ground for extrapolating far beyond the
 span); with few training scores the threshold is widened rather than refused, and shrunk towards the threshold of
-all series' scores pooled. The extrapolation is
-bounded: a threshold is never more than ``MAX_EXTRAPOLATION`` times the largest training score. Sub-daily data asks
-for risks a thousand times smaller than one row in its training span, where the prior's heavy tail alone would put
-thresholds at 50-100 robust deviations, far above anything seen.
+all series' scores pooled. The extrapolation is bounded: a threshold is never more than ``MAX_EXTRAPOLATION`` times
+the largest training score. Sub-daily data asks for risks a thousand times smaller than one row in its training
+span, where the prior's heavy tail alone would put thresholds at 50-100 robust deviations, far above anything
+seen.
 """
 
 from __future__ import annotations
