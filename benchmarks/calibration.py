@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest
+from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest, rows_per_day
 from benchmarks.families import DAILY_DAYS, HOURLY_DAYS, MINUTE_DAYS, TRAIN_SHARE
 from benchmarks.metrics import count_events
 
@@ -45,7 +45,7 @@ class Regime:
 
     @property
     def rows_per_day(self) -> int:
-        return round(pd.Timedelta(days=1) / self.step)
+        return round(rows_per_day(self.step))
 
 
 REGIMES = (
@@ -60,7 +60,14 @@ def _scaled(draws: np.ndarray, law: stats.rv_continuous | stats.rv_frozen) -> np
     return draws * NOISE_MAD / law.ppf(0.75)
 
 
-def _ar1(rng: np.random.Generator, shape: tuple[int, int], coefficient: float = 0.5) -> np.ndarray:
+def _relative(
+    noise: Callable[[np.random.Generator, tuple[int, ...]], np.ndarray],
+) -> Callable[[np.random.Generator, np.ndarray], np.ndarray]:
+    """A law whose ``noise`` (a share of the level) multiplies the expected values."""
+    return lambda rng, expected: expected * (1.0 + noise(rng, expected.shape))
+
+
+def _ar1(rng: np.random.Generator, shape: tuple[int, ...], coefficient: float = 0.5) -> np.ndarray:
     shocks = rng.standard_normal(shape) * np.sqrt(1.0 - coefficient**2)
     noise = np.empty(shape)
     noise[0] = rng.standard_normal(shape[1])
@@ -71,16 +78,10 @@ def _ar1(rng: np.random.Generator, shape: tuple[int, int], coefficient: float = 
 
 # Each law: (rng, expected values (rows x series)) -> observed values.
 LAWS: dict[str, Callable[[np.random.Generator, np.ndarray], np.ndarray]] = {
-    "gaussian": lambda rng, expected: (
-        expected * (1.0 + _scaled(rng.standard_normal(expected.shape), stats.norm))
-    ),
-    "student_t5": lambda rng, expected: (
-        expected * (1.0 + _scaled(rng.standard_t(5, expected.shape), stats.t(5)))
-    ),
-    "student_t3": lambda rng, expected: (
-        expected * (1.0 + _scaled(rng.standard_t(3, expected.shape), stats.t(3)))
-    ),
-    "ar1_0.5": lambda rng, expected: expected * (1.0 + _ar1(rng, expected.shape)),
+    "gaussian": _relative(lambda rng, shape: _scaled(rng.standard_normal(shape), stats.norm)),
+    "student_t5": _relative(lambda rng, shape: _scaled(rng.standard_t(5, shape), stats.t(5))),
+    "student_t3": _relative(lambda rng, shape: _scaled(rng.standard_t(3, shape), stats.t(3))),
+    "ar1_0.5": _relative(_ar1),
     "poisson_20": lambda rng, expected: rng.poisson(20.0 * expected / LEVEL).astype(np.float64),
 }
 
