@@ -36,6 +36,7 @@ __all__ = [
     "FAMILIES",
     "HOURLY_DAYS",
     "MINUTE_DAYS",
+    "SERVICE_DAYS",
     "TRAIN_SHARE",
     "LabelledSet",
     "batch_jobs",
@@ -45,12 +46,14 @@ __all__ = [
     "lognormal_weekly",
     "minute_metrics",
     "package_generator",
+    "service_metrics",
     "smooth_storage",
 ]
 
 DAILY_DAYS = 540
 HOURLY_DAYS = 90
 MINUTE_DAYS = 21
+SERVICE_DAYS = 56
 TRAIN_SHARE = 0.4
 SHIFT_LABEL_DAYS = 3
 SUBTLE, HUGE = 3.0, 40.0
@@ -58,6 +61,7 @@ GROSS_SHARE = 0.2  # share of incidents sized 2-20x the level rather than in noi
 DAILY_START = "2024-01-01"
 HOURLY_START = "2024-03-04"  # a Monday
 MINUTE_START = "2024-05-06"  # a Monday
+SERVICE_START = "2024-07-01"  # a Monday
 LABEL_COLUMNS = ("series", "start", "end", "kind")
 
 
@@ -531,12 +535,7 @@ def minute_metrics(seed: int, n_series: int) -> LabelledSet:
             level = np.exp(rng.uniform(np.log(1.0), np.log(10_000.0)))
             phi = rng.uniform(0.98, 0.998)
             spread = rng.uniform(0.05, 0.25)  # stationary standard deviation of the log level
-            shocks = spread * np.sqrt(1.0 - phi**2) * rng.standard_normal(rows)
-            wander = np.empty(rows)
-            wander[0] = spread * rng.standard_normal()
-            for row in range(1, rows):
-                wander[row] = phi * wander[row - 1] + shocks[row]
-            base = level * np.exp(wander)
+            base = level * np.exp(_ar1(rng, rows, phi, spread))
             sigma = base * rng.uniform(0.02, 0.08)
             values = base + sigma * rng.standard_normal(rows)
         else:  # bursty: near a floor, with brief natural bursts (normal, unlabelled)
@@ -552,6 +551,92 @@ def minute_metrics(seed: int, n_series: int) -> LabelledSet:
         labels += _inject(rng, name, values, base, sigma, index, plan)
         columns[name] = values
     return _assemble(columns, labels, index, 288, "5min")
+
+
+def service_metrics(seed: int, n_series: int) -> LabelledSet:
+    """Service metrics every 30 minutes over 56 days (period 48 = one day), with a weekly rhythm the period does not
+    know and noise that is not independent from row to row.
+
+    Four styles: CPU utilisation in percent (an idle floor, a business-hours load on weekdays, AR(1) noise, clipped
+    to 0-100); request counts (negative binomial, over-dispersed, a two-peak daily shape and quieter weekends);
+    latency (log-normal noise of 15-40% around a level that rises with the daily load); and a sensor reading (a
+    daily cycle and a slow linear drift, Gaussian noise). Incidents (3-25 noise scales, a few gross): spikes of 1-4
+    rows, bursts of 6-48, level shifts (first 24 rows labelled), drops of 4-36 rows to zero or a fraction.
+    """
+    _check(n_series)
+    rng = _rng(seed, "service_metrics")
+    rows = SERVICE_DAYS * 48
+    index = pd.date_range(SERVICE_START, periods=rows, freq="30min", name="metric_time")
+    hour = (index.hour + index.minute / 60.0).to_numpy()
+    weekend = index.day_of_week.to_numpy() >= 5
+    plan = _Plan(
+        kinds={"spike": 0.3, "burst": 0.25, "level_shift": 0.2, "drop": 0.25},
+        spike_rows=(1, 4),
+        burst_rows=(6, 48),
+        drop_rows=(4, 36),
+        shift_label_rows=24,
+        slot_rows=3 * 48,
+        warm_rows=2 * 48,
+        scored_rate=3.0,
+        train_rate=1.5,
+        scales=(3.0, 25.0),
+        gross_share=0.05,
+    )
+    columns, labels = {}, []
+    for number in range(n_series):
+        name = f"svc{number:03d}"
+        style = rng.choice(["utilisation", "requests", "latency", "sensor"])
+        if style == "utilisation":
+            idle = rng.uniform(5.0, 30.0)
+            opens, closes = rng.uniform(7.0, 10.0), rng.uniform(17.0, 20.0)
+            busy = np.clip(np.minimum(hour - opens, closes - hour), 0.0, 1.0) * ~weekend
+            base = idle + rng.uniform(15.0, 55.0) * busy
+            phi, spread = rng.uniform(0.5, 0.9), rng.uniform(1.5, 6.0)  # spread: the noise's stationary sd
+            noise = _ar1(rng, rows, phi, spread)
+            values = base + noise
+            sigma = np.full(rows, spread)
+        elif style == "requests":
+            rate = np.exp(rng.uniform(np.log(20.0), np.log(5_000.0)))
+            morning, evening = rng.uniform(7.0, 10.0), rng.uniform(16.0, 20.0)
+            daily = (
+                0.3
+                + np.exp(-0.5 * ((hour - morning) / 1.5) ** 2)
+                + 0.8 * np.exp(-0.5 * ((hour - evening) / 2.0) ** 2)
+            )
+            base = rate * daily * np.where(weekend, rng.uniform(0.5, 0.9), 1.0)
+            dispersion = rng.uniform(5.0, 50.0)
+            values = rng.negative_binomial(dispersion, dispersion / (dispersion + base)).astype(float)
+            sigma = np.sqrt(base + base**2 / dispersion)
+        elif style == "latency":
+            level = np.exp(rng.uniform(np.log(20.0), np.log(2_000.0)))
+            load = np.clip(np.minimum(hour - 8.0, 18.0 - hour), 0.0, 1.0) * ~weekend
+            base = level * (1.0 + rng.uniform(0.1, 0.3) * load)
+            spread = rng.uniform(0.15, 0.4)
+            values = base * rng.lognormal(-(spread**2) / 2, spread, rows)
+            sigma = base * np.sqrt(np.expm1(spread**2))
+        else:  # sensor
+            level = rng.uniform(20.0, 80.0)
+            drift = rng.uniform(-0.1, 0.1) * np.arange(rows) / rows
+            cycle = rng.uniform(1.0, 5.0) * np.sin(2.0 * np.pi * (hour - rng.uniform(0.0, 24.0)) / 24.0)
+            base = level * (1.0 + drift) + cycle
+            spread = rng.uniform(0.3, 1.0)
+            values = base + spread * rng.standard_normal(rows)
+            sigma = np.full(rows, spread)
+        # Gauges (utilisation, a sensor) shift by an amount; counts and latency scale.
+        gauge = style in ("utilisation", "sensor")
+        labels += _inject(rng, name, values, base, sigma, index, replace(plan, additive_shift=gauge))
+        columns[name] = np.minimum(values, 100.0) if style == "utilisation" else values
+    return _assemble(columns, labels, index, 48, "30min")
+
+
+def _ar1(rng: np.random.Generator, rows: int, phi: float, spread: float) -> np.ndarray:
+    """An AR(1) series with coefficient ``phi`` and stationary standard deviation ``spread``."""
+    shocks = spread * np.sqrt(1.0 - phi**2) * rng.standard_normal(rows)
+    series = np.empty(rows)
+    series[0] = spread * rng.standard_normal()
+    for row in range(1, rows):
+        series[row] = phi * series[row - 1] + shocks[row]
+    return series
 
 
 _PACKAGE_KINDS = {"runaway_spike": "spike", "outage": "drop"}
@@ -578,5 +663,6 @@ FAMILIES: dict[str, Callable[[int, int], LabelledSet]] = {
     "batch_jobs": batch_jobs,
     "hourly_warehouse": hourly_warehouse,
     "minute_metrics": minute_metrics,
+    "service_metrics": service_metrics,
     "package_generator": package_generator,
 }

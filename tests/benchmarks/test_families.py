@@ -10,7 +10,7 @@ from benchmarks.families import FAMILIES, FLAT_SERIES, TRAIN_SHARE, LabelledSet,
 
 N_SERIES = 8
 # Rows labelled from the start of a level shift, per period (daily: 3 days; hourly: 24 hours; 5-minute: 36 rows).
-SHIFT_LABEL_ROWS = {7: 3, 24: 24, 288: 36}
+SHIFT_LABEL_ROWS = {7: 3, 24: 24, 48: 24, 288: 36}
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))
@@ -27,6 +27,7 @@ def test_at_least_the_required_families() -> None:
         "batch_jobs",
         "hourly_warehouse",
         "minute_metrics",
+        "service_metrics",
         "package_generator",
     }
     assert required <= set(FAMILIES)
@@ -151,6 +152,24 @@ def test_minute_family_is_five_minutely_with_a_daily_period_and_its_incident_len
     # Outages reach zero, and nearly every series carries a labelled incident.
     assert (data.values.to_numpy() == 0).any()
     assert labels["series"].nunique() >= 50
+
+
+def test_service_family_is_half_hourly_with_a_weekly_rhythm_its_daily_period_does_not_know() -> None:
+    data = FAMILIES["service_metrics"](2, 60)
+    assert (data.freq, data.period, data.rows_per_day) == ("30min", 48, 48)
+    assert data.values.shape == (56 * 48, 60)
+    labels = data.labels
+    rows = (labels["end"] - labels["start"]) / pd.Timedelta(minutes=30) + 1
+    bounds = {"spike": (1, 4), "burst": (6, 48), "level_shift": (24, 24), "drop": (4, 36)}
+    assert set(labels["kind"]) == set(bounds)
+    for kind, (low, high) in bounds.items():
+        assert rows[labels["kind"] == kind].between(low, high).all(), kind
+    # Utilisation saturates at 100%; several series are quieter at weekends (requests, busy hours' load).
+    assert (data.values.to_numpy() == 100.0).any()
+    assert data.values.to_numpy().max() > 100.0  # request counts and latencies are not percentages
+    weekend = data.values.index.day_of_week >= 5
+    ratio = data.values[weekend].median() / data.values[~weekend].median()
+    assert (ratio < 0.9).sum() >= 10
 
 
 def test_a_training_span_can_be_set_but_must_leave_rows_to_score() -> None:
