@@ -63,6 +63,7 @@ from airflow_provider_snowstorm.core.thresholds import (
     MIN_EXCESSES,
     budget_to_risk,
     excursion_thresholds,
+    set_aside_incidents,
     tail_thresholds,
 )
 
@@ -264,11 +265,13 @@ class DecomposeIsolationForest(BaseEstimator):
         (off) for daily data.
     training_incidents_per_month:
         How many incidents a month the training span may hold: that many of its highest excursions (runs of scores
-        above 3, ``alarm_gap`` apart; at least one) are set aside. The others are its normal excursions: where
-        there are at least five, their rate and heights (a declustered peaks-over-threshold fit) give the level a
-        normal excursion exceeds ``alarm_budget`` times a month, and the threshold is at least that. The row-wise
-        tail fit takes a span's highest scores for incidents; a series whose short span shows natural bursts again
-        and again needs this. ``None`` keeps the row-wise fit alone.
+        above 3, ``alarm_gap`` apart; at least one) are set aside: the row-wise tail fit reads only their peaks (an
+        incident's rows are not independent draws of the noise, and a long one filled the tail), and the others are
+        its normal excursions: where there are at least five, their rate and heights (a declustered
+        peaks-over-threshold fit) give the level a normal excursion exceeds ``alarm_budget`` times a month, and the
+        threshold is at least that. The row-wise tail fit takes a span's highest scores for incidents; a series
+        whose short span shows natural bursts again and again needs this. ``None`` keeps the row-wise fit of every
+        training row alone.
     calibrate_drops:
         With ``direction="both"``, rows below their expected value get a threshold of their own, calibrated on the
         training span's rows below expectation (same budget and ceiling), at most the shared one. A cost falls at
@@ -628,16 +631,15 @@ class DecomposeIsolationForest(BaseEstimator):
     def _calibrated(self, calibration: np.ndarray, rows: int, step: pd.Timedelta) -> np.ndarray:
         """Each series' threshold for ``alarm_budget`` from its training scores (NaN: rows that do not count): the
         row-wise tail fit, raised to what the span's normal excursions need (``training_incidents_per_month``)."""
-        threshold = tail_thresholds(calibration, budget_to_risk(self.alarm_budget, rows_per_day(step)))
+        risk = budget_to_risk(self.alarm_budget, rows_per_day(step))
         if self.training_incidents_per_month is None:
-            return threshold
+            return tail_thresholds(calibration, risk)
         months = rows / rows_per_day(step) / DAYS_PER_MONTH
+        incidents = max(1, int(np.ceil(self.training_incidents_per_month * months)))
+        gap = self._alarm_gap_rows(step)
+        threshold = tail_thresholds(set_aside_incidents(calibration, gap, incidents), risk)
         excursions = excursion_thresholds(
-            calibration,
-            self._alarm_gap_rows(step),
-            alarm_budget=self.alarm_budget,
-            months=months,
-            incidents=max(1, int(np.ceil(self.training_incidents_per_month * months))),
+            calibration, gap, alarm_budget=self.alarm_budget, months=months, incidents=incidents
         )
         return np.maximum(threshold, excursions)
 

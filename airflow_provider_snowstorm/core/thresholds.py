@@ -32,6 +32,7 @@ __all__ = [
     "excursion_peaks",
     "excursion_thresholds",
     "risk_floor",
+    "set_aside_incidents",
     "tail_thresholds",
 ]
 
@@ -187,6 +188,43 @@ def tail_thresholds(
     return threshold
 
 
+def _excursions(
+    scores: np.ndarray, gap: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each series' excursions (runs of scores above ``MIN_THRESHOLD`` whose rows are at most ``gap`` rows apart).
+
+    Returns, over the scores flattened series by series (column-major): each row's excursion number (-1 outside
+    every excursion, rows between two of its scores above the threshold included), and per excursion its height
+    (largest score), its series, its rank within its series (0 for the highest) and the flat position of its peak.
+    """
+    rows, series = scores.shape
+    above = scores > MIN_THRESHOLD
+    row = np.arange(rows)[:, None]
+    latest = np.maximum.accumulate(np.where(above, row, -(gap + 2)), axis=0)
+    previous = np.vstack([np.full((1, series), -(gap + 2)), latest[:-1]])
+    starts = above & (row - previous > gap + 1)
+    flat_starts, flat_above, flat_scores = (array.T.reshape(-1) for array in (starts, above, scores))
+    position = np.arange(flat_scores.size)
+    number = np.cumsum(flat_starts) - 1
+    count = int(flat_starts.sum())
+    if count == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return np.full(flat_scores.size, -1), np.zeros(0), empty, empty, empty
+    heights = np.zeros(count)
+    np.maximum.at(heights, number[flat_above], flat_scores[flat_above])
+    last = np.zeros(count, dtype=np.int64)
+    np.maximum.at(last, number[flat_above], position[flat_above])
+    peak = np.full(count, flat_scores.size, dtype=np.int64)
+    at_peak = flat_above & (flat_scores == heights[np.maximum(number, 0)])
+    np.minimum.at(peak, number[at_peak], position[at_peak])
+    inside = (number >= 0) & (position <= last[np.maximum(number, 0)])
+    owner = np.repeat(np.arange(series), rows)[flat_starts]
+    ranked = np.lexsort((-heights, owner))
+    rank = np.empty(count, dtype=np.int64)
+    rank[ranked] = np.arange(count) - np.searchsorted(owner[ranked], owner[ranked])
+    return np.where(inside, number, -1), heights, owner, rank, peak
+
+
 def excursion_peaks(training_scores: np.ndarray, gap: int) -> np.ndarray:
     """Per series (columns), the heights of its excursions, highest first, NaN-padded (excursions x series).
 
@@ -194,24 +232,29 @@ def excursion_peaks(training_scores: np.ndarray, gap: int) -> np.ndarray:
     ``alarm_gap`` makes it); its height is its largest score.
     """
     scores = np.nan_to_num(np.asarray(training_scores, dtype=np.float64), nan=0.0)
-    rows, series = scores.shape
-    above = scores > MIN_THRESHOLD
-    row = np.arange(rows)[:, None]
-    latest = np.maximum.accumulate(np.where(above, row, -(gap + 2)), axis=0)
-    previous = np.vstack([np.full((1, series), -(gap + 2)), latest[:-1]])
-    starts = above & (row - previous > gap + 1)
-    # Number the excursions series by series (column-major order), then take each one's height.
-    order_starts, order_above, order_scores = (array.T.reshape(-1) for array in (starts, above, scores))
-    excursion = np.cumsum(order_starts) - 1
-    heights = np.zeros(int(order_starts.sum()))
-    np.maximum.at(heights, excursion[order_above], order_scores[order_above])
-    owner = np.repeat(np.arange(series), rows)[order_starts]
-    ranked = np.lexsort((-heights, owner))
-    first_of_owner = np.searchsorted(owner[ranked], np.arange(series))
-    rank = np.arange(ranked.size) - first_of_owner[owner[ranked]]
-    peaks = np.full((max(int(rank.max()) + 1 if rank.size else 0, 1), series), np.nan)
-    peaks[rank, owner[ranked]] = heights[ranked]
+    _, heights, owner, rank, _ = _excursions(scores, gap)
+    peaks = np.full((max(int(rank.max()) + 1 if rank.size else 0, 1), scores.shape[1]), np.nan)
+    peaks[rank, owner] = heights
     return peaks
+
+
+def set_aside_incidents(training_scores: np.ndarray, gap: int, incidents: int) -> np.ndarray:
+    """``training_scores`` with the rows of each series' ``incidents`` highest excursions set to NaN, but their peaks.
+
+    The rows of an incident are not independent draws of a series' noise: a training span's burst of 48 half-hours
+    filled half of the tail that the row-wise fit reads (the top tenth of 1,075 rows) and raised the threshold
+    above every later incident. Its peak stays: a normal extreme of a heavy-tailed series is one row of its tail.
+    """
+    scores = np.asarray(training_scores, dtype=np.float64)
+    if incidents <= 0:
+        return scores
+    number, _, _, rank, peak = _excursions(np.nan_to_num(scores, nan=0.0), gap)
+    flat = scores.T.reshape(-1).copy()
+    chosen = number >= 0
+    chosen[chosen] = rank[number[chosen]] < incidents
+    chosen[peak[rank < incidents]] = False
+    flat[chosen] = np.nan
+    return flat.reshape(scores.shape[1], scores.shape[0]).T
 
 
 def excursion_thresholds(

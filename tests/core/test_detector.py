@@ -205,6 +205,28 @@ def test_natural_bursts_the_training_span_shows_again_and_again_do_not_set_the_t
     assert alarms["ceiled"].to_numpy().sum() < 0.6 * alarms["fitted"].to_numpy().sum()
 
 
+def test_a_long_incident_in_the_training_span_does_not_raise_the_threshold() -> None:
+    """Half-hourly series, one with a flapping day-long incident in its training span (every other row 8 noise
+    scales up, so no level shift is rebased): its 24 rows would fill a quarter of the tail the threshold is fitted
+    to. Set aside but for its peak, the threshold stays near the clean series' ones and a later burst of six rows at
+    6 scales is found; read as noise, the threshold was 12 and the burst passed."""
+    rng = np.random.default_rng(11)
+    rows = 48 * 56
+    values = 100 + 5 * rng.standard_normal((rows, 6))
+    values[400:448:2, 0] += 40
+    frame = pd.DataFrame(
+        values, index=pd.date_range("2024-07-01", periods=rows, freq="30min"), columns=list("abcdef")
+    )
+    training, later = frame.iloc[:1075], frame.iloc[1075:].copy()
+    later.iloc[500:506, 0] += 30
+    model = DecomposeIsolationForest(period=48).fit(training)
+    read_as_noise = DecomposeIsolationForest(period=48, training_incidents_per_month=None).fit(training)
+    assert model.threshold_[0] < 1.3 * np.median(model.threshold_[1:])
+    assert read_as_noise.threshold_[0] > 2 * model.threshold_[0]
+    assert (model.predict(later).iloc[500:506, 0] == -1).any()
+    assert not (read_as_noise.predict(later).iloc[500:506, 0] == -1).any()
+
+
 def test_drops_have_a_threshold_of_their_own() -> None:
     """Log-normal costs: the upper tail sets the shared threshold; rows below expectation calibrate their own,
     lower one, and more 60% drops are found (each flagged row's threshold is the one of its direction)."""

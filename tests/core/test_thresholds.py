@@ -13,6 +13,7 @@ from airflow_provider_snowstorm.core.thresholds import (
     excursion_peaks,
     excursion_thresholds,
     risk_floor,
+    set_aside_incidents,
     tail_thresholds,
 )
 
@@ -150,3 +151,16 @@ def test_few_normal_excursions_within_the_budget_do_not_raise_the_threshold() ->
     # Two normal excursions in 30 months: fewer than the 3 that a budget of 0.1 a month allows.
     assert excursion_thresholds(scores, 0, alarm_budget=0.1, months=30.0, incidents=1)[0] == 0.0
     assert excursion_thresholds(scores, 0, alarm_budget=0.1, months=3.0, incidents=1)[0] == 7.0
+
+
+def test_an_incident_set_aside_keeps_only_its_peak() -> None:
+    """Series 0: an excursion of rows 1-3 (rows one apart join at gap 1, the row between them included) and a lower
+    one-row one; series 1 has none."""
+    scores = np.array([[0, 0], [4, 1], [1, 2], [9, np.nan], [0, 1], [0, 1], [0, 1], [6, 1]], dtype=float)
+    kept = set_aside_incidents(scores, gap=1, incidents=1)
+    np.testing.assert_array_equal(kept[:, 0], [0, np.nan, np.nan, 9, 0, 0, 0, 6])
+    np.testing.assert_array_equal(kept[:, 1], scores[:, 1])
+    np.testing.assert_array_equal(set_aside_incidents(scores, gap=1, incidents=0), scores)
+    both = set_aside_incidents(scores, gap=1, incidents=2)
+    assert both[7, 0] == 6.0  # a one-row excursion is its own peak
+    np.testing.assert_array_equal(set_aside_incidents(np.zeros((5, 2)), gap=0, incidents=1), np.zeros((5, 2)))
