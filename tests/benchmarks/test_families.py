@@ -134,6 +134,15 @@ def test_unknown_sizes_are_rejected() -> None:
             function(1, 0)
 
 
+def assert_incident_rows(data: LabelledSet, bounds: dict[str, tuple[int, int]]) -> None:
+    """Exactly these incident kinds, each labelled over between ``low`` and ``high`` rows."""
+    labels = data.labels
+    rows = (labels["end"] - labels["start"]) / (data.values.index[1] - data.values.index[0]) + 1
+    assert set(labels["kind"]) == set(bounds)
+    for kind, (low, high) in bounds.items():
+        assert rows[labels["kind"] == kind].between(low, high).all(), kind
+
+
 def test_minute_family_is_five_minutely_with_a_daily_period_and_its_incident_lengths() -> None:
     started = time.perf_counter()
     data = FAMILIES["minute_metrics"](2, 60)
@@ -143,27 +152,17 @@ def test_minute_family_is_five_minutely_with_a_daily_period_and_its_incident_len
     assert data.rows_per_day == 288
     assert data.values.shape == (21 * 288, 60)
     assert (data.values.index[1:] - data.values.index[:-1] == pd.Timedelta(minutes=5)).all()
-    labels = data.labels
-    rows = (labels["end"] - labels["start"]) / pd.Timedelta(minutes=5) + 1
-    bounds = {"spike": (1, 6), "burst": (12, 72), "level_shift": (36, 36), "drop": (6, 60)}
-    assert set(labels["kind"]) == set(bounds)
-    for kind, (low, high) in bounds.items():
-        assert rows[labels["kind"] == kind].between(low, high).all(), kind
+    assert_incident_rows(data, {"spike": (1, 6), "burst": (12, 72), "level_shift": (36, 36), "drop": (6, 60)})
     # Outages reach zero, and nearly every series carries a labelled incident.
     assert (data.values.to_numpy() == 0).any()
-    assert labels["series"].nunique() >= 50
+    assert data.labels["series"].nunique() >= 50
 
 
 def test_service_family_is_half_hourly_with_a_weekly_rhythm_its_daily_period_does_not_know() -> None:
     data = FAMILIES["service_metrics"](2, 60)
     assert (data.freq, data.period, data.rows_per_day) == ("30min", 48, 48)
     assert data.values.shape == (56 * 48, 60)
-    labels = data.labels
-    rows = (labels["end"] - labels["start"]) / pd.Timedelta(minutes=30) + 1
-    bounds = {"spike": (1, 4), "burst": (6, 48), "level_shift": (24, 24), "drop": (4, 36)}
-    assert set(labels["kind"]) == set(bounds)
-    for kind, (low, high) in bounds.items():
-        assert rows[labels["kind"] == kind].between(low, high).all(), kind
+    assert_incident_rows(data, {"spike": (1, 4), "burst": (6, 48), "level_shift": (24, 24), "drop": (4, 36)})
     # Utilisation saturates at 100%; several series are quieter at weekends (requests, busy hours' load).
     assert (data.values.to_numpy() == 100.0).any()
     assert data.values.to_numpy().max() > 100.0  # request counts and latencies are not percentages
