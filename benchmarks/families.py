@@ -8,8 +8,9 @@ Every family is a function ``(seed, n_series) -> LabelledSet``: deterministic pe
 rounded to cents on a fixed-frequency ``DatetimeIndex``, and one label row per injected incident (``series``,
 ``start``, ``end`` inclusive, ``kind``). Incident kinds:
 
-- ``spike``: one row (daily), 1-3 hours (hourly) or 1-6 intervals (5-minute) above normal.
-- ``burst``: several consecutive days (hourly: hours; 5-minute: 12-72 intervals) above normal.
+- ``spike``: one row (daily), 1-3 hours (hourly), 1-4 half-hours or 1-6 intervals (5-minute) above normal.
+- ``burst``: several consecutive days (hourly: hours; half-hourly: 6-48 rows; 5-minute: 12-72 intervals) above
+  normal.
 - ``level_shift``: a permanent step from ``start`` on; only its first ``SHIFT_LABEL_DAYS`` days are labelled, so a
   detector should alarm once at the start and then adapt.
 - ``drop``: an outage or partial drop over one or more days (hours).
@@ -592,8 +593,7 @@ def service_metrics(seed: int, n_series: int) -> LabelledSet:
             busy = np.clip(np.minimum(hour - opens, closes - hour), 0.0, 1.0) * ~weekend
             base = idle + rng.uniform(15.0, 55.0) * busy
             phi, spread = rng.uniform(0.5, 0.9), rng.uniform(1.5, 6.0)  # spread: the noise's stationary sd
-            noise = _ar1(rng, rows, phi, spread)
-            values = base + noise
+            values = base + _ar1(rng, rows, phi, spread)
             sigma = np.full(rows, spread)
         elif style == "requests":
             rate = np.exp(rng.uniform(np.log(20.0), np.log(5_000.0)))

@@ -3,7 +3,7 @@
 Protocol (as the acceptance team runs it): every detector fits on the first 40% of each series and scores the rest
 causally (our scores are causal, so one ``detect`` call over the rest equals scoring it week by week; the peers
 re-score in batches seeing only data up to each batch). Families come from ``benchmarks.families``: independent
-generators, daily and hourly.
+generators, daily and sub-daily (hourly, half-hourly, 5-minute).
 
 Leave-one-family-out: for each held-out family, our candidate setting (``OURS_CANDIDATES`` without the ablation-only
 ``ABLATION_ONLY``, which could not ship as defaults) and each peer's cutoff are chosen by the best event F1 over the

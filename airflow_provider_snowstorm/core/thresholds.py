@@ -241,9 +241,10 @@ def excursion_peaks(training_scores: np.ndarray, gap: int) -> np.ndarray:
 def set_aside_incidents(training_scores: np.ndarray, gap: int, incidents: int) -> np.ndarray:
     """``training_scores`` with the rows of each series' ``incidents`` highest excursions set to NaN, but their peaks.
 
-    The rows of an incident are not independent draws of a series' noise: a training span's burst of 48 half-hours
-    filled half of the tail that the row-wise fit reads (the top tenth of 1,075 rows) and raised the threshold
-    above every later incident. Its peak stays: a normal extreme of a heavy-tailed series is one row of its tail.
+    The rows of an incident are not independent draws of a series' noise: a flapping incident of 24 half-hours in a
+    span of 1,075 filled a quarter of the tail that the row-wise fit reads (its top tenth) and raised the threshold
+    from 5.5 to 12.1, above a later burst of 6 scales. Its peak stays: a normal extreme of a heavy-tailed series is
+    one row of its tail.
     """
     scores = np.asarray(training_scores, dtype=np.float64)
     if incidents <= 0:
