@@ -24,9 +24,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from airflow_provider_snowstorm.core.detector import DecomposeIsolationForest, rows_per_day
-from benchmarks.families import DAILY_DAYS, HOURLY_DAYS, MINUTE_DAYS, TRAIN_SHARE
+from airflow_provider_snowstorm.core.detector import rows_per_day
+from airflow_provider_snowstorm.core.series_frame import freq_string
+from benchmarks.families import DAILY_DAYS, HOURLY_DAYS, LABEL_COLUMNS, MINUTE_DAYS, LabelledSet
 from benchmarks.metrics import count_events
+from benchmarks.quality import run_ours
 
 __all__ = ["LAWS", "REGIMES", "Calibration", "calibrate", "main", "noise_series"]
 
@@ -117,19 +119,22 @@ class Calibration:
 
 
 def calibrate(regime: Regime, law: str, n_series: int, seed: int) -> Calibration:
+    """The quality benchmark's protocol (``quality.run_ours``: the defaults fit the first 40%, score the rest) on
+    noise alone; every flagged run is a false alarm."""
     frame = noise_series(regime, law, n_series, seed)
-    train = round(TRAIN_SHARE * len(frame))
-    detector = DecomposeIsolationForest(period=regime.period, random_state=0).fit(frame.iloc[:train])
-    result = detector.detect(frame, start=frame.index[train])
-    flags = result.pivot(index="usage_date", columns="series", values="is_anomaly").astype(bool)
-    no_incidents = pd.DataFrame({"series": pd.Series(dtype=str), "start": [], "end": []})
+    no_incidents = pd.DataFrame({column: pd.Series(dtype=object) for column in LABEL_COLUMNS})
+    data = LabelledSet(values=frame, labels=no_incidents, period=regime.period, freq=freq_string(regime.step))
+    scored = run_ours(data)
+    if scored.error:
+        raise RuntimeError(f"{regime.name} {law}: {scored.error}")
+    flags = pd.DataFrame(scored.flags, index=frame.index[data.train_rows :], columns=frame.columns)
     counts = count_events(flags, no_incidents, rows_per_day=regime.rows_per_day)
     return Calibration(
         regime=regime.name,
         law=law,
         alarms_per_series_month=counts.false_alarms_per_series_month,
-        budget=detector.alarm_budget,
-        median_threshold=float(np.median(detector.threshold_)),
+        budget=scored.budget,
+        median_threshold=float(np.median(scored.thresholds)),
     )
 
 

@@ -129,6 +129,7 @@ class Scored:
     seconds: float
     error: str | None = None
     budget: Any = None
+    thresholds: np.ndarray | None = None  # our detector's threshold per series (of rises)
 
 
 @dataclass
@@ -213,7 +214,11 @@ def run_ours(data: LabelledSet, **params: Any) -> Scored:
             np.full(shape, np.nan), np.zeros(shape, dtype=bool), time.perf_counter() - started, message
         )
     return Scored(
-        scores, flags, time.perf_counter() - started, budget=getattr(detector, "alarm_budget", None)
+        scores,
+        flags,
+        time.perf_counter() - started,
+        budget=detector.alarm_budget,
+        thresholds=detector.threshold_,
     )
 
 
