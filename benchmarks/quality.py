@@ -501,7 +501,13 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
         "'Normal rows flagged' is the point-wise share of unlabelled scored rows flagged; 'Budget' is our "
         "detector's configured `alarm_budget` (— when it has none). Pooled AP ranks all families' scores "
         "together (it also judges whether scores mean the same on every family); 'Mean family AP' averages "
-        "the per-family APs.",
+        "the per-family APs."
+        + (
+            " With one family there are no others: settings and cutoffs are chosen on the family itself, which "
+            "flatters every detector; run several families for held-out figures."
+            if len(families) == 1
+            else ""
+        ),
         "",
         markdown(
             [

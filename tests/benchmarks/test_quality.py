@@ -89,6 +89,7 @@ def test_quick_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "## Pooled over held-out families" in output
     assert "daily families alone, pooled" in output
     assert "## Worst family beside pooled" in output
+    assert "With one family" not in output
     for name in FAMILIES:
         assert f"### {name}" in output
     ablation = output.split("## Ablation")[1].split("\n## ")[0]
@@ -104,6 +105,11 @@ def test_quick_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     for name in FAMILIES:
         for span in ("40% (the protocol above)", *quality.SHORT_SPANS):
             assert f"| {name} | {span} | " in spans
+
+
+def test_one_family_alone_says_its_settings_are_chosen_on_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    quality.main(["--quick", "--families", "smooth_storage", "--workers", "1"])
+    assert "With one family there are no others" in capsys.readouterr().out
 
 
 def test_short_spans_train_on_fifteen_percent_or_the_minimum_history() -> None:
