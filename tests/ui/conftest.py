@@ -179,8 +179,31 @@ class AirflowInstance:
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:
+    """Signal everything ``process`` started: its process group, and every process of its session (started with
+    ``start_new_session``, both ids are its pid). Airflow's task runners move to process groups of their own but stay
+    in the session: killed with the group alone, three of them outlived a CI run's standalone."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signum)  # started with start_new_session: the group id is the pid
+        os.killpg(process.pid, signum)
+    for pid in _session_members(process.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
+
+
+def _session_members(session: int) -> list[int]:
+    """The processes of a session, from ``/proc`` (none where there is no ``/proc``)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            # After the command name in parentheses: state, parent, process group, session.
+            if int(stat[stat.rindex(")") + 2 :].split()[3]) == session:
+                members.append(int(entry.name))
+    return members
 
 
 def _free_port() -> int:
