@@ -196,7 +196,9 @@ def _excursions(
     Returns, over the scores flattened series by series (column-major): each row's excursion number (-1 outside
     every excursion, rows between two of its scores above the threshold included), and per excursion its height
     (largest score), its series, its rank within its series (0 for the highest) and the flat position of its peak.
+    NaN scores count as 0.
     """
+    scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0)
     rows, series = scores.shape
     above = scores > MIN_THRESHOLD
     row = np.arange(rows)[:, None]
@@ -231,9 +233,8 @@ def excursion_peaks(training_scores: np.ndarray, gap: int) -> np.ndarray:
     An excursion is a run of scores above ``MIN_THRESHOLD`` whose rows are at most ``gap`` rows apart (one alarm, as
     ``alarm_gap`` makes it); its height is its largest score.
     """
-    scores = np.nan_to_num(np.asarray(training_scores, dtype=np.float64), nan=0.0)
-    _, heights, owner, rank, _ = _excursions(scores, gap)
-    peaks = np.full((max(int(rank.max()) + 1 if rank.size else 0, 1), scores.shape[1]), np.nan)
+    _, heights, owner, rank, _ = _excursions(training_scores, gap)
+    peaks = np.full((max(int(rank.max()) + 1 if rank.size else 0, 1), np.shape(training_scores)[1]), np.nan)
     peaks[rank, owner] = heights
     return peaks
 
@@ -249,7 +250,7 @@ def set_aside_incidents(training_scores: np.ndarray, gap: int, incidents: int) -
     scores = np.asarray(training_scores, dtype=np.float64)
     if incidents <= 0:
         return scores
-    number, _, _, rank, peak = _excursions(np.nan_to_num(scores, nan=0.0), gap)
+    number, _, _, rank, peak = _excursions(scores, gap)
     flat = scores.T.reshape(-1).copy()
     chosen = number >= 0
     chosen[chosen] = rank[number[chosen]] < incidents

@@ -17,16 +17,15 @@ pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the se
 
 def test_a_child_in_its_own_process_group_is_signalled_with_its_session() -> None:
     # `set -m` gives the background sleep a process group of its own, as Airflow does for its task runners.
-    parent = subprocess.Popen(
+    with subprocess.Popen(
         ["bash", "-c", "set -m; sleep 60 & echo $!; wait"],
         stdout=subprocess.PIPE,
         start_new_session=True,
-    )
-    child = int(parent.stdout.readline())
-    assert os.getpgid(child) != parent.pid
-    assert child in _session_members(parent.pid)
-    _signal_group(parent, signal.SIGKILL)
-    parent.wait()
+    ) as parent:
+        child = int(parent.stdout.readline())
+        assert os.getpgid(child) != parent.pid
+        assert child in _session_members(parent.pid)
+        _signal_group(parent, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while child in _session_members(parent.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
