@@ -127,22 +127,29 @@ def test_excursion_peaks_are_each_runs_largest_score_highest_first(
 
 
 def test_excursion_thresholds_set_the_level_normal_excursions_exceed_at_the_budgeted_rate() -> None:
-    """One series with 40 normal one-row bursts in a month, one with 3 (too few for a fit), one of noise alone."""
+    """One series with 40 normal one-row bursts in a month, one of noise alone."""
     rng = np.random.default_rng(2)
-    scores = np.abs(rng.standard_normal((720, 3)))
+    scores = np.abs(rng.standard_normal((720, 2)))
     bursts = rng.choice(np.arange(0, 720, 10), 40, replace=False)
     scores[bursts, 0] = 4.0 + rng.exponential(2.0, 40)
-    scores[[100, 300, 500], 1] = [6.0, 7.0, 8.0]
     thresholds = excursion_thresholds(scores, 0, alarm_budget=0.1, months=1.0, incidents=1)
-    # Three in a month, one of them perhaps real: two normal ones, twenty times the budget's rate. Too few to fit a
-    # tail, but no threshold below the higher of them is consistent with the budget.
-    assert thresholds[1] == 7.0
     # Noise alone: at most its second-highest row (the highest excursion may be an incident).
-    assert thresholds[2] <= np.sort(scores[:, 2])[-2]
+    assert thresholds[1] <= np.sort(scores[:, 1])[-2]
     # 39 normal excursions a month, 0.1 allowed: above all but a few of them, within 1.5x the largest score.
     assert np.sort(scores[bursts, 0])[-3] < thresholds[0] <= 1.5 * scores[:, 0].max()
     looser = excursion_thresholds(scores, 0, alarm_budget=3.0, months=1.0, incidents=1)
     assert looser[0] < thresholds[0]
+
+
+def test_three_normal_excursions_beyond_the_budget_are_fitted_above_the_highest() -> None:
+    """Four excursions in a month, the highest perhaps real: three normal ones, thirty times the budget's rate, are
+    enough for a tail, which puts the level above the highest of them (within 1.5x the largest score)."""
+    scores = np.zeros((720, 1))
+    scores[[100, 300, 500, 650], 0] = [6.0, 7.0, 8.0, 9.0]
+    threshold = excursion_thresholds(scores, 0, alarm_budget=0.1, months=1.0, incidents=1)[0]
+    assert 8.0 < threshold <= 1.5 * 9.0
+    # Two normal ones are too few to fit a tail, but no threshold below the higher of them keeps the budget.
+    assert excursion_thresholds(scores[:600], 0, alarm_budget=0.1, months=1.0, incidents=1)[0] == 7.0
 
 
 def test_few_normal_excursions_within_the_budget_do_not_raise_the_threshold() -> None:
