@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -105,6 +106,10 @@ def test_quick_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     for name in FAMILIES:
         for span in ("40% (the protocol above)", *quality.SHORT_SPANS):
             assert f"| {name} | {span} | " in spans
+    fits = output.split("## One model per series")[1].split("\n## ")[0]
+    for name in [*FAMILIES, "**pooled**"]:
+        for models in ("one model per family (the protocol above)", "one model per series"):
+            assert f"| {name} | {models} | " in fits
 
 
 def test_one_family_alone_says_its_settings_are_chosen_on_itself(capsys: pytest.CaptureFixture[str]) -> None:
@@ -120,3 +125,14 @@ def test_short_spans_train_on_fifteen_percent_or_the_minimum_history() -> None:
     scored = quality.run_ours(minimum)
     assert scored.error is None
     assert scored.scores.shape == (len(data.values) - 21, 2)
+
+
+def test_one_model_per_series_scores_as_the_family_model_and_thresholds_as_each_series_alone() -> None:
+    data = FAMILIES["heavy_tail"](1, 3)
+    apart = quality.run_ours_per_series(data)
+    assert apart.error is None
+    # A series' scores never depend on the other series of its model.
+    np.testing.assert_allclose(apart.scores, quality.run_ours(data).scores)
+    alone = quality.run_ours(replace(data, values=data.values.iloc[:, [1]]))
+    assert apart.thresholds[1] == alone.thresholds[0]
+    np.testing.assert_array_equal(apart.flags[:, 1], alone.flags[:, 0])
