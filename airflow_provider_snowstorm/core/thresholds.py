@@ -60,7 +60,7 @@ MIN_THRESHOLD = 3.0
 # Normal excursions a training span needs before a tail is fitted to their heights (``excursion_thresholds``); with
 # fewer the threshold is the highest of them. Three, not five: a short sub-daily span with three or four natural
 # bursts then extrapolates above its highest one instead of stopping there (half-hourly false alarms 0.151 -> 0.091
-# per series-month, 5-minute 0.523 -> 0.362, no family's F1 lower; README, "Measuring").
+# per series-month, 5-minute 0.523 -> 0.362, no family's F1 lower; README, "Benchmarks").
 MIN_EXCURSIONS = 3
 
 
