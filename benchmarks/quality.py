@@ -629,10 +629,10 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
     out += [
         "## Ablation: each part of ours on every family (no selection)",
         "",
-        "The shipped defaults against the same pipeline with one part changed: the Isolation Forest boost added, "
-        "the burst score removed (a plain |z| ranking), runs of zeros scored as any other drop, the scale in the "
-        "series' units instead of relative to the expected value, the median absolute deviation kept on sporadic "
-        "series, the calibrated threshold replaced by a fixed cut.",
+        "The shipped defaults against the same pipeline with one part changed, as each row's name says: the "
+        "Isolation Forest boost added, a part of the defaults turned off (the burst score, the same-position second "
+        "opinion, the training span's excursions, the drops' own threshold, the outage score, the relative scale, "
+        "the sporadic scale, alarm episodes), or the calibrated threshold replaced by a fixed cut.",
         "",
     ]
     ablation_rows = []
