@@ -59,11 +59,10 @@ from airflow_provider_snowstorm.core.series_frame import (
     validate_series_frame,
 )
 from airflow_provider_snowstorm.core.thresholds import (
-    DAYS_PER_MONTH,
     MIN_EXCESSES,
+    budget_thresholds,
     budget_to_risk,
-    excursion_thresholds,
-    set_aside_incidents,
+    nan_quantiles,
     tail_thresholds,
 )
 
@@ -141,12 +140,9 @@ def alarm_episodes(
 def busy_levels(values: np.ndarray, quantile: float = 0.9) -> np.ndarray:
     """Each column's usual busy level: the ``quantile`` of its positive finite rows (0 for a column without any).
     For hourly warehouse credits, about the credits of an hour the warehouse runs at its size."""
-    levels = np.zeros(values.shape[1])
-    for column in range(values.shape[1]):
-        positive = values[:, column][np.isfinite(values[:, column]) & (values[:, column] > 0)]
-        if positive.size:
-            levels[column] = float(np.quantile(positive, quantile))
-    return levels
+    with np.errstate(invalid="ignore"):
+        positive = np.where(np.isfinite(values) & (values > 0), values, np.nan)
+    return np.nan_to_num(nan_quantiles(positive, quantile), nan=0.0)
 
 
 def _long_format(result: dict[str, Any]) -> pd.DataFrame:
@@ -591,15 +587,15 @@ class DecomposeIsolationForest(BaseEstimator):
                 # Rises: without the outage score, evidence of a drop only (a warehouse idle on the weekends its
                 # daily period does not know), which must not hide spikes.
                 rises = np.where(decomposition.continuing, np.nan, plain)
-                self.threshold_ = self._calibrated(rises, len(history), step)
+                self.threshold_ = self._calibrated(rises, step)
                 drops = np.where(decomposition.residual < 0, calibration, np.nan)
                 # Never above the shared threshold: a thin lower tail lowers it, a few training rows cannot raise it.
-                own = self._calibrated(drops, len(history), step)
+                own = self._calibrated(drops, step)
                 self.drop_threshold_ = np.minimum(
                     own, self._shared_thresholds(calibration, decomposition, step)
                 )
             else:
-                self.threshold_ = self._calibrated(calibration, len(history), step)
+                self.threshold_ = self._calibrated(calibration, step)
                 self.drop_threshold_ = self.threshold_
         self.busy_level_ = busy_levels(values)
         self.series_ = list(history.columns)
@@ -625,23 +621,21 @@ class DecomposeIsolationForest(BaseEstimator):
         shared = self.threshold_.copy()
         columns = np.flatnonzero(decomposition.outage_zscore.any(axis=0))
         if columns.size:
-            shared[columns] = self._calibrated(calibration[:, columns], len(calibration), step)
+            shared[columns] = self._calibrated(calibration[:, columns], step)
         return shared
 
-    def _calibrated(self, calibration: np.ndarray, rows: int, step: pd.Timedelta) -> np.ndarray:
+    def _calibrated(self, calibration: np.ndarray, step: pd.Timedelta) -> np.ndarray:
         """Each series' threshold for ``alarm_budget`` from its training scores (NaN: rows that do not count): the
         row-wise tail fit, raised to what the span's normal excursions need (``training_incidents_per_month``)."""
-        risk = budget_to_risk(self.alarm_budget, rows_per_day(step))
         if self.training_incidents_per_month is None:
-            return tail_thresholds(calibration, risk)
-        months = rows / rows_per_day(step) / DAYS_PER_MONTH
-        incidents = max(1, int(np.ceil(self.training_incidents_per_month * months)))
-        gap = self._alarm_gap_rows(step)
-        threshold = tail_thresholds(set_aside_incidents(calibration, gap, incidents), risk)
-        excursions = excursion_thresholds(
-            calibration, gap, alarm_budget=self.alarm_budget, months=months, incidents=incidents
+            return tail_thresholds(calibration, budget_to_risk(self.alarm_budget, rows_per_day(step)))
+        return budget_thresholds(
+            calibration,
+            self._alarm_gap_rows(step),
+            alarm_budget=self.alarm_budget,
+            rows_per_day=rows_per_day(step),
+            incidents_per_month=self.training_incidents_per_month,
         )
-        return np.maximum(threshold, excursions)
 
     # -- scoring ---------------------------------------------------------------------------------------------------
 

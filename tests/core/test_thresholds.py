@@ -3,15 +3,19 @@ floor set by the training span's own excursions."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from airflow_provider_snowstorm.core.thresholds import (
     FULL_TAIL_SCORES,
     MAX_EXTRAPOLATION,
+    budget_thresholds,
     budget_to_risk,
     excursion_peaks,
     excursion_thresholds,
+    nan_quantiles,
     risk_floor,
     set_aside_incidents,
     tail_thresholds,
@@ -171,3 +175,37 @@ def test_an_incident_set_aside_keeps_only_its_peak() -> None:
     both = set_aside_incidents(scores, gap=1, incidents=2)
     assert both[7, 0] == 6.0  # a one-row excursion is its own peak
     np.testing.assert_array_equal(set_aside_incidents(np.zeros((5, 2)), gap=0, incidents=1), np.zeros((5, 2)))
+
+
+def test_the_budget_threshold_is_the_tail_fit_without_incidents_raised_to_the_normal_excursions() -> None:
+    """One month of hourly scores: series 0 is noise with a few bursts (its excursions set the level), series 1 has
+    one real incident (set aside from the tail fit), series 2 is calm."""
+    rng = np.random.default_rng(4)
+    scores = np.abs(rng.standard_normal((730, 3)))
+    scores[100:104, 0] = scores[300:303, 0] = scores[500:502, 0] = scores[650:653, 0] = 6.0
+    scores[200:230, 1] = 20.0
+    rows_per_day = 24.0
+    months = 730 / rows_per_day / 30.44
+    got = budget_thresholds(scores, 2, alarm_budget=0.1, rows_per_day=rows_per_day, incidents_per_month=1.0)
+    risk = budget_to_risk(0.1, rows_per_day)
+    expected = np.maximum(
+        tail_thresholds(set_aside_incidents(scores, 2, 1), risk),
+        excursion_thresholds(scores, 2, alarm_budget=0.1, months=months, incidents=1),
+    )
+    np.testing.assert_array_equal(got, expected)
+    assert got[0] > 6.0  # four bursts of 6 in a month are normal at a budget of one alarm in ten months
+    assert got[1] < 20.0
+    assert got[2] < 6.0
+
+
+@pytest.mark.parametrize("quantiles", [0.9, [0.25, 0.5], [0.0, 0.37, 1.0]])
+def test_nan_quantiles_equal_numpy_to_the_last_bit(quantiles: float | list[float]) -> None:
+    rng = np.random.default_rng(1)
+    values = rng.standard_t(3, (57, 6)) * 1000.0
+    values[rng.random(values.shape) < 0.4] = np.nan
+    values[:, 0] = np.nan  # a series without scores
+    values[1:, 1] = np.nan  # a single score
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy on the all-NaN column
+        expected = np.nanquantile(values, quantiles, axis=0)
+    np.testing.assert_array_equal(nan_quantiles(values, quantiles), expected)
