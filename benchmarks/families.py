@@ -15,6 +15,7 @@ rounded to cents on a fixed-frequency ``DatetimeIndex``, and one label row per i
   detector should alarm once at the start and then adapt.
 - ``drop``: an outage or partial drop over one or more days (hours).
 - ``runaway`` (hourly): a warehouse left running over a night or a weekend, when it normally auto-suspends.
+- ``resized`` (``job_fleet``): a warehouse resized up one or two sizes for hours to days.
 
 Magnitudes are drawn in noise scales of the series at that row, log-uniform from ``SUBTLE`` (about 3) to ``HUGE``,
 plus a share of gross incidents of 2-20 times the level. Incidents also occur in the first ``TRAIN_SHARE`` of each
@@ -35,15 +36,18 @@ from airflow_provider_snowstorm.core.detector import rows_per_day
 __all__ = [
     "DAILY_DAYS",
     "FAMILIES",
+    "FLEET_DAYS",
     "HOURLY_DAYS",
     "MINUTE_DAYS",
     "SERVICE_DAYS",
     "TRAIN_SHARE",
     "LabelledSet",
     "batch_jobs",
+    "fleet_warehouses",
     "heavy_tail",
     "hourly_warehouse",
     "intermittent",
+    "job_fleet",
     "lognormal_weekly",
     "minute_metrics",
     "package_generator",
@@ -53,6 +57,7 @@ __all__ = [
 
 DAILY_DAYS = 540
 HOURLY_DAYS = 90
+FLEET_DAYS = 120
 MINUTE_DAYS = 21
 SERVICE_DAYS = 56
 TRAIN_SHARE = 0.4
@@ -490,6 +495,58 @@ def hourly_warehouse(seed: int, n_series: int) -> LabelledSet:
     return _assemble(columns, labels, index, 24, "h")
 
 
+def fleet_warehouses(seed: int, n_series: int, *, first_incident_row: int = 7 * 24) -> LabelledSet:
+    """Hourly credits of warehouses woken by scheduled jobs over 120 days (period 24; written for
+    ``benchmarks.hourly_delay``, where no default was chosen on it).
+
+    Each warehouse runs 2-8 jobs (hourly, every 4 hours or nightly, some weekdays only) of log-normal length; an
+    hour's credits are the size (1-32) times the share of the hour a job (plus a 5-minute auto-suspend delay) kept
+    it up, so busy warehouses sit at their size and dip when jobs end early. Incidents, in fortnightly slots from
+    ``first_incident_row`` on: ``runaway`` (a job that never finishes: 12-60 hours at the full size) and ``resized``
+    (up one or two sizes for 6-72 hours). Credits are rounded to 4 decimals, not to cents.
+    """
+    _check(n_series)
+    rng = np.random.default_rng([seed, 7071])
+    index = pd.date_range(HOURLY_START, periods=FLEET_DAYS * 24, freq="h", name="usage_hour")
+    hour, weekend = index.hour.to_numpy(), index.day_of_week.to_numpy() >= 5
+    columns, labels = {}, []
+    for number in range(n_series):
+        name = f"FLEET_{number:03d}"
+        size = float(2 ** rng.integers(0, 6))
+        minutes = np.zeros(len(index))
+        for _ in range(int(rng.integers(2, 9))):
+            every = int(rng.choice([1, 4, 24]))
+            at = hour % every == int(rng.integers(0, every))
+            if rng.random() < 0.5:
+                at &= ~weekend
+            length = rng.lognormal(np.log(rng.uniform(3, 40)), 0.35, len(index)) * (
+                rng.random(len(index)) > 0.03
+            )
+            minutes += at * (length + 5.0)
+        values = size * np.clip(minutes / 60.0, 0.0, 1.0)
+        for slot in range(first_incident_row, len(index) - 96, 14 * 24):
+            if rng.random() > 0.6:
+                continue
+            start = int(slot + rng.integers(0, 10 * 24))
+            if rng.random() < 0.6:
+                length, kind = int(rng.integers(12, 61)), "runaway"
+                values[start : start + length] = size
+            else:
+                length, kind = int(rng.integers(6, 73)), "resized"
+                values[start : start + length] *= float(rng.choice([2.0, 4.0]))
+            labels.append(
+                {"series": name, "start": index[start], "end": index[start + length - 1], "kind": kind}
+            )
+        columns[name] = np.round(values, 4)
+    frame = pd.DataFrame(labels, columns=list(LABEL_COLUMNS))
+    return LabelledSet(values=pd.DataFrame(columns, index=index), labels=frame, period=24, freq="h")
+
+
+def job_fleet(seed: int, n_series: int) -> LabelledSet:
+    """``fleet_warehouses`` with incidents throughout, the training span included, as in every family here."""
+    return fleet_warehouses(seed, n_series)
+
+
 def minute_metrics(seed: int, n_series: int) -> LabelledSet:
     """NAB-like operational metrics every 5 minutes over 21 days (period 288 = one day).
 
@@ -665,4 +722,5 @@ FAMILIES: dict[str, Callable[[int, int], LabelledSet]] = {
     "minute_metrics": minute_metrics,
     "service_metrics": service_metrics,
     "package_generator": package_generator,
+    "job_fleet": job_fleet,
 }

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,7 @@ from airflow_provider_snowstorm.core.hourly_incidents import (
 from airflow_provider_snowstorm.core.schema import CONTINUING, EXPECTED, IS_ANOMALY, VALUE
 from airflow_provider_snowstorm.core.warehouse import DEFAULT_HOURLY_PARAMS
 from airflow_provider_snowstorm.datasets.warehouse import RUNAWAY_KINDS, generate_warehouse_metering
-from benchmarks.families import TRAIN_SHARE, LabelledSet, hourly_warehouse
+from benchmarks.families import FLEET_DAYS, TRAIN_SHARE, LabelledSet, fleet_warehouses, hourly_warehouse
 
 __all__ = [
     "FAMILIES",
@@ -56,7 +56,7 @@ RUNAWAYS = frozenset({*RUNAWAY_KINDS, "runaway"})
 HOURS_PER_WEEK = 168
 # An XS warehouse bills at most 1 credit an hour (plus a few percent of cloud services).
 XS_CREDITS = 1.1
-DAYS = 120
+DAYS = FLEET_DAYS
 
 
 def metering(seed: int, n_series: int) -> LabelledSet:
@@ -67,45 +67,10 @@ def metering(seed: int, n_series: int) -> LabelledSet:
 
 
 def job_fleet(seed: int, n_series: int) -> LabelledSet:
-    """Warehouses woken by scheduled jobs: each runs 2-8 jobs (hourly, every 4 hours or nightly, some weekdays
-    only) of log-normal length; an hour's credits are the size times the share of the hour a job (plus a 5-minute
-    auto-suspend delay) kept it up. Runaways: a job that never finishes (12-60 hours at the full size) or a
-    warehouse resized up one or two sizes for 6-72 hours."""
-    rng = np.random.default_rng([seed, 7071])
-    index = pd.date_range("2024-03-04", periods=DAYS * 24, freq="h", name="usage_hour")
-    hour, weekend = index.hour.to_numpy(), index.day_of_week.to_numpy() >= 5
-    columns, labels = {}, []
-    for number in range(n_series):
-        name = f"FLEET_{number:03d}"
-        size = float(2 ** rng.integers(0, 6))
-        minutes = np.zeros(len(index))
-        for _ in range(int(rng.integers(2, 9))):
-            every = int(rng.choice([1, 4, 24]))
-            at = hour % every == int(rng.integers(0, every))
-            if rng.random() < 0.5:
-                at &= ~weekend
-            length = rng.lognormal(np.log(rng.uniform(3, 40)), 0.35, len(index)) * (
-                rng.random(len(index)) > 0.03
-            )
-            minutes += at * (length + 5.0)
-        values = size * np.clip(minutes / 60.0, 0.0, 1.0)
-        first = round(TRAIN_SHARE * len(index)) - 14 * 24
-        for slot in range(first, len(index) - 96, 14 * 24):
-            if rng.random() > 0.6:
-                continue
-            start = int(slot + rng.integers(0, 10 * 24))
-            if rng.random() < 0.6:
-                length, kind = int(rng.integers(12, 61)), "runaway"
-                values[start : start + length] = size
-            else:
-                length, kind = int(rng.integers(6, 73)), "resized"
-                values[start : start + length] *= float(rng.choice([2.0, 4.0]))
-            labels.append(
-                {"series": name, "start": index[start], "end": index[start + length - 1], "kind": kind}
-            )
-        columns[name] = np.round(values, 4)
-    frame = pd.DataFrame(labels, columns=["series", "start", "end", "kind"])
-    return LabelledSet(values=pd.DataFrame(columns, index=index), labels=frame, period=168, freq="h")
+    """``benchmarks.families.job_fleet`` (warehouses woken by scheduled jobs) with runaways only from two weeks
+    before the end of training, at the warehouse path's weekly period."""
+    first = round(TRAIN_SHARE * DAYS * 24) - 14 * 24
+    return replace(fleet_warehouses(seed, n_series, first_incident_row=first), period=168)
 
 
 FAMILIES: dict[str, Callable[[int, int], LabelledSet]] = {

@@ -180,3 +180,17 @@ def test_a_training_span_can_be_set_but_must_leave_rows_to_score() -> None:
     for rows in (0, len(data.values)):
         with pytest.raises(ValueError, match="must leave rows to score"):
             data.with_training_rows(rows)
+
+
+def test_job_fleet_bills_warehouse_sizes_hourly_with_runaways_and_resizes() -> None:
+    data = FAMILIES["job_fleet"](2, 30)
+    assert data.freq == "h"
+    assert data.period == 24
+    assert data.values.shape == (120 * 24, 30)
+    assert_incident_rows(data, {"runaway": (12, 60), "resized": (6, 72)})
+    # Outside incidents no hour bills more than the warehouse's size, a power of two from 1 to 32 credits.
+    normal = data.values.where(~data.label_mask())
+    sizes = np.log2(normal.max().to_numpy())
+    assert np.allclose(sizes, np.round(sizes))
+    assert sizes.min() >= 0
+    assert sizes.max() <= 5

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
+from benchmarks.families import FAMILIES
 from benchmarks.hourly_delay import XS_CREDITS, extra_small, job_fleet, main
 
 
@@ -31,3 +33,13 @@ def test_main_reports_the_settings_it_ran_with(capsys, argv: list[str], settings
     assert settings in out
     assert f"rejoin_hours {argv[-1] if argv else 24}" in out
     assert "| held out, pooled (hourly_warehouse, job_fleet) | hourly |" in out
+
+
+def test_job_fleet_here_is_the_family_s_warehouses_with_runaways_from_two_weeks_before_training_ends() -> (
+    None
+):
+    here, family = job_fleet(1, 12), FAMILIES["job_fleet"](1, 12)
+    assert here.period == 168
+    pd.testing.assert_index_equal(here.values.index, family.values.index)
+    assert (here.labels["start"] >= here.values.index[here.train_rows - 14 * 24]).all()
+    assert (family.labels["start"] < family.values.index[family.train_rows - 14 * 24]).any()
