@@ -265,6 +265,7 @@ def excursion_peaks(training_scores: np.ndarray, gap: int) -> np.ndarray:
 
 
 def _peaks(found: _Found, series: int) -> np.ndarray:
+    """``excursion_peaks`` of excursions already found."""
     _, heights, owner, rank, _ = found
     peaks = np.full((max(int(rank.max()) + 1 if rank.size else 0, 1), series), np.nan)
     peaks[rank, owner] = heights
