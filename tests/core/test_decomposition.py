@@ -132,6 +132,27 @@ def test_spend_in_an_hour_suspended_every_night_is_scaled_by_the_floor_alone() -
         assert daily.scale[night, 0] > hourly.scale[night, 0]
 
 
+def test_an_hour_busy_at_its_full_size_keeps_its_spread_below_the_size_and_the_floor_above() -> None:
+    """A warehouse of size 8 that runs the whole of hours 0-11 (exactly 8 credits) and part of hours 12-23: a job
+    that ends early at 3:00 is ordinary variation of such a warehouse, a resize to 16 credits at 5:00 is not."""
+    rng = np.random.default_rng(13)
+    hour = np.arange(30 * 24) % 24
+    values = np.where(hour < 12, 8.0, 8.0 * rng.uniform(0.2, 0.9, 30 * 24))[:, None]
+    dip, resized = 20 * 24 + 3, 22 * 24 + 5
+    values[dip] = 3.0
+    values[resized] = 16.0
+    hourly = causal_decompose(
+        values, period=24, scale_window=192, baseline_lag=48, monthly_periods=0, rows_per_day=24
+    )
+    floor = hourly.scale[dip - 24, 0]  # the same hour the day before, at the full size: the floor alone
+    assert hourly.scale[resized, 0] == pytest.approx(floor, rel=0.2)
+    assert hourly.zscore[resized, 0] > 20
+    assert (
+        hourly.scale[dip, 0] > 3 * floor
+    )  # below the size: the residuals' scale (it was the floor: z of -34)
+    assert -10 < hourly.zscore[dip, 0] < -3
+
+
 def test_a_relative_scale_follows_the_expected_value_unless_a_zero_is_within_its_reach() -> None:
     values, job = weekly_job(300)
     config = DecompositionConfig(relative_scale=True)
