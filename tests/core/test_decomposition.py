@@ -147,9 +147,8 @@ def test_an_hour_busy_at_its_full_size_keeps_its_spread_below_the_size_and_the_f
     floor = hourly.scale[dip - 24, 0]  # the same hour the day before, at the full size: the floor alone
     assert hourly.scale[resized, 0] == pytest.approx(floor, rel=0.2)
     assert hourly.zscore[resized, 0] > 20
-    assert (
-        hourly.scale[dip, 0] > 3 * floor
-    )  # below the size: the residuals' scale (it was the floor: z of -34)
+    # Below the size: the residuals' scale (it was the floor alone: a z-score of -34).
+    assert hourly.scale[dip, 0] > 3 * floor
     assert -10 < hourly.zscore[dip, 0] < -3
 
 
