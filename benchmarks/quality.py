@@ -499,6 +499,14 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _variant_row(family: str, column: str, variant: str, result: Evaluation, **extra: Any) -> dict[str, Any]:
+    """A family's row for one variant of our defaults (a training span, a way of fitting, an input), named in
+    ``column``; ``extra`` columns follow it. No 'Setting': the variant is the defaults."""
+    line = row(family, result, label="Family")
+    line.pop("Setting")
+    return {"Family": family, column: variant, **extra, **line}
+
+
 def _pooled(per_family: dict[str, Evaluation], families: Sequence[str]) -> Evaluation:
     pooled = sum((per_family[family] for family in families[1:]), per_family[families[0]])
     settings = {per_family[family].setting for family in families}
@@ -577,12 +585,10 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
                 for span, (shorter, scored) in run.short_spans.items()
             }
         )
-        for span, (data, result) in spans.items():
-            line = row(run.name, result, label="Family")
-            line.pop("Setting")
-            span_rows.append(
-                {"Family": run.name, "Training span": span, "Training rows": data.train_rows, **line}
-            )
+        span_rows += [
+            _variant_row(run.name, "Training span", span, result, **{"Training rows": data.train_rows})
+            for span, (data, result) in spans.items()
+        ]
     out += [markdown(span_rows), ""]
 
     out += [
@@ -599,9 +605,7 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
     for name in [*families, "**pooled**"]:
         for fit, results in fits.items():
             result = results[name] if name in results else _pooled(results, families)
-            line = row(name, result, label="Family")
-            line.pop("Setting")
-            fit_rows.append({"Family": name, "Models": fit, **line})
+            fit_rows.append(_variant_row(name, "Models", fit, result))
     out += [markdown(fit_rows), ""]
 
     irregular = [run for run in runs if run.irregular is not None]
@@ -621,9 +625,7 @@ def report(runs: Sequence[FamilyRun], config: Config, elapsed: float, prophet_no
                 ("regular samples", defaults[run.name]),
                 ("irregular, then to_grid", evaluate(gridded, scored, scored.flags)),
             ):
-                line = row(run.name, result, label="Family")
-                line.pop("Setting")
-                irregular_rows.append({"Family": run.name, "Input": input_, **line})
+                irregular_rows.append(_variant_row(run.name, "Input", input_, result))
         out += [markdown(irregular_rows), ""]
 
     out += [

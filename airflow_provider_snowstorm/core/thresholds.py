@@ -104,7 +104,6 @@ def nan_quantiles(values: np.ndarray, quantiles: float | list[float]) -> np.ndar
     virtual = (count - 1) * wanted  # numpy's position of the linear method
     below = np.clip(np.floor(virtual), 0, np.maximum(count - 1, 0)).astype(np.intp)
     above = np.clip(below + 1, 0, np.maximum(count - 1, 0))
-    below = np.where(virtual >= count - 1, np.maximum(count - 1, 0), below)
     gamma = virtual - below
     low = np.take_along_axis(ordered, below, axis=0)
     high = np.take_along_axis(ordered, above, axis=0)
